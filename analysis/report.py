@@ -1,0 +1,342 @@
+"""The final meeting report (``report.json``): pydantic models and ``build_report``.
+
+Times are seconds from meeting start unless a key ends in ``_at`` (ISO 8601 UTC). Definitions of every
+number are in docs/metrics.md. Opted-out participants (consent false) appear with identity and presence
+only: every analytic field (talk, camera, chat, reactions, hands, scores) is ``null`` — "not measured",
+never 0 — they have no speech segments, no chat entries, no transcript lines, and they are left out of
+every meeting-level analytic total (talk balance, overlap, silence, chat/reaction/hand totals).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
+
+from analysis import presence as iv
+from analysis.events import SpeechSegment
+from analysis.meeting_state import MeetingState
+from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
+
+SCHEMA_VERSION = 1
+
+# score weights (documented in docs/metrics.md; included in every report so a score can be explained)
+ATTENTION_WEIGHTS = {"presence": 0.5, "camera": 0.3, "interaction": 0.2}
+ENGAGEMENT_WEIGHTS = {"talk": 0.8, "nonverbal": 0.2}
+NONVERBAL_FULL = 3  # chat messages + reactions + hand raises that give the full non-verbal component
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+# ---------------------------------------------------------------------------------------------- input
+class MeetingInfo(BaseModel):
+    id: str
+    topic: str = ""
+    start: datetime  # meeting start (t = 0), ISO 8601; naive values are taken as UTC
+    duration_s: float | None = None
+    end: datetime | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _str_id(cls, v: Any) -> str:
+        return str(v)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return v
+        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+
+
+def iso_utc(dt: datetime) -> str:
+    s = dt.astimezone(timezone.utc).isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
+    return s.replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------------------------------------- output
+class Span(BaseModel):
+    start_s: float
+    end_s: float
+
+
+class PresenceSpan(BaseModel):
+    join_s: float
+    leave_s: float
+
+
+class NameChange(BaseModel):
+    t: float
+    name: str
+
+
+class ReactionEvent(BaseModel):
+    t: float
+    emoji: str
+
+
+class ChatEntry(BaseModel):
+    t: float
+    sender: str  # participant key
+    to: str  # everyone | host | bot | <key>
+    text: str | None  # null when the sender did not consent (such messages are not listed at all)
+
+
+class ComplianceCheck(BaseModel):
+    name: str
+    status: str  # pass | fail | warn | n/a
+    detail: str | None = None
+    at_s: float | None = None
+
+
+class Compliance(BaseModel):
+    status: str
+    checks: list[ComplianceCheck] = Field(default_factory=list)
+
+
+class AttentionComponents(BaseModel):
+    presence_share: float  # present_s / meeting duration
+    camera_share: float  # camera_on_s / present_s
+    interaction: float  # 1 if spoke, chatted, reacted or raised a hand, else 0
+    weights: dict[str, float] = Field(default_factory=lambda: dict(ATTENTION_WEIGHTS))
+
+
+class EngagementComponents(BaseModel):
+    talk_share: float  # talk_time_s / everybody's talk time
+    equal_share: float  # 1 / number of eligible participants
+    talk_component: float  # min(1, talk_share / equal_share)
+    nonverbal_actions: int  # chat messages + reactions + hand raises
+    nonverbal_component: float  # min(1, nonverbal_actions / NONVERBAL_FULL)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(ENGAGEMENT_WEIGHTS))
+
+
+class ParticipantReport(BaseModel):
+    key: str
+    name: str
+    role: str
+    customer_key: str | None
+    persistent_id: str | None
+    consent: bool
+    name_history: list[NameChange]
+    presence: list[PresenceSpan]
+    present_s: float
+    first_join_s: float | None
+    joins: int
+    # talk (null for opted-out participants)
+    talk_time_s: float | None
+    speaking_pct: float | None
+    turns: int | None
+    backchannels: int | None
+    longest_monologue_s: float | None
+    mean_turn_s: float | None
+    overlap_s: float | None
+    interruptions_made: int | None
+    interrupted_by_others: int | None
+    speech: list[Span]
+    # presence-side engagement (null for opted-out participants)
+    camera_on_s: float | None
+    camera: list[Span]
+    unmuted_s: float | None
+    share: list[Span]
+    chat_messages: int | None
+    chat_times: list[float]
+    reactions: int | None
+    reaction_events: list[ReactionEvent]
+    hand_raises: int | None
+    hand_raise_times: list[float]
+    attention_score: float | None
+    attention: AttentionComponents | None
+    engagement_score: float | None
+    engagement: EngagementComponents | None
+    compliance: Compliance | None = None
+
+
+class TranscriptEntry(BaseModel):
+    participant: str
+    start_s: float
+    end_s: float
+    text: str
+
+
+class InterruptionEntry(BaseModel):
+    t: float
+    by: str
+    of: str
+    overlap_s: float
+    yielded: bool
+
+
+class ReportMeeting(BaseModel):
+    id: str
+    topic: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+
+
+class MeetingMetrics(BaseModel):
+    talk_balance: float | None
+    overlap_s: float
+    silence_s: float
+    window: Span  # the analysed stretch: first join → meeting end
+    speech_s: float  # time anyone talks
+    total_talk_s: float  # sum of participants' talk time
+    speaker_switches: int
+    speaker_switches_per_min: float
+    median_switch_gap_s: float | None
+    interruptions_total: int
+    interruption_matrix: dict[str, dict[str, int]]  # [by][of]
+    pair_overlap_s: dict[str, dict[str, float]]
+    overlap_intervals: list[Span]
+    participants_total: int
+    participants_consented: int
+    peak_present: int
+    chat_messages: int
+    reactions: int
+    hand_raises: int
+    events_ignored: int
+    parameters: dict[str, float]
+
+
+class Report(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    meeting: ReportMeeting
+    participants: list[ParticipantReport]
+    transcript: list[TranscriptEntry]
+    chat: list[ChatEntry]
+    interruptions: list[InterruptionEntry]
+    meeting_metrics: MeetingMetrics
+
+
+# ---------------------------------------------------------------------------------------------- build
+def _spans(arr: np.ndarray) -> list[Span]:
+    return [Span(start_s=_r(a), end_s=_r(b)) for a, b in arr]
+
+
+def _peak(arrays: Sequence[np.ndarray]) -> int:
+    arrays = [a for a in arrays if len(a)]
+    if not arrays:
+        return 0
+    p = np.concatenate([np.r_[a[:, 0], a[:, 1]] for a in arrays])
+    d = np.concatenate([np.r_[np.ones(len(a)), -np.ones(len(a))] for a in arrays])
+    order = np.lexsort((d, p))  # at equal times, leaves (-1) before joins (+1)
+    return int(np.cumsum(d[order]).max())
+
+
+def build_report(
+    meeting_info: MeetingInfo | Mapping[str, Any],
+    state: MeetingState,
+    segments: Mapping[str, Sequence[SpeechSegment]] | Sequence[SpeechSegment],
+    transcript: Sequence[TranscriptEntry | Mapping[str, Any]] = (),
+    *,
+    params: TalkParams = TalkParams(),
+    compliance: Mapping[str, Compliance] | None = None,
+) -> Report:
+    """Build the final report. ``segments``: final speech segments, per key or flat."""
+    info = meeting_info if isinstance(meeting_info, MeetingInfo) else MeetingInfo.model_validate(dict(meeting_info))
+    if info.duration_s is not None:
+        duration = float(info.duration_s)
+    elif info.end is not None:
+        duration = (info.end - info.start).total_seconds()
+    elif state.ended_at is not None:
+        duration = state.ended_at
+    else:
+        duration = state.last_t
+    duration = max(0.0, duration)
+
+    if not isinstance(segments, Mapping):
+        by_key: dict[str, list[SpeechSegment]] = {}
+        for s in segments:
+            by_key.setdefault(s.key, []).append(s)
+        segments = by_key
+    consented = [k for k, p in state.participants.items() if p.consent]
+    opted_out = {k for k, p in state.participants.items() if not p.consent}
+    # only consented roster members are analysed; segments of unknown or opted-out keys are dropped
+    segs = {k: list(segments.get(k, ())) for k in consented}
+
+    presence = {k: state.presence_intervals(k, duration) for k in state.participants}
+    present_s = {k: iv.total(a) for k, a in presence.items()}
+    first_join = state.first_join_s if state.first_join_s is not None else 0.0
+    window = (min(first_join, duration), duration)
+    eligible = [k for k in consented if present_s[k] > 0]
+    tm = compute_talk_metrics(segs, window=window, balance_keys=eligible, params=params)
+
+    n_eligible = len(eligible)
+    total_talk = tm.total_talk_s
+    rows: list[ParticipantReport] = []
+    for key, p in state.participants.items():
+        pres = presence[key]
+        base = dict(
+            key=key, name=p.name, role=p.role, customer_key=p.customer_key, persistent_id=p.persistent_id,
+            consent=p.consent, name_history=[NameChange(t=_r(t), name=n) for t, n in p.name_history],
+            presence=[PresenceSpan(join_s=_r(a), leave_s=_r(b)) for a, b in pres],
+            present_s=_r(present_s[key]), first_join_s=_r(p.first_join_s), joins=len(p.presence.starts),
+            compliance=(compliance or {}).get(key),
+        )
+        if not p.consent:
+            rows.append(ParticipantReport(
+                **base, talk_time_s=None, speaking_pct=None, turns=None, backchannels=None,
+                longest_monologue_s=None, mean_turn_s=None, overlap_s=None, interruptions_made=None,
+                interrupted_by_others=None, speech=[], camera_on_s=None, camera=[], unmuted_s=None, share=[],
+                chat_messages=None, chat_times=[], reactions=None, reaction_events=[], hand_raises=None,
+                hand_raise_times=[], attention_score=None, attention=None, engagement_score=None,
+                engagement=None))
+            continue
+        t = tm.participants[key]
+        cam = state.camera_intervals(key, duration)
+        cam_s = iv.total(cam)
+        interacted = t.turns > 0 or p.chat_messages > 0 or len(p.reactions) > 0 or p.hand_raises > 0
+        att = AttentionComponents(
+            presence_share=_r(min(1.0, present_s[key] / duration) if duration > 0 else 0.0),
+            camera_share=_r(min(1.0, cam_s / present_s[key]) if present_s[key] > 0 else 0.0),
+            interaction=1.0 if interacted else 0.0)
+        att_score = sum(ATTENTION_WEIGHTS[c] * v for c, v in
+                        (("presence", att.presence_share), ("camera", att.camera_share),
+                         ("interaction", att.interaction)))
+        share = t.talk_time_s / total_talk if total_talk > 0 else 0.0
+        equal = 1.0 / n_eligible if n_eligible else 1.0
+        nonverbal = p.chat_messages + len(p.reactions) + p.hand_raises
+        eng = EngagementComponents(
+            talk_share=_r(share, 4), equal_share=_r(equal, 4), talk_component=_r(min(1.0, share / equal), 4),
+            nonverbal_actions=nonverbal, nonverbal_component=_r(min(1.0, nonverbal / NONVERBAL_FULL), 4))
+        eng_score = (ENGAGEMENT_WEIGHTS["talk"] * eng.talk_component
+                     + ENGAGEMENT_WEIGHTS["nonverbal"] * eng.nonverbal_component)
+        rows.append(ParticipantReport(
+            **base, talk_time_s=_r(t.talk_time_s), speaking_pct=_r(t.speaking_pct, 2), turns=t.turns,
+            backchannels=t.backchannels, longest_monologue_s=_r(t.longest_monologue_s),
+            mean_turn_s=_r(t.mean_turn_s), overlap_s=_r(t.overlap_s), interruptions_made=t.interruptions_made,
+            interrupted_by_others=t.interrupted_by_others, speech=_spans(seg_array(segs[key], window)),
+            camera_on_s=_r(cam_s), camera=_spans(cam), unmuted_s=_r(iv.total(state.unmuted_intervals(key, duration))),
+            share=_spans(state.share_intervals(key, duration)), chat_messages=p.chat_messages,
+            chat_times=[_r(x) for x in p.chat_times], reactions=len(p.reactions),
+            reaction_events=[ReactionEvent(t=_r(x), emoji=e) for x, e in p.reactions], hand_raises=p.hand_raises,
+            hand_raise_times=[_r(x) for x in p.hand_raise_times], attention_score=_r(min(1.0, att_score)),
+            attention=att, engagement_score=_r(min(1.0, eng_score)), engagement=eng))
+
+    chat = [ChatEntry(t=_r(m.t), sender=m.sender, to=m.to, text=m.text)
+            for m in state.chat if m.sender not in opted_out]
+    tx = [e if isinstance(e, TranscriptEntry) else TranscriptEntry.model_validate(dict(e)) for e in transcript]
+    tx = [e for e in tx if e.participant not in opted_out]
+    cons = [p for p in state.participants.values() if p.consent]
+    mm = MeetingMetrics(
+        talk_balance=_r(tm.talk_balance, 4), overlap_s=_r(tm.overlap_s), silence_s=_r(tm.silence_s),
+        window=Span(start_s=_r(window[0]), end_s=_r(window[1])), speech_s=_r(tm.speech_s),
+        total_talk_s=_r(tm.total_talk_s), speaker_switches=tm.speaker_switches,
+        speaker_switches_per_min=_r(tm.speaker_switches_per_min, 2), median_switch_gap_s=_r(tm.median_switch_gap_s),
+        interruptions_total=len(tm.interruptions),
+        interruption_matrix={k: v for k, v in tm.interruption_matrix.items() if v},
+        pair_overlap_s={k: {o: _r(x) for o, x in v.items()} for k, v in tm.pair_overlap.items() if v},
+        overlap_intervals=_spans(tm.overlap_intervals), participants_total=len(state.participants),
+        participants_consented=len(cons), peak_present=_peak(list(presence.values())),
+        chat_messages=sum(p.chat_messages for p in cons), reactions=sum(len(p.reactions) for p in cons),
+        hand_raises=sum(p.hand_raises for p in cons), events_ignored=state.ignored,
+        parameters={k: float(v) for k, v in asdict(params).items()})
+    meeting = ReportMeeting(id=info.id, topic=info.topic, started_at=iso_utc(info.start),
+                            ended_at=iso_utc(info.start + timedelta(seconds=duration)), duration_s=_r(duration))
+    return Report(meeting=meeting, participants=rows, transcript=tx, chat=chat,
+                  interruptions=[InterruptionEntry(**asdict(x)) for x in tm.interruptions], meeting_metrics=mm)

@@ -1,0 +1,1 @@
+"""Rollcall bot: Zoom meeting simulator, scenario tools and CLI."""

@@ -1,0 +1,1 @@
+"""Scheduling, job queue and launchers, Zoom REST client, webhooks, reconciliation, live channel."""
