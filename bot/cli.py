@@ -1,0 +1,113 @@
+"""The `rollcall` command line."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from bot.scenario import ScenarioError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Rollcall: attendance and engagement, measured live in Zoom meetings.")
+bench_app = typer.Typer(no_args_is_help=True, help="Accuracy and speed benchmarks (slow; not part of the tests).")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True)
+
+EXIT_USAGE = 2
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise typer.BadParameter("use 'max' or a positive number such as 1") from None
+    if speed <= 0:
+        raise typer.BadParameter("must be positive")
+    return speed
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rollcall"
+
+
+def _run_live(scenario: Path, out: Path, speed: float | None, title: str) -> None:
+    from bot.live_view import render_snapshot
+    from bot.replay import replay
+
+    console = Console()
+    with Live(console=console, refresh_per_second=8, transient=False) as live:
+        result = replay(scenario, out, speed=speed,
+                        on_snapshot=lambda s: live.update(render_snapshot(s, title)))
+    console.print(f"\nReport: [bold]{result.report_html}[/]  (data: {result.report_json})")
+
+
+@app.command()
+def replay(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML or JSON).")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    speed: Annotated[str, typer.Option(help="'max' (virtual clock) or a real-time factor such as 1.")] = "max",
+    live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
+) -> None:
+    """Run a simulated meeting through the whole pipeline; write report.json, report.html and the logs."""
+    from bot.replay import replay as run_replay
+
+    pace = _speed(speed)
+    try:
+        if live:
+            _run_live(scenario, out, pace, scenario.stem)
+        else:
+            result = run_replay(scenario, out, speed=pace)
+            typer.echo(f"{result.report_json}\n{result.report_html}")
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/demo"),
+    speed: Annotated[str, typer.Option(help="'max' or a real-time factor.")] = "8",
+) -> None:
+    """Measure a generated 5-person training meeting live in the terminal, then write its report."""
+    from bot.scenario_gen import ensure_demo_scenario
+
+    console = Console()
+    with console.status("Preparing the demo meeting (synthesising voices on first use)…"):
+        scenario = ensure_demo_scenario(_cache_dir() / "demo", progress=lambda m: console.log(m))
+    try:
+        _run_live(scenario, out, _speed(speed), "Rollcall demo · compliance training")
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    seconds: Annotated[float, typer.Option(help="Seconds of audio per participant channel to run.")] = 60.0,
+    repeat: Annotated[int, typer.Option(help="Timed repetitions; the best is reported.")] = 5,
+) -> None:
+    """The whole signal path (ingest → resample → frames → VAD → talk time) vs raw webrtcvad."""
+    from bot.bench_ingest import run_ingest_bench
+
+    try:
+        run_ingest_bench(seconds=seconds, repeat=repeat, console=Console())
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,113 @@
+"""Wires a transport to the analysis: native ingest → talk detector → live snapshots → final report.
+
+The handler methods are the ones every transport calls (see bot.transport). Audio only touches the
+native ingest (copy + queue, GIL released); all analysis runs in ``on_media_time`` on media time, so a
+replay at any speed gives identical results.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from analysis.events import MeetingEvent, SpeechSegment
+from analysis.frames import FrameBatch
+from analysis.live import LiveSnapshot, LiveTracker
+from analysis.meeting_state import MeetingState
+from analysis.report import MeetingInfo, Report, build_report
+from analysis.talk_detector import TalkConfig, TalkDetector
+from bot.transport import RawAudio
+from native import Ingest
+
+
+@dataclass
+class PipelineConfig:
+    frame_ms: int = 30  # analysis frame (10/20/30 ms, webrtcvad sizes)
+    ring_capacity_s: float = 10.0  # per-participant bound on undrained audio
+    snapshot_every_s: float = 1.0
+    talk: TalkConfig = field(default_factory=TalkConfig)
+
+
+class MeetingPipeline:
+    def __init__(self, info: MeetingInfo, config: PipelineConfig | None = None, *,
+                 on_snapshot: Callable[[LiveSnapshot], None] | None = None,
+                 on_log: Callable[[dict], None] | None = None) -> None:
+        self.info = info
+        self.config = config or PipelineConfig()
+        if self.config.talk.frame_ms != self.config.frame_ms:
+            self.config.talk = TalkConfig(**{**asdict(self.config.talk), "frame_ms": self.config.frame_ms})
+        self.ingest = Ingest(self.config.frame_ms, self.config.ring_capacity_s)
+        self.detector = TalkDetector(self.config.talk)
+        self.state = MeetingState()
+        self.live = LiveTracker()
+        self.segments: list[SpeechSegment] = []
+        self._on_snapshot = on_snapshot or (lambda s: None)
+        self._log = on_log or (lambda d: None)
+        self._stream_of_user: dict[int, int] = {}  # SDK user id → native stream (one per participant key)
+        self._stream_of_key: dict[str, int] = {}
+        self._key_of_stream: list[str] = []
+        self._next_snapshot = 0.0
+        self._now = 0.0
+        self.unknown_audio_chunks = 0
+
+    # ---- transport handler -------------------------------------------------------------------
+    def on_meeting_event(self, event: MeetingEvent) -> None:
+        if event.type == "join" and event.key is not None and event.user_id is not None:
+            stream = self._stream_of_key.get(event.key)
+            if stream is None:
+                stream = len(self._key_of_stream)
+                self._stream_of_key[event.key] = stream
+                self._key_of_stream.append(event.key)
+            # Consent is set before the first chunk can arrive: opted-out audio never reaches a buffer.
+            self.ingest.set_consent(stream, event.consent)
+            self._stream_of_user[event.user_id] = stream
+        self.state.apply(event)
+        self._log_event(event)
+
+    def on_one_way_audio(self, data: RawAudio, node_id: int) -> None:
+        stream = self._stream_of_user.get(node_id)
+        if stream is None:
+            self.unknown_audio_chunks += 1
+            return
+        self.ingest.push(stream, data.GetBuffer(), data.GetSampleRate(), float(data.GetTimeStamp()))
+
+    def on_media_time(self, t_s: float) -> None:
+        self._now = t_s
+        self._feed(self.ingest.drain(now_ms=t_s * 1000.0))
+        # Frames before the one containing t are complete (or will never come).
+        watermark = math.floor(t_s * 1000.0 / self.config.frame_ms) - 1
+        self._accept(self.detector.advance(watermark))
+        if t_s + 1e-9 >= self._next_snapshot:
+            snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn_start)
+            self._on_snapshot(snap)
+            self._next_snapshot = t_s + self.config.snapshot_every_s
+
+    # ---- end of meeting ---------------------------------------------------------------------
+    def finish(self) -> Report:
+        self._feed(self.ingest.drain(flush=True))
+        self._accept(self.detector.finish())
+        report = build_report(self.info, self.state, self.segments)
+        return report
+
+    def ingest_stats(self) -> dict[str, dict[str, int]]:
+        return {self._key_of_stream[s]: st for s, st in self.ingest.stats().items()}
+
+    # ---- internals --------------------------------------------------------------------------
+    def _feed(self, drained: list) -> None:
+        for stream, index, pcm, energy in drained:
+            self.detector.push(FrameBatch(self._key_of_stream[stream], index, pcm, energy))
+
+    def _accept(self, segments: list[SpeechSegment]) -> None:
+        if not segments:
+            return
+        self.segments.extend(segments)
+        self.live.add_segments(segments)
+        for s in segments:
+            self._log({"kind": "speech", "key": s.key, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)})
+
+    def _log_event(self, event: MeetingEvent) -> None:
+        record = {"kind": "event", **{k: v for k, v in asdict(event).items() if v is not None}}
+        p = self.state.participants.get(event.key) if event.key else None
+        if event.type == "chat" and (p is None or not p.consent):
+            record.pop("text", None)  # no text is kept for opted-out participants
+        self._log(record)

@@ -1,0 +1,132 @@
+"""The simulator transport: replays a scenario through the same handler calls the Zoom transport makes.
+
+Like Zoom: each (re)join gets a new user id while the persistent id stays; audio flows only while a
+participant is joined and unmuted, in chunks of ``frame_ms`` at the scenario's 32/48 kHz rate, with
+the SDK-style ``AudioRawData`` accessors; optional silence suppression sends nothing for quiet chunks.
+``speed=None`` runs on a virtual clock as fast as possible; ``speed=1.0`` paces to real time.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analysis.events import MeetingEvent
+from bot.scenario import EventSpec, Scenario, load_track
+from bot.transport import MeetingHandler
+
+FIRST_USER_ID = 16_778_240  # Zoom user ids are large integers; the value itself carries no meaning
+
+
+@dataclass(frozen=True, slots=True)
+class SimAudioChunk:
+    """Mimics the SDK's ``AudioRawData``."""
+
+    buffer: bytes
+    sample_rate: int
+    ts_ms: float
+
+    def GetBuffer(self) -> bytes:  # noqa: N802 - the SDK's names
+        return self.buffer
+
+    def GetBufferLen(self) -> int:  # noqa: N802
+        return len(self.buffer)
+
+    def GetSampleRate(self) -> int:  # noqa: N802
+        return self.sample_rate
+
+    def GetChannelNum(self) -> int:  # noqa: N802
+        return 1
+
+    def GetTimeStamp(self) -> float:  # noqa: N802
+        return self.ts_ms
+
+
+class SimulatorTransport:
+    def __init__(self, scenario_path: Path, scenario: Scenario, *, speed: float | None = None,
+                 tick_s: float = 0.05, silence_suppression_dbfs: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive (or None for as fast as possible)")
+        self.scenario = scenario
+        self.speed = speed
+        self.tick_s = tick_s
+        self._sleep, self._clock = sleep, clock
+        m = scenario.meeting
+        self.rate = m.sample_rate
+        self.chunk = m.sample_rate * m.frame_ms // 1000
+        self._tracks = {p.key: load_track(scenario_path, p, m.sample_rate, m.duration_s) for p in scenario.participants}
+        self._spec = {p.key: p for p in scenario.participants}
+        self._order = [p.key for p in scenario.participants]
+        self._quiet = None
+        if silence_suppression_dbfs is not None:
+            self._quiet = (10 ** (silence_suppression_dbfs / 20) * 32768) ** 2 * self.chunk
+        self._next_user_id = FIRST_USER_ID
+        self.user_ids: dict[str, int] = {}  # current user id of each joined participant
+        self._unmuted: set[str] = set()
+
+    def _to_meeting_event(self, ev: EventSpec) -> MeetingEvent:
+        if ev.type == "end":
+            return MeetingEvent(t=ev.t, type="end")
+        key = ev.who
+        assert key is not None  # validated by the scenario model
+        spec = self._spec[key]
+        if ev.type == "join":
+            if key not in self.user_ids:
+                self.user_ids[key] = self._next_user_id
+                self._next_user_id += 1
+            return MeetingEvent(t=ev.t, type="join", key=key, user_id=self.user_ids[key], name=spec.name,
+                                role=spec.role, customer_key=spec.customer_key,
+                                persistent_id=f"sim-{key}", consent=spec.consent)
+        user_id = self.user_ids.get(key)
+        if ev.type == "leave":
+            self.user_ids.pop(key, None)
+            self._unmuted.discard(key)
+        elif ev.type == "unmute":
+            self._unmuted.add(key)
+        elif ev.type == "mute":
+            self._unmuted.discard(key)
+        return MeetingEvent(t=ev.t, type=ev.type, key=key, user_id=user_id, text=ev.text, to=ev.to,
+                            emoji=ev.emoji, name=ev.name)
+
+    def run(self, handler: MeetingHandler) -> None:
+        m = self.scenario.meeting
+        events = self.scenario.sorted_events()
+        n_chunks = int(round(m.duration_s * 1000 / m.frame_ms))
+        per_tick = max(1, int(round(self.tick_s * 1000 / m.frame_ms)))
+        ei = 0
+        wall0 = self._clock()
+        for c in range(n_chunks):
+            t = c * m.frame_ms / 1000
+            while ei < len(events) and events[ei].t <= t:
+                ev = events[ei]
+                ei += 1
+                if ev.type == "end":
+                    continue
+                handler.on_meeting_event(self._to_meeting_event(ev))
+            i0 = c * self.chunk
+            for key in self._order:
+                track = self._tracks[key]
+                if track is None or key not in self._unmuted or key not in self.user_ids:
+                    continue
+                piece = track[i0:i0 + self.chunk]
+                if len(piece) == 0:
+                    continue
+                if self._quiet is not None and float(np.dot(piece, piece.astype(np.float64))) < self._quiet:
+                    continue
+                handler.on_one_way_audio(SimAudioChunk(piece.tobytes(), self.rate, t * 1000), self.user_ids[key])
+            if (c + 1) % per_tick == 0:
+                now = (c + 1) * m.frame_ms / 1000
+                if self.speed is not None:
+                    delay = wall0 + now / self.speed - self._clock()
+                    if delay > 0:
+                        self._sleep(delay)
+                handler.on_media_time(now)
+        for ev in events[ei:]:
+            if ev.type != "end":
+                handler.on_meeting_event(self._to_meeting_event(ev))
+        handler.on_meeting_event(MeetingEvent(t=m.duration_s, type="end"))
+        handler.on_media_time(m.duration_s)
