@@ -22,6 +22,7 @@ class FrameBatch:
     index: np.ndarray  # int64 [n]: global frame indices
     pcm: np.ndarray  # int16 [n, F]: 16 kHz samples
     energy: np.ndarray  # float32 [n]: mean square of the samples scaled to [-1, 1)
+    voice_energy: np.ndarray  # float32 [n]: the same above 300 Hz (speech formants; no breath or rumble)
 
     @property
     def frame_len(self) -> int:
@@ -29,6 +30,17 @@ class FrameBatch:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
+
+    def select(self, sel: np.ndarray | slice) -> FrameBatch:
+        """The frames picked by a boolean mask, index array or slice."""
+        return FrameBatch(self.participant, self.index[sel], self.pcm[sel], self.energy[sel], self.voice_energy[sel])
+
+    @staticmethod
+    def concat(batches: list[FrameBatch]) -> FrameBatch:
+        if len(batches) == 1:
+            return batches[0]
+        return FrameBatch(batches[0].participant, *(np.concatenate([getattr(b, f) for b in batches])
+                                                    for f in ("index", "pcm", "energy", "voice_energy")))
 
 
 def frame_len_for(frame_ms: int) -> int:

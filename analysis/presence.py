@@ -112,7 +112,7 @@ def contains(intervals: np.ndarray, t: float) -> bool:
     if len(intervals) == 0:
         return False
     i = int(np.searchsorted(intervals[:, 0], t, side="right")) - 1
-    return i >= 0 and t < intervals[i, 1]
+    return bool(i >= 0 and t < intervals[i, 1])
 
 
 def to_pairs(intervals: np.ndarray) -> list[tuple[float, float]]:

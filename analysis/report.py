@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from analysis import presence as iv
 from analysis.events import SpeechSegment
@@ -37,9 +37,10 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 class MeetingInfo(BaseModel):
     id: str
     topic: str = ""
-    start: datetime  # meeting start (t = 0), ISO 8601; naive values are taken as UTC
+    # meeting start (t = 0), ISO 8601; naive values are taken as UTC. Also accepted as "started_at".
+    start: datetime = Field(validation_alias=AliasChoices("start", "started_at"))
     duration_s: float | None = None
-    end: datetime | None = None
+    end: datetime | None = Field(default=None, validation_alias=AliasChoices("end", "ended_at"))
 
     @field_validator("id", mode="before")
     @classmethod

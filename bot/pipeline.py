@@ -94,8 +94,8 @@ class MeetingPipeline:
 
     # ---- internals --------------------------------------------------------------------------
     def _feed(self, drained: list) -> None:
-        for stream, index, pcm, energy in drained:
-            self.detector.push(FrameBatch(self._key_of_stream[stream], index, pcm, energy))
+        for stream, *frames in drained:
+            self.detector.push(FrameBatch(self._key_of_stream[stream], *frames))
 
     def _accept(self, segments: list[SpeechSegment]) -> None:
         if not segments:

@@ -5,7 +5,7 @@ Script format (YAML)::
     meeting:                       # copied into scenario.yaml
       id: "85012345678"
       topic: "Quarterly compliance training"
-      start: "2026-11-20T15:00:00Z"
+      start: "2026-11-20T15:00:00Z"  # ISO 8601 with a time zone
       duration_s: 60
       sample_rate: 32000           # what the simulated SDK delivers (32000 | 48000)
       frame_ms: 10
@@ -50,6 +50,10 @@ Output directory::
     channels/<key>.wav      16-bit PCM mono microphone track per participant, length duration_s
     truth.json              exact ground truth (see ``_truth``)
     .script_sha256          cache key (script bytes + generator version)
+
+Entry points: ``generate(script_path, out_dir, progress=None)`` (cached on the script hash),
+``ensure_demo_scenario(cache_dir, progress=None)`` (bot/scenarios/demo_training.yaml), ``build``
+(uncached, takes a parsed dict) and ``python -m bot.scenario_gen SCRIPT OUT_DIR``.
 
 Ground truth speech intervals are the sample extents of the utterances as written (eSpeak's
 leading/trailing silence removed, everything below -50 dBFS at the edges cut off, so the clean
@@ -176,6 +180,12 @@ def _parse(script: dict[str, Any]) -> tuple[dict[str, Any], int | None, dict[str
     if isinstance(start, _dt.datetime):  # YAML parses unquoted timestamps
         start = start.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if start.tzinfo \
             else start.strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        start_dt = _dt.datetime.fromisoformat(str(start))
+    except ValueError:
+        raise ValueError(f"meeting.start {start!r} is not an ISO 8601 timestamp") from None
+    if start_dt.tzinfo is None:
+        raise ValueError(f"meeting.start {start!r} needs a time zone, e.g. 2026-11-20T15:00:00Z")
     meeting = {
         "id": str(m["id"]),
         "topic": str(m["topic"]),
@@ -184,6 +194,8 @@ def _parse(script: dict[str, Any]) -> tuple[dict[str, Any], int | None, dict[str
         "sample_rate": int(m.get("sample_rate", 32000)),
         "frame_ms": int(m.get("frame_ms", 10)),
     }
+    if meeting["duration_s"].is_integer():
+        meeting["duration_s"] = int(meeting["duration_s"])
     if meeting["duration_s"] <= 0:
         raise ValueError("meeting.duration_s must be > 0")
     if meeting["sample_rate"] not in (32000, 48000):
@@ -219,6 +231,8 @@ def _parse(script: dict[str, Any]) -> tuple[dict[str, Any], int | None, dict[str
         for f in ("customer_key", "email"):
             if p.get(f) is not None:
                 fields[f] = str(p[f])
+        if len(fields.get("customer_key", "")) > 35:
+            raise ValueError(f"participant {key}: customer_key is longer than 35 characters (Zoom's limit)")
         if "consent" in p:
             if not isinstance(p["consent"], bool):
                 raise ValueError(f"participant {key}: consent must be true/false")
@@ -442,6 +456,22 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
+def _json(obj: Any, ind: str = "") -> str:
+    """Readable JSON: one key per line, lists of scalars / small records on one line."""
+    def flat(o: Any) -> bool:
+        if isinstance(o, list):
+            return all(not isinstance(v, (list, dict)) or (isinstance(v, list) and flat(v)) for v in o)
+        return False
+    if isinstance(obj, dict) and obj:
+        inner = ind + "  "
+        items = [f"{inner}{json.dumps(k)}: {_json(v, inner)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + ind + "}"
+    if isinstance(obj, list) and obj and not flat(obj):
+        inner = ind + "  "
+        return "[\n" + ",\n".join(inner + _json(v, inner) for v in obj) + "\n" + ind + "]"
+    return json.dumps(obj, ensure_ascii=False)
+
+
 # --------------------------------------------------------------------------- main entry points
 
 
@@ -483,12 +513,12 @@ def build(script: dict[str, Any], out_dir: Path, *, script_name: str = "script",
         s0 = int(round(ln.t * rate))
         s1 = s0 + seg.size
         start, end = s0 / rate, s1 / rate
-        if s1 > n_total:
-            raise ValueError(f"{ln.describe()}: speech ends at {end:.3f}s, after the meeting end ({dur:g}s)")
         span = audible_span(ln.who, ln.t)
-        if end > span[1]:
+        if end > span[1] and span[1] < dur:
             raise ValueError(f"{ln.describe()}: speech lasts until {end:.3f}s but {ln.who} is muted "
                              f"or leaves at {span[1]:g}s")
+        if s1 > n_total or end > span[1]:
+            raise ValueError(f"{ln.describe()}: speech ends at {end:.3f}s, after the meeting end ({dur:g}s)")
         prev = utts[ln.who][-1] if utts[ln.who] else None
         if prev and start < prev["end"]:
             raise ValueError(f"{ln.describe()}: overlaps {ln.who}'s previous say line "
@@ -533,7 +563,7 @@ def build(script: dict[str, Any], out_dir: Path, *, script_name: str = "script",
     _write_text(out_dir / "scenario.yaml", text)
 
     truth = _truth(meeting, rate, parts, spans, counts, utts)
-    _write_text(out_dir / "truth.json", json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
+    _write_text(out_dir / "truth.json", _json(truth) + "\n")
     return truth
 
 
@@ -593,7 +623,14 @@ def _truth(meeting, rate, parts, spans, counts, utts) -> dict[str, Any]:
 
 
 def _script_hash(data: bytes) -> str:
-    return hashlib.sha256(b"rollcall-scenario-gen-v" + GENERATOR_VERSION.encode() + b"\0" + data).hexdigest()
+    """Cache key: script bytes + generator version + eSpeak NG package version."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        espeak = version("espeakng-loader")
+    except PackageNotFoundError:
+        espeak = "?"
+    head = f"rollcall-scenario-gen-v{GENERATOR_VERSION}/espeakng-loader-{espeak}\0".encode()
+    return hashlib.sha256(head + data).hexdigest()
 
 
 def generate(script_path: str | Path, out_dir: str | Path, progress: Progress = None) -> Path:

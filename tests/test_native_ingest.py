@@ -31,7 +31,7 @@ def push_all(ing: Ingest, stream: int, x: np.ndarray, rate: int, chunk: int, t0_
 
 def collect(out: list) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     by: dict[int, list] = {}
-    for stream, idx, pcm, energy in out:
+    for stream, idx, pcm, energy, _voice in out:
         by.setdefault(stream, []).append((idx, pcm, energy))
     return {s: tuple(np.concatenate(parts) for parts in zip(*v)) for s, v in by.items()}
 
@@ -187,7 +187,7 @@ def test_threaded_producers_account_for_every_sample() -> None:
 
     def consumer() -> None:
         while not stop.is_set():
-            for stream, idx, pcm, energy in ing.drain():
+            for stream, idx, pcm, energy, _voice in ing.drain():
                 assert pcm.shape == (len(idx), 320) and energy.shape == idx.shape
                 frames_seen[stream] = frames_seen.get(stream, 0) + len(idx)
 
@@ -200,7 +200,7 @@ def test_threaded_producers_account_for_every_sample() -> None:
         p.join()
     stop.set()
     c.join()
-    for stream, idx, _, _ in ing.drain(flush=True):
+    for stream, idx, *_ in ing.drain(flush=True):
         frames_seen[stream] = frames_seen.get(stream, 0) + len(idx)
     stats = ing.stats()
     assert sum(st["pushed_samples"] for st in stats.values()) == sum(sent)

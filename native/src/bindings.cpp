@@ -95,12 +95,15 @@ PYBIND11_MODULE(_ingest, m) {
               const auto n = static_cast<py::ssize_t>(o.index.size());
               result.append(py::make_tuple(o.stream, to_numpy(std::move(o.index), {n}),
                                            to_numpy(std::move(o.pcm), {n, F}),
-                                           to_numpy(std::move(o.energy), {n})));
+                                           to_numpy(std::move(o.energy), {n}),
+                                           to_numpy(std::move(o.voice_energy), {n})));
             }
             return result;
           },
           py::arg("now_ms") = std::numeric_limits<double>::quiet_NaN(), py::arg("flush") = false,
-          "Frames ready since the last call: [(stream, index int64[n], pcm int16[n, F], energy float32[n])].")
+          "Frames ready since the last call: [(stream, index int64[n], pcm int16[n, F], energy float32[n], "
+          "voice_energy float32[n])]. Energies are mean squares of samples scaled to [-1, 1); voice_energy "
+          "is above 300 Hz.")
       .def(
           "stats",
           [](const Ingest& self) {

@@ -14,6 +14,22 @@ double duration_ms(std::size_t len, int rate) { return static_cast<double>(len) 
 
 }  // namespace
 
+VoiceBandFilter::VoiceBandFilter() {
+  const double k = std::tan(M_PI * 300.0 / kOutRate);
+  // The two sections of a 4th-order Butterworth: Q = 1 / (2 cos(pi/8)) and 1 / (2 cos(3 pi/8)).
+  const double qs[2] = {1.0 / (2.0 * std::cos(M_PI / 8.0)), 1.0 / (2.0 * std::cos(3.0 * M_PI / 8.0))};
+  Biquad* sections[2] = {&s1, &s2};
+  for (int i = 0; i < 2; ++i) {
+    const double norm = 1.0 / (1.0 + k / qs[i] + k * k);
+    Biquad& b = *sections[i];
+    b.b0 = norm;
+    b.b1 = -2.0 * norm;
+    b.b2 = norm;
+    b.a1 = 2.0 * (k * k - 1.0) * norm;
+    b.a2 = (1.0 - k / qs[i] + k * k) * norm;
+  }
+}
+
 Ingest::Ingest(int frame_ms, double capacity_s) : frame_ms_(frame_ms), capacity_s_(capacity_s) {
   if (frame_ms != 10 && frame_ms != 20 && frame_ms != 30) {
     throw std::invalid_argument("frame_ms must be 10, 20 or 30, got " + std::to_string(frame_ms));
@@ -108,15 +124,19 @@ void Ingest::set_consent(std::uint32_t stream, bool allowed) {
 
 void Ingest::emit_frame(Stream& s, FrameOutput& out) {
   const auto F = static_cast<std::size_t>(frame_len_);
-  double sum = 0.0;
+  double sum = 0.0, voice_sum = 0.0;
   for (std::size_t i = 0; i < F; ++i) {
     const float v = s.frame[i];
     sum += static_cast<double>(v) * static_cast<double>(v);
+    const double hp = s.voice.run(static_cast<double>(v));
+    voice_sum += hp * hp;
     const float r = std::nearbyint(std::clamp(v, -32768.0f, 32767.0f));
     out.pcm.push_back(static_cast<std::int16_t>(r));
   }
+  const double scale = static_cast<double>(F) * 32768.0 * 32768.0;
   out.index.push_back(s.frame_idx);
-  out.energy.push_back(static_cast<float>(sum / (static_cast<double>(F) * 32768.0 * 32768.0)));
+  out.energy.push_back(static_cast<float>(sum / scale));
+  out.voice_energy.push_back(static_cast<float>(voice_sum / scale));
   s.last_emitted = s.frame_idx;
   s.frame_idx = -1;
 }
@@ -148,6 +168,7 @@ void Ingest::finish_segment(Stream& s, FrameOutput& out) {
   s.rs->flush(tail);
   place(s, tail, out);
   if (s.frame_idx >= 0) emit_frame(s, out);  // a partial frame: the rest of it is silence
+  s.voice.reset();
   s.open = false;
   s.pend.gaps += 1;
 }

@@ -34,7 +34,28 @@ struct FrameOutput {
   std::uint32_t stream = 0;
   std::vector<std::int64_t> index;
   std::vector<std::int16_t> pcm;  // index.size() * frame_len
-  std::vector<float> energy;
+  std::vector<float> energy;        // mean square of the frame, samples scaled to [-1, 1)
+  std::vector<float> voice_energy;  // the same above 300 Hz: the band that carries speech formants
+};
+
+// Fourth-order Butterworth high-pass at 300 Hz (16 kHz) as two biquads (direct form II transposed).
+// Separates the speech band from breath on the microphone, handling noise and rumble, which sit below it.
+struct Biquad {
+  double b0 = 0, b1 = 0, b2 = 0, a1 = 0, a2 = 0;
+  double z1 = 0.0, z2 = 0.0;
+  double run(double x) {
+    const double y = b0 * x + z1;
+    z1 = b1 * x - a1 * y + z2;
+    z2 = b2 * x - a2 * y;
+    return y;
+  }
+};
+
+struct VoiceBandFilter {
+  VoiceBandFilter();
+  double run(double x) { return s2.run(s1.run(x)); }
+  void reset() { s1.z1 = s1.z2 = s2.z1 = s2.z2 = 0.0; }
+  Biquad s1, s2;
 };
 
 class Ingest {
@@ -77,7 +98,7 @@ class Ingest {
     std::int64_t last_emitted = -1;  // highest frame index emitted
     int rate = 0;                    // input rate of the running segment
     std::vector<float> frame;        // partial frame samples
-    std::vector<bool> filled;
+    VoiceBandFilter voice;           // runs over emitted frames in order
   };
 
   Stream& stream_for(std::uint32_t id);

@@ -1,0 +1,96 @@
+"""Cross-channel gating: learned acoustic coupling between participants' microphones.
+
+When two participants share a room (or one's speaker leaks into the other's microphone), channel ``i``
+carries a delayed, attenuated, room-filtered copy of participant ``j``'s voice. For every ordered pair we
+learn the coupling gain ``g_ij`` (energy of ``i`` / energy of ``j``) online, from frames where ``j``
+clearly talks (own-voice candidate of ``j`` and at least ``clear_db`` above ``j``'s noise floor): and
+stands out above its own floor more than ``i`` does above its own; the ``quantile``-quantile (a low one)
+of the per-frame ratio ``E_i / E_j``. On those frames ``i`` is
+usually silent, so the ratio is the coupling; frames where ``i`` talks over ``j`` give larger ratios and
+fall in the upper part of the distribution, which the low quantile ignores. Channels that do not share
+a room learn a ratio at their own noise floor, which then predicts nothing above the floor.
+
+The predicted background of channel ``i`` at frame ``k`` is ``floor_i[k] + sum_j g_ij * spread(E_j)[k]``
+(noise plus expected leakage). A frame is an own-voice candidate only if its energy exceeds that
+background by ``margin_db``. Real overlap passes: a participant talking over another is far above the
+leakage predicted from the other's channel (a close microphone picks up its own talker 20-40 dB above
+anyone else). The statistics are a histogram of ratios in 1 dB bins with a weak prior, halved whenever
+it holds more than ``cap`` counts, so the estimate follows changes (someone moves) and depends only on
+the media, not on how it was delivered.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BIN_LO_DB = -90.0
+N_BINS = 131  # -90 .. +40 dB in 1 dB bins
+
+
+class CouplingModel:
+    def __init__(self, quantile: float, prior_db: float, prior_weight: float, cap: float) -> None:
+        self.quantile = quantile
+        self.prior_db = prior_db
+        self.prior_weight = prior_weight
+        self.cap = cap
+        self.keys: list[str] = []
+        self.hist = np.zeros((0, 0, N_BINS))
+        self.gain = np.zeros((0, 0))  # linear, diagonal 0
+
+    def add_channel(self, key: str) -> None:
+        n = len(self.keys)
+        hist = np.zeros((n + 1, n + 1, N_BINS))
+        hist[:n, :n] = self.hist
+        prior_bin = int(np.clip(round(self.prior_db - BIN_LO_DB), 0, N_BINS - 1))
+        hist[n, :, prior_bin] += self.prior_weight
+        hist[:, n, prior_bin] += self.prior_weight
+        hist[n, n] = 0.0
+        self.hist = hist
+        self.keys.append(key)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        c = np.cumsum(self.hist, axis=2)
+        tot = c[:, :, -1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = c / tot
+        # first bin where the cumulative fraction reaches the quantile (bin centre)
+        b = np.argmax(frac >= self.quantile, axis=2)
+        db = BIN_LO_DB + b + 0.5
+        g = 10.0 ** (db / 10.0)
+        g[tot[:, :, 0] <= 0] = 0.0
+        np.fill_diagonal(g, 0.0)
+        self.gain = g
+
+    def leakage(self, spread: np.ndarray) -> np.ndarray:
+        """Predicted leaked energy [C, n] from the other channels' spread energies [C, n]."""
+        return self.gain @ spread
+
+    def update(self, energy: np.ndarray, present: np.ndarray, spread: np.ndarray, clear: np.ndarray,
+               snr: np.ndarray) -> None:
+        """Add per-frame ratios E_i / E_j for frames where j clearly talks, i is present and j
+        stands out more above its own noise floor than i does (``snr``: energy / floor). The last
+        condition keeps a leaked copy of i in j's microphone from teaching a (reversed) coupling j->i."""
+        n = len(self.keys)
+        if n < 2 or not clear.any():
+            return
+        cols = np.flatnonzero(clear.any(axis=1))
+        e_db = 10.0 * np.log10(np.maximum(energy, 1e-10))
+        s_db = e_db  # learn on same-frame energies; predict from the (larger) spread energy
+        changed = False
+        for j in cols.tolist():
+            fr = clear[j]
+            for i in range(n):
+                if i == j:
+                    continue
+                m = fr & present[i] & (snr[j] > snr[i])
+                if not m.any():
+                    continue
+                r = e_db[i, m] - s_db[j, m]
+                bins = np.clip(np.rint(r - BIN_LO_DB - 0.5).astype(np.int64), 0, N_BINS - 1)
+                h = self.hist[i, j]
+                h += np.bincount(bins, minlength=N_BINS)
+                if h.sum() > self.cap:
+                    h *= 0.5
+                changed = True
+        if changed:
+            self._refresh()
