@@ -58,6 +58,7 @@ class CouplingModel:
         db = BIN_LO_DB + b + 0.5
         g = 10.0 ** (db / 10.0)
         g[tot[:, :, 0] <= 0] = 0.0
+        np.minimum(g, 1.0, out=g)
         np.fill_diagonal(g, 0.0)
         self.gain = g
 
@@ -65,14 +66,16 @@ class CouplingModel:
         """Predicted leaked energy [C, n] from the other channels' spread energies [C, n]."""
         return self.gain @ spread
 
-    def update(self, energy: np.ndarray, present: np.ndarray, spread: np.ndarray, clear: np.ndarray,
-               snr: np.ndarray) -> None:
-        """Add per-frame ratios E_i / E_j for frames where j clearly talks, i is present and j
-        stands out more above its own noise floor than i does (``snr``: energy / floor). The last
-        condition keeps a leaked copy of i in j's microphone from teaching a (reversed) coupling j->i."""
+    def update(self, energy: np.ndarray, present: np.ndarray, clear: np.ndarray) -> bool:
+        """Add per-frame ratios E_i / E_j for frames where j clearly talks, i is present and j is
+        the louder of the two. A microphone does not hear another participant louder than that
+        participant's own microphone does (and Zoom levels each client's microphone), so the louder
+        channel of a shared sound is its source; this keeps a leaked copy of i in j's microphone
+        from teaching a reversed coupling j->i, whatever the two noise floors are. Returns whether
+        the model changed."""
         n = len(self.keys)
         if n < 2 or not clear.any():
-            return
+            return False
         cols = np.flatnonzero(clear.any(axis=1))
         e_db = 10.0 * np.log10(np.maximum(energy, 1e-10))
         s_db = e_db  # learn on same-frame energies; predict from the (larger) spread energy
@@ -82,7 +85,7 @@ class CouplingModel:
             for i in range(n):
                 if i == j:
                     continue
-                m = fr & present[i] & (snr[j] > snr[i])
+                m = fr & present[i] & (energy[j] > energy[i])
                 if not m.any():
                     continue
                 r = e_db[i, m] - s_db[j, m]
@@ -94,3 +97,4 @@ class CouplingModel:
                 changed = True
         if changed:
             self._refresh()
+        return changed

@@ -8,7 +8,7 @@ Pipeline, per block of ``block_s`` of media time on the global frame grid (all p
    by ``margin_db``. Frames that are not candidates are silence and never reach webrtcvad.
 3. webrtcvad (``vad_mode``) on the candidates: voiced frames.
 4. Turns: voiced frames closer than ``bridge_s`` are one turn (pauses within a person's speech are
-   talk time, as in human turn annotations); a turn ends ``hangover_s`` after its last voiced frame;
+   talk time, as in human turn annotations); a turn ends with its last voiced frame;
    turns with less than ``min_voiced_s`` of voiced frames are dropped (clicks, coughs, stray leakage).
 
 Blocks are aligned to the grid, so results depend only on the media, never on how frames were batched
@@ -37,10 +37,9 @@ class TalkConfig:
     coupling_clear_db: float = 15.0  # frames of j this far above j's floor (and candidates) teach coupling into others
     coupling_quantile: float = 0.25  # low quantile of E_i/E_j on j's clear frames = coupling gain j->i
     coupling_prior_db: float = -30.0  # coupling assumed before anything is learned
-    coupling_prior_weight: float = 10.0  # prior strength in frames (learning overrides it within ~1 s of clear talk)
+    coupling_prior_weight: float = 3.0  # prior strength in frames: a few clear frames of a new pair override it
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
     bridge_s: float = 0.5  # pauses shorter than this inside one person's speech count as talk
-    hangover_s: float = 0.06  # a turn ends this long after its last voiced frame (word tails webrtcvad cuts)
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
     block_s: float = 0.96  # processing/learning block; latency <= block_s + bridge_s
 
@@ -63,7 +62,6 @@ class TalkDetector:
         self.floor_frames = max(1, int(round(cfg.floor_window_s * 1000 / fms)))
         self.spread_frames = max(1, int(round(cfg.leak_spread_ms / fms)))
         self.bridge = int(round(cfg.bridge_s * 1000 / fms))
-        self.hang = int(round(cfg.hangover_s * 1000 / fms))
         self.min_voiced = int(np.ceil(cfg.min_voiced_s * 1000 / fms - 1e-9))
         self.margin = 10.0 ** (cfg.margin_db / 10.0)
         self.max_tilt = 10.0 ** (cfg.max_low_tilt_db / 10.0)
@@ -120,7 +118,7 @@ class TalkDetector:
         for c in range(len(self.channels)):
             t = self.open[c]
             self.open[c] = None
-            seg = self._close(c, t, end)
+            seg = self._close(c, t)
             if seg is not None:
                 out.append(seg)
             self._talking[self.channels[c].key] = False
@@ -196,22 +194,25 @@ class TalkDetector:
             for c, ch in enumerate(self.channels):
                 floor[c] = ch.floor(energy[c], present[c])
                 spread[c] = ch.spread(energy[c])
-            background = floor + self.coupling.leakage(spread)
             # Own voice: clearly above noise and expected leakage in the voice band, and not a sound whose
             # energy sits almost all below 300 Hz (breath on the microphone, handling noise, rumble).
-            cand = present & (energy > self.margin * background) & (full <= self.max_tilt * energy)
+            plausible = present & (full <= self.max_tilt * energy)
+            cand = plausible & (energy > self.margin * (floor + self.coupling.leakage(spread)))
+            # Learn coupling from this block first, then gate again: a pair's first shared speech is
+            # then already judged with what it teaches (no leakage credited while the model catches up).
+            clear = cand & (energy > self.clear * floor)
+            if self.coupling.update(energy, present, clear):
+                cand = plausible & (energy > self.margin * (floor + self.coupling.leakage(spread)))
             voiced = np.zeros((C, nb), dtype=bool)
             for c in np.flatnonzero(cand.any(axis=1)).tolist():
                 k = np.flatnonzero(cand[c])
                 voiced[c, k] = self.channels[c].vad_frames(data[c][1], rows[c, k], self.frame_bytes)
-            clear = cand & (energy > self.clear * floor)
-            self.coupling.update(energy, present, spread, clear, energy / floor)
             for c in range(C):
                 out.extend(self._turns(c, voiced[c], b0, b1))
         self.next_frame = end
         for c, ch in enumerate(self.channels):
             t = self.open[c]
-            self._talking[ch.key] = t is not None and end - t.end <= self.hang
+            self._talking[ch.key] = self.open[c] is not None  # an open turn: voice within the last bridge_s
         out.sort(key=lambda s: (s.start_s, s.key))
         return out
 
@@ -228,20 +229,19 @@ class TalkDetector:
                     t.end = e
                     t.voiced += e - s
                 else:
-                    seg = self._close(c, t, s)
+                    seg = self._close(c, t)
                     if seg is not None:
                         out.append(seg)
                     t = _Turn(s, e, e - s)
         if t is not None and b1 - t.end >= self.bridge:
-            seg = self._close(c, t, b1)
+            seg = self._close(c, t)
             if seg is not None:
                 out.append(seg)
             t = None
         self.open[c] = t
         return out
 
-    def _close(self, c: int, t: _Turn | None, limit: int) -> SpeechSegment | None:
+    def _close(self, c: int, t: _Turn | None) -> SpeechSegment | None:
         if t is None or t.voiced < self.min_voiced:
             return None
-        end = min(t.end + self.hang, max(limit, t.end))
-        return SpeechSegment(self.channels[c].key, t.start * self.dt, end * self.dt)
+        return SpeechSegment(self.channels[c].key, t.start * self.dt, t.end * self.dt)
