@@ -76,25 +76,17 @@ class CouplingModel:
         n = len(self.keys)
         if n < 2 or not clear.any():
             return False
-        cols = np.flatnonzero(clear.any(axis=1))
+        # m[i, j, t]: frame t teaches the coupling of j into i
+        m = clear[None, :, :] & present[:, None, :] & (energy[None, :, :] > energy[:, None, :])
+        m[np.arange(n), np.arange(n)] = False
+        ii, jj, tt = np.nonzero(m)
+        if len(ii) == 0:
+            return False
         e_db = 10.0 * np.log10(np.maximum(energy, 1e-10))
-        s_db = e_db  # learn on same-frame energies; predict from the (larger) spread energy
-        changed = False
-        for j in cols.tolist():
-            fr = clear[j]
-            for i in range(n):
-                if i == j:
-                    continue
-                m = fr & present[i] & (energy[j] > energy[i])
-                if not m.any():
-                    continue
-                r = e_db[i, m] - s_db[j, m]
-                bins = np.clip(np.rint(r - BIN_LO_DB - 0.5).astype(np.int64), 0, N_BINS - 1)
-                h = self.hist[i, j]
-                h += np.bincount(bins, minlength=N_BINS)
-                if h.sum() > self.cap:
-                    h *= 0.5
-                changed = True
-        if changed:
-            self._refresh()
-        return changed
+        ratio_db = e_db[ii, tt] - e_db[jj, tt]
+        bins = np.clip(np.rint(ratio_db - BIN_LO_DB - 0.5).astype(np.int64), 0, N_BINS - 1)
+        self.hist += np.bincount((ii * n + jj) * N_BINS + bins, minlength=n * n * N_BINS).reshape(n, n, N_BINS)
+        full = self.hist.sum(axis=2) > self.cap
+        self.hist[full] *= 0.5
+        self._refresh()
+        return True

@@ -7,22 +7,26 @@ therefore compare frames with equal indices. A missing index means no audio arri
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 SAMPLE_RATE = 16_000
 
 
-@dataclass(frozen=True)
 class FrameBatch:
-    """Consecutive-or-not frames of one participant, in increasing index order."""
+    """Consecutive-or-not frames of one participant, in increasing index order.
 
-    participant: str
-    index: np.ndarray  # int64 [n]: global frame indices
-    pcm: np.ndarray  # int16 [n, F]: 16 kHz samples
-    energy: np.ndarray  # float32 [n]: mean square of the samples scaled to [-1, 1)
-    voice_energy: np.ndarray  # float32 [n]: the same above 300 Hz (speech formants; no breath or rumble)
+    A plain slotted class: one is made per participant on every drain, so construction is kept cheap.
+    """
+
+    __slots__ = ("participant", "index", "pcm", "energy", "voice_energy")
+
+    def __init__(self, participant: str, index: np.ndarray, pcm: np.ndarray, energy: np.ndarray,
+                 voice_energy: np.ndarray) -> None:
+        self.participant = participant
+        self.index = index  # int64 [n]: global frame indices
+        self.pcm = pcm  # int16 [n, F]: 16 kHz samples
+        self.energy = energy  # float32 [n]: mean square of the samples scaled to [-1, 1)
+        self.voice_energy = voice_energy  # float32 [n]: the same above 300 Hz (formants; no breath or rumble)
 
     @property
     def frame_len(self) -> int:
@@ -39,8 +43,9 @@ class FrameBatch:
     def concat(batches: list[FrameBatch]) -> FrameBatch:
         if len(batches) == 1:
             return batches[0]
-        return FrameBatch(batches[0].participant, *(np.concatenate([getattr(b, f) for b in batches])
-                                                    for f in ("index", "pcm", "energy", "voice_energy")))
+        return FrameBatch(batches[0].participant, np.concatenate([b.index for b in batches]),
+                          np.concatenate([b.pcm for b in batches]), np.concatenate([b.energy for b in batches]),
+                          np.concatenate([b.voice_energy for b in batches]))
 
 
 def frame_len_for(frame_ms: int) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from .crosstalk import CouplingModel
 from .events import SpeechSegment
 from .frames import FrameBatch, frame_len_for
-from .vad import ChannelState
+from .vad import ChannelState, floors, spreads
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,21 @@ class TalkConfig:
     bridge_s: float = 0.5  # pauses shorter than this inside one person's speech count as talk
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
     block_s: float = 0.96  # processing/learning block; latency <= block_s + bridge_s
+
+
+class _Gathered:
+    """One channel's frames for a processing range: energies together, samples left in their batches."""
+
+    __slots__ = ("index", "energy", "voice_energy", "pcm", "offsets")
+
+    def __init__(self, index: np.ndarray, energy: np.ndarray, voice_energy: np.ndarray, pcm: list[np.ndarray]):
+        self.index, self.energy, self.voice_energy, self.pcm = index, energy, voice_energy, pcm
+        self.offsets = np.cumsum([0] + [len(p) for p in pcm])
+
+    def frames(self, rows: np.ndarray) -> list[bytes]:
+        """The samples of the given rows, as bytes for webrtcvad."""
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        return [self.pcm[w][r - self.offsets[w]].tobytes() for w, r in zip(which.tolist(), rows.tolist())]
 
 
 @dataclass
@@ -71,6 +86,7 @@ class TalkDetector:
         self.channels: list[ChannelState] = []
         self.index_of: dict[str, int] = {}
         self.pending: list[list[FrameBatch]] = []
+        self.last_pushed: list[int] = []  # per channel: highest frame index queued
         self.next_frame = 0  # all frames < next_frame are processed
         self.max_seen = -1
         self.open: list[_Turn | None] = []
@@ -78,30 +94,33 @@ class TalkDetector:
 
     # ---------------------------------------------------------------- input
     def push(self, batch: FrameBatch) -> None:
-        if len(batch) == 0:
-            if batch.participant not in self.index_of:
-                self._register(batch.participant)
-            return
-        if batch.frame_len != self.frame_len:
-            raise ValueError(f"frame length {batch.frame_len} != {self.frame_len} ({self.cfg.frame_ms} ms)")
+        """Queue frames of one participant. Indices must increase within a batch (the native ingest
+        emits them so); frames at or before ones already pushed, or for time already decided, are
+        dropped."""
         c = self.index_of.get(batch.participant)
         if c is None:
             c = self._register(batch.participant)
-        idx = np.asarray(batch.index, dtype=np.int64)
-        keep = idx >= self.next_frame  # frames for already-final time are late: dropped
-        if not keep.all():
-            batch = batch.select(keep)
-            idx = batch.index
-            if len(idx) == 0:
+        if len(batch.index) == 0:
+            return
+        if batch.pcm.shape[1] != self.frame_len:
+            raise ValueError(f"frame length {batch.pcm.shape[1]} != {self.frame_len} ({self.cfg.frame_ms} ms)")
+        floor = max(self.next_frame, self.last_pushed[c] + 1)
+        if batch.index[0] < floor:
+            batch = batch.select(slice(int(np.searchsorted(batch.index, floor)), None))
+            if len(batch.index) == 0:
                 return
         self.pending[c].append(batch)
-        self.max_seen = max(self.max_seen, int(idx[-1]))
+        last = int(batch.index[-1])
+        self.last_pushed[c] = last
+        if last > self.max_seen:
+            self.max_seen = last
 
     def _register(self, key: str) -> int:
         c = len(self.channels)
         self.channels.append(ChannelState(key, self.cfg.vad_mode, self.floor_frames, self.spread_frames))
         self.index_of[key] = c
         self.pending.append([])
+        self.last_pushed.append(-1)
         self.open.append(None)
         self._talking[key] = False
         self.coupling.add_channel(key)
@@ -110,11 +129,11 @@ class TalkDetector:
     # ---------------------------------------------------------------- output
     def advance(self, until_index: int) -> list[SpeechSegment]:
         end = (int(until_index) // self.block) * self.block
-        return self._process(end, final=False)
+        return self._process(end)
 
     def finish(self) -> list[SpeechSegment]:
         end = max(self.next_frame, self.max_seen + 1)
-        out = self._process(end, final=False)
+        out = self._process(end)
         for c in range(len(self.channels)):
             t = self.open[c]
             self.open[c] = None
@@ -135,85 +154,85 @@ class TalkDetector:
         return self.open[c].start * self.dt
 
     # ---------------------------------------------------------------- core
-    def _gather(self, c: int, end: int):
-        """Pop this channel's pending frames with index < end: (index, pcm bytes, energy, voice_energy)."""
-        chunks = self.pending[c]
-        if not chunks:
+    def _gather(self, c: int, end: int) -> _Gathered | None:
+        """Pop this channel's pending frames with index < end. The samples stay in their batches (most
+        frames never reach webrtcvad, so they are not copied together)."""
+        pending = self.pending[c]
+        if not pending:
             return None
-        b = FrameBatch.concat(chunks)
-        take = b.index < end
-        if not take.any():
+        index = np.concatenate([b.index for b in pending]) if len(pending) > 1 else pending[0].index
+        k = int(np.searchsorted(index, end))
+        if k == 0:
             return None
-        if take.all():
-            self.pending[c] = []
-        else:
-            self.pending[c] = [b.select(~take)]
-            b = b.select(take)
-        idx = b.index.astype(np.int64)
-        if len(idx) > 1 and not (np.diff(idx) > 0).all():  # duplicates: keep the first occurrence
-            order = np.argsort(idx, kind="stable")
-            first = np.concatenate([[True], np.diff(idx[order]) > 0])
-            b = b.select(order[first])
-            idx = b.index.astype(np.int64)
-        pcm = np.ascontiguousarray(b.pcm, dtype=np.int16)
-        return (idx, memoryview(pcm).cast("B"), np.asarray(b.energy, dtype=np.float64),
-                np.asarray(b.voice_energy, dtype=np.float64))
+        taken: list[FrameBatch] = []
+        rest: list[FrameBatch] = []
+        for b in pending:
+            if b.index[-1] < end:
+                taken.append(b)
+            elif b.index[0] >= end:
+                rest.append(b)
+            else:
+                cut = int(np.searchsorted(b.index, end))
+                taken.append(b.select(slice(0, cut)))
+                rest.append(b.select(slice(cut, None)))
+        self.pending[c] = rest
+        return _Gathered(
+            index[:k],
+            np.concatenate([b.energy for b in taken]) if len(taken) > 1 else taken[0].energy,
+            np.concatenate([b.voice_energy for b in taken]) if len(taken) > 1 else taken[0].voice_energy,
+            [b.pcm for b in taken],
+        )
 
-    def _process(self, end: int, final: bool) -> list[SpeechSegment]:
-        out: list[SpeechSegment] = []
-        if end <= self.next_frame:
-            return out
+    def _process(self, end: int) -> list[SpeechSegment]:
+        """Decide frames [next_frame, end): everything that does not depend on the learned coupling
+        (noise floors, leakage spread, the tilt check, turns) runs once over the whole range; only the
+        leakage gate and coupling learning step block by block, in grid order."""
+        start = self.next_frame
         C = len(self.channels)
+        if end <= start:
+            return []
         if C == 0:
             self.next_frame = end
-            return out
-        start = self.next_frame
+            return []
         n = end - start
-        data = [self._gather(c, end) for c in range(C)]
-        B = self.block
-        for b0 in range(start, end, B):
-            b1 = min(b0 + B, end)
-            nb = b1 - b0
-            energy = np.zeros((C, nb))  # voice-band energy: what gating and coupling work on
-            full = np.zeros((C, nb))
-            present = np.zeros((C, nb), dtype=bool)
-            rows = np.full((C, nb), -1, dtype=np.int64)
-            for c, d in enumerate(data):
-                if d is None:
-                    continue
-                idx = d[0]
-                lo, hi = np.searchsorted(idx, [b0, b1])
-                if hi > lo:
-                    pos = idx[lo:hi] - b0
-                    full[c, pos] = d[2][lo:hi]
-                    energy[c, pos] = d[3][lo:hi]
-                    present[c, pos] = True
-                    rows[c, pos] = np.arange(lo, hi)
-            floor = np.empty((C, nb))
-            spread = np.empty((C, nb))
-            for c, ch in enumerate(self.channels):
-                floor[c] = ch.floor(energy[c], present[c])
-                spread[c] = ch.spread(energy[c])
-            # Own voice: clearly above noise and expected leakage in the voice band, and not a sound whose
-            # energy sits almost all below 300 Hz (breath on the microphone, handling noise, rumble).
-            plausible = present & (full <= self.max_tilt * energy)
-            cand = plausible & (energy > self.margin * (floor + self.coupling.leakage(spread)))
-            # Learn coupling from this block first, then gate again: a pair's first shared speech is
-            # then already judged with what it teaches (no leakage credited while the model catches up).
-            clear = cand & (energy > self.clear * floor)
-            if self.coupling.update(energy, present, clear):
-                cand = plausible & (energy > self.margin * (floor + self.coupling.leakage(spread)))
-            voiced = np.zeros((C, nb), dtype=bool)
-            for c in np.flatnonzero(cand.any(axis=1)).tolist():
-                k = np.flatnonzero(cand[c])
-                voiced[c, k] = self.channels[c].vad_frames(data[c][1], rows[c, k], self.frame_bytes)
-            for c in range(C):
-                out.extend(self._turns(c, voiced[c], b0, b1))
-        self.next_frame = end
+        full = np.zeros((C, n))
+        voice = np.zeros((C, n))  # voice-band energy: what gating and coupling work on
+        present = np.zeros((C, n), dtype=bool)
+        rows = np.zeros((C, n), dtype=np.int64)
+        batches = [self._gather(c, end) for c in range(C)]
+        for c, b in enumerate(batches):
+            if b is None:
+                continue
+            pos = b.index - start
+            full[c, pos] = b.energy
+            voice[c, pos] = b.voice_energy
+            present[c, pos] = True
+            rows[c, pos] = np.arange(len(pos))
+        floor = floors(self.channels, voice, present)
+        spread = spreads(self.channels, voice)
+        # Own voice: clearly above noise and expected leakage in the voice band, and not a sound whose
+        # energy sits almost all below 300 Hz (breath on the microphone, handling noise, rumble).
+        plausible = present & (full <= self.max_tilt * voice)
+        cand = np.zeros((C, n), dtype=bool)
+        for b0 in range(0, n, self.block):
+            b = slice(b0, min(b0 + self.block, n))
+            e, fl, sp, ok = voice[:, b], floor[:, b], spread[:, b], plausible[:, b]
+            cb = ok & (e > self.margin * (fl + self.coupling.leakage(sp)))
+            # Learn from this block first, then gate again: a pair's first shared speech is already
+            # judged with what it teaches (no leakage credited while the model catches up).
+            if self.coupling.update(e, present[:, b], cb & (e > self.clear * fl)):
+                cb = ok & (e > self.margin * (fl + self.coupling.leakage(sp)))
+            cand[:, b] = cb
+        out: list[SpeechSegment] = []
         for c, ch in enumerate(self.channels):
-            t = self.open[c]
-            self._talking[ch.key] = self.open[c] is not None  # an open turn: voice within the last bridge_s
-        out.sort(key=lambda s: (s.start_s, s.key))
+            voiced = np.zeros(n, dtype=bool)
+            k = np.flatnonzero(cand[c])
+            if len(k):
+                voiced[k] = ch.vad_frames(batches[c].frames(rows[c, k]))
+            out.extend(self._turns(c, voiced, start, end))
+            self._talking[ch.key] = self.open[c] is not None  # an open turn: voice within bridge_s
+        self.next_frame = end
+        out.sort(key=lambda seg: (seg.start_s, seg.key))
         return out
 
     def _turns(self, c: int, voiced: np.ndarray, b0: int, b1: int) -> list[SpeechSegment]:

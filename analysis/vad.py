@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import webrtcvad
-from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from .frames import SAMPLE_RATE
 
@@ -28,36 +28,36 @@ class ChannelState:
         self.vad = webrtcvad.Vad(vad_mode)
         self.floor_frames = floor_frames
         self.spread_frames = spread_frames
-        # energies (linear) of the previous frames on the grid; +inf = missing (ignored by the min)
-        self._floor_hist = np.full(floor_frames - 1, np.inf)
-        self._spread_hist = np.zeros(max(spread_frames - 1, 0))
-        self.last_floor = np.inf
+        self.floor_hist = np.full(max(floor_frames - 1, 0), np.inf)  # linear energies; inf = missing
+        self.spread_hist = np.zeros(max(spread_frames - 1, 0))
 
-    def floor(self, energy: np.ndarray, present: np.ndarray) -> np.ndarray:
-        """Noise floor (linear energy) for each frame of a dense block; ``energy`` is 0 where missing."""
-        e = np.where(present, np.maximum(energy, ENERGY_EPS), np.inf)
-        seq = np.concatenate([self._floor_hist, e])
-        if self.floor_frames > 1:
-            fl = sliding_window_view(seq, self.floor_frames).min(axis=1)
-            self._floor_hist = seq[-(self.floor_frames - 1):]
-        else:
-            fl = e
-        return fl
-
-    def spread(self, energy: np.ndarray) -> np.ndarray:
-        """Max energy over the last ``spread_frames`` frames (covers propagation delay and room reverb
-        tail of this channel's voice as it leaks into other microphones)."""
-        if self.spread_frames <= 1:
-            return energy
-        seq = np.concatenate([self._spread_hist, energy])
-        out = sliding_window_view(seq, self.spread_frames).max(axis=1)
-        self._spread_hist = seq[-(self.spread_frames - 1):]
-        return out
-
-    def vad_frames(self, pcm_bytes: memoryview, rows: np.ndarray, frame_bytes: int) -> np.ndarray:
-        """webrtcvad decision for the given rows of a contiguous int16 [n, F] buffer."""
+    def vad_frames(self, frames: list[bytes]) -> np.ndarray:
+        """webrtcvad's decision for each 16 kHz frame, in order (the VAD keeps state across frames)."""
         is_speech = self.vad.is_speech
-        out = np.zeros(len(rows), dtype=bool)
-        for n, r in enumerate(rows.tolist()):
-            out[n] = is_speech(pcm_bytes[r * frame_bytes:(r + 1) * frame_bytes], SAMPLE_RATE)
-        return out
+        return np.fromiter((is_speech(f, SAMPLE_RATE) for f in frames), dtype=bool, count=len(frames))
+
+
+def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Noise floor (linear energy) of every channel [C, n] for a dense range of frames; ``energy`` is 0
+    where ``present`` is False. Carries each channel's window of history across calls."""
+    e = np.where(present, np.maximum(energy, ENERGY_EPS), np.inf)
+    w = channels[0].floor_frames
+    if w <= 1:
+        return e
+    seq = np.concatenate([np.stack([ch.floor_hist for ch in channels]), e], axis=1)
+    for ch, row in zip(channels, seq[:, -(w - 1):]):
+        ch.floor_hist = row.copy()
+    # Running minimum over the window (k-w, k]: a trailing window, so origin shifts it right.
+    return minimum_filter1d(seq, w, axis=1, mode="nearest", origin=(w - 1) // 2)[:, w - 1:]
+
+
+def spreads(channels: list[ChannelState], energy: np.ndarray) -> np.ndarray:
+    """Max energy over each channel's last ``spread_frames`` frames [C, n]: covers the propagation delay
+    and room reverberation of this channel's voice as it leaks into other microphones."""
+    w = channels[0].spread_frames
+    if w <= 1:
+        return energy
+    seq = np.concatenate([np.stack([ch.spread_hist for ch in channels]), energy], axis=1)
+    for ch, row in zip(channels, seq[:, -(w - 1):]):
+        ch.spread_hist = row.copy()
+    return maximum_filter1d(seq, w, axis=1, mode="nearest", origin=(w - 1) // 2)[:, w - 1:]

@@ -25,7 +25,7 @@ from native import Ingest
 AMI = Path(__file__).resolve().parents[2] / "shared" / "data" / "meetings" / "ami-es2004a-750s"
 SDK_RATE = 32000
 CHUNK_MS = 10
-DRAIN_EVERY_MS = 50
+DRAIN_EVERY_MS = 100
 
 
 def _load(seconds: float) -> list[np.ndarray]:

@@ -18,6 +18,73 @@ using rollcall::StreamStats;
 
 namespace {
 
+constexpr std::size_t kReleaseGilBytes = 64 * 1024;
+
+// Ingest.push is called for every ~10 ms chunk of every participant, so it is a METH_FASTCALL method
+// rather than a pybind11 one (whose argument machinery costs more than the push itself). Bytes are
+// read in place; other buffers go through the buffer protocol. The GIL is only released for large
+// chunks: for an SDK-sized chunk the copy under the stream lock is cheaper than handing the GIL over.
+PyObject* ingest_push(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs < 3 || nargs > 4) {
+    PyErr_SetString(PyExc_TypeError, "push(stream, data, sample_rate, ts_ms=nan) takes 3 or 4 arguments");
+    return nullptr;
+  }
+  try {
+    auto& ingest = py::handle(self).cast<Ingest&>();
+    const unsigned long stream = PyLong_AsUnsignedLong(args[0]);
+    if (stream == static_cast<unsigned long>(-1) && PyErr_Occurred()) return nullptr;
+    if (stream > 0xffffffffUL) throw py::value_error("stream id must fit in 32 bits");
+    const long rate = PyLong_AsLong(args[2]);
+    if (rate == -1 && PyErr_Occurred()) return nullptr;
+    double ts_ms = std::numeric_limits<double>::quiet_NaN();
+    if (nargs == 4 && args[3] != Py_None) {
+      ts_ms = PyFloat_AsDouble(args[3]);
+      if (ts_ms == -1.0 && PyErr_Occurred()) return nullptr;
+    }
+    const auto sid = static_cast<std::uint32_t>(stream);
+    const int sample_rate = static_cast<int>(rate);
+    std::int64_t accepted = 0;
+    if (PyBytes_Check(args[1])) {
+      const auto* ptr = reinterpret_cast<const std::uint8_t*>(PyBytes_AS_STRING(args[1]));
+      const auto nbytes = static_cast<std::size_t>(PyBytes_GET_SIZE(args[1]));
+      if (nbytes < kReleaseGilBytes) {
+        accepted = ingest.push(sid, ptr, nbytes, sample_rate, ts_ms);
+      } else {
+        py::gil_scoped_release release;
+        accepted = ingest.push(sid, ptr, nbytes, sample_rate, ts_ms);
+      }
+    } else {
+      Py_buffer view;
+      if (PyObject_GetBuffer(args[1], &view, PyBUF_C_CONTIGUOUS) != 0) return nullptr;
+      try {
+        py::gil_scoped_release release;
+        accepted = ingest.push(sid, static_cast<const std::uint8_t*>(view.buf), static_cast<std::size_t>(view.len),
+                               sample_rate, ts_ms);
+      } catch (...) {
+        PyBuffer_Release(&view);
+        throw;
+      }
+      PyBuffer_Release(&view);
+    }
+    return PyLong_FromLongLong(accepted);
+  } catch (const std::invalid_argument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::cast_error&) {
+    PyErr_SetString(PyExc_TypeError, "push() must be called on an Ingest");
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef push_def = {
+    "push", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(ingest_push)), METH_FASTCALL,
+    "push(stream, data, sample_rate, ts_ms=nan) -> int\n\nQueue one raw chunk (int16 LE mono bytes) of "
+    "`stream`. ts_ms is the media time of its first sample; NaN or None means contiguous with the previous "
+    "chunk. Returns the samples accepted (0 for an opted-out stream)."};
+
 template <typename T>
 py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   auto* heap = new std::vector<T>(std::move(v));
@@ -48,32 +115,11 @@ PYBIND11_MODULE(_ingest, m) {
             "fixed frames on a global media-time grid.";
   m.attr("OUT_RATE") = rollcall::kOutRate;
 
-  py::class_<Ingest>(m, "Ingest")
+  auto ingest_cls = py::class_<Ingest>(m, "Ingest");
+  ingest_cls
       .def(py::init<int, double>(), py::arg("frame_ms") = 30, py::arg("capacity_s") = 10.0)
       .def_property_readonly("frame_ms", &Ingest::frame_ms)
       .def_property_readonly("frame_len", &Ingest::frame_len)
-      .def(
-          "push",
-          [](Ingest& self, std::uint32_t stream, py::buffer data, int sample_rate, double ts_ms) {
-            py::buffer_info info = data.request();
-            const auto nbytes = static_cast<std::size_t>(info.size * info.itemsize);
-            if (info.ndim != 1 && nbytes > 0) {
-              bool contiguous = true;
-              py::ssize_t expect = info.itemsize;
-              for (py::ssize_t d = info.ndim - 1; d >= 0; --d) {
-                if (info.strides[static_cast<std::size_t>(d)] != expect) contiguous = false;
-                expect *= info.shape[static_cast<std::size_t>(d)];
-              }
-              if (!contiguous) throw py::value_error("push() needs a C-contiguous buffer");
-            }
-            const auto* ptr = static_cast<const std::uint8_t*>(info.ptr);
-            py::gil_scoped_release release;
-            return self.push(stream, ptr, nbytes, sample_rate, ts_ms);
-          },
-          py::arg("stream"), py::arg("data"), py::arg("sample_rate"),
-          py::arg("ts_ms") = std::numeric_limits<double>::quiet_NaN(),
-          "Queue one raw chunk (int16 LE mono bytes) of `stream`. ts_ms is the media time of its first "
-          "sample; NaN means contiguous with the previous chunk. Returns samples accepted.")
       .def(
           "set_consent",
           [](Ingest& self, std::uint32_t stream, bool allowed) {
@@ -112,6 +158,9 @@ PYBIND11_MODULE(_ingest, m) {
             return d;
           },
           "Per-stream counters. pushed = drained + dropped_overflow + dropped_consent + buffered.");
+
+  ingest_cls.attr("push") = py::reinterpret_steal<py::object>(
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(ingest_cls.ptr()), &push_def));
 
   py::class_<Resampler>(m, "Resampler")
       .def(py::init<int, int>(), py::arg("in_rate"), py::arg("out_rate") = rollcall::kOutRate)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -9,26 +10,11 @@ namespace rollcall {
 namespace {
 
 constexpr double kSamplesPerMs = kOutRate / 1000.0;
+constexpr std::size_t kPoolMax = 256;  // recycled chunk buffers kept per stream
 
 double duration_ms(std::size_t len, int rate) { return static_cast<double>(len) * 1000.0 / rate; }
 
 }  // namespace
-
-VoiceBandFilter::VoiceBandFilter() {
-  const double k = std::tan(M_PI * 300.0 / kOutRate);
-  // The two sections of a 4th-order Butterworth: Q = 1 / (2 cos(pi/8)) and 1 / (2 cos(3 pi/8)).
-  const double qs[2] = {1.0 / (2.0 * std::cos(M_PI / 8.0)), 1.0 / (2.0 * std::cos(3.0 * M_PI / 8.0))};
-  Biquad* sections[2] = {&s1, &s2};
-  for (int i = 0; i < 2; ++i) {
-    const double norm = 1.0 / (1.0 + k / qs[i] + k * k);
-    Biquad& b = *sections[i];
-    b.b0 = norm;
-    b.b1 = -2.0 * norm;
-    b.b2 = norm;
-    b.a1 = 2.0 * (k * k - 1.0) * norm;
-    b.a2 = (1.0 - k / qs[i] + k * k) * norm;
-  }
-}
 
 Ingest::Ingest(int frame_ms, double capacity_s) : frame_ms_(frame_ms), capacity_s_(capacity_s) {
   if (frame_ms != 10 && frame_ms != 20 && frame_ms != 30) {
@@ -61,44 +47,52 @@ std::int64_t Ingest::push(std::uint32_t stream, const std::uint8_t* data, std::s
     return 0;
   }
   if (n == 0) return 0;
-  // int16 little-endian, assembled bytewise so unaligned buffers are fine.
+  Chunk chunk{ts_ms, sample_rate, 0.0, {}, 0};
+  if (!s.pool.empty()) {
+    chunk.pcm = std::move(s.pool.back());
+    s.pool.pop_back();
+  }
+  chunk.pcm.resize(n);
+  // int16 little-endian: a plain copy on little-endian hosts, assembled bytewise elsewhere.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  std::memcpy(chunk.pcm.data(), data, n * 2);
+#else
   for (std::size_t i = 0; i < n; ++i) {
     const auto lo = static_cast<std::uint16_t>(data[2 * i]);
     const auto hi = static_cast<std::uint16_t>(data[2 * i + 1]);
-    s.ring.push_back(static_cast<std::int16_t>(static_cast<std::uint16_t>(lo | (hi << 8))));
+    chunk.pcm[i] = static_cast<std::int16_t>(static_cast<std::uint16_t>(lo | (hi << 8)));
   }
-  s.chunks.push_back(Chunk{ts_ms, sample_rate, n, 0.0});
+#endif
+  s.chunks.push_back(std::move(chunk));
   s.st.buffered_samples += static_cast<std::int64_t>(n);
+  s.buffered_ms += duration_ms(n, sample_rate);
 
   // Bound the ring by media duration: drop the oldest audio, keeping time alignment of what stays.
-  double buffered_ms = 0.0;
-  for (const Chunk& c : s.chunks) buffered_ms += duration_ms(c.len, c.rate);
   const double cap_ms = capacity_s_ * 1000.0;
-  while (buffered_ms > cap_ms && !s.chunks.empty()) {
+  while (s.buffered_ms > cap_ms && !s.chunks.empty()) {
     Chunk& c = s.chunks.front();
-    const double excess_ms = buffered_ms - cap_ms;
-    auto k = static_cast<std::size_t>(std::ceil(excess_ms * c.rate / 1000.0));
-    k = std::min(k, c.len);
-    s.ring.erase(s.ring.begin(), s.ring.begin() + static_cast<std::ptrdiff_t>(k));
+    const double excess_ms = s.buffered_ms - cap_ms;
+    const auto k = std::min(static_cast<std::size_t>(std::ceil(excess_ms * c.rate / 1000.0)), c.len());
     s.st.dropped_overflow_samples += static_cast<std::int64_t>(k);
     s.st.buffered_samples -= static_cast<std::int64_t>(k);
     const double dropped_ms = duration_ms(k, c.rate);
-    buffered_ms -= dropped_ms;
-    if (k == c.len) {
-      const Chunk gone = c;
+    s.buffered_ms -= dropped_ms;
+    if (k == c.len()) {
+      const double gone_ts = c.ts_ms, gone_skip = c.skip_ms;
+      s.pool.push_back(std::move(c.pcm));
       s.chunks.pop_front();
       if (!s.chunks.empty()) {
         Chunk& next = s.chunks.front();
         if (std::isnan(next.ts_ms)) {
-          if (!std::isnan(gone.ts_ms)) {
-            next.ts_ms = gone.ts_ms + gone.skip_ms + dropped_ms;
+          if (!std::isnan(gone_ts)) {
+            next.ts_ms = gone_ts + gone_skip + dropped_ms;
           } else {
-            next.skip_ms += gone.skip_ms + dropped_ms;
+            next.skip_ms += gone_skip + dropped_ms;
           }
         }
       }
     } else {
-      c.len -= k;
+      c.off += k;
       if (std::isnan(c.ts_ms)) {
         c.skip_ms += dropped_ms;
       } else {
@@ -115,50 +109,61 @@ void Ingest::set_consent(std::uint32_t stream, bool allowed) {
   s.consent = allowed;
   if (!allowed) {
     // Audio already buffered from before the opt-out is not analysed either.
-    s.st.dropped_consent_samples += static_cast<std::int64_t>(s.ring.size());
-    s.st.buffered_samples -= static_cast<std::int64_t>(s.ring.size());
-    s.ring.clear();
+    for (const Chunk& c : s.chunks) s.st.dropped_consent_samples += static_cast<std::int64_t>(c.len());
+    s.st.buffered_samples = 0;
     s.chunks.clear();
+    s.buffered_ms = 0.0;
   }
 }
 
 void Ingest::emit_frame(Stream& s, FrameOutput& out) {
   const auto F = static_cast<std::size_t>(frame_len_);
-  double sum = 0.0, voice_sum = 0.0;
+  const std::size_t at = out.pcm.size();
+  out.pcm.resize(at + F);
+  std::int16_t* dst = out.pcm.data() + at;
+  const float* src = s.frame.data();
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (std::size_t i = 0; i < F; ++i) sum += src[i] * src[i];
+  // Round to nearest (adding and removing 1.5 * 2^23 leaves the rounded value in float; exact for the
+  // audio range) and saturate to int16; written this way it vectorises.
+  constexpr float kRound = 12582912.0f;
   for (std::size_t i = 0; i < F; ++i) {
-    const float v = s.frame[i];
-    sum += static_cast<double>(v) * static_cast<double>(v);
-    const double hp = s.voice.run(static_cast<double>(v));
-    voice_sum += hp * hp;
-    const float r = std::nearbyint(std::clamp(v, -32768.0f, 32767.0f));
-    out.pcm.push_back(static_cast<std::int16_t>(r));
+    const auto r = static_cast<std::int32_t>((src[i] + kRound) - kRound);
+    dst[i] = static_cast<std::int16_t>(std::min(std::max(r, -32768), 32767));
   }
-  const double scale = static_cast<double>(F) * 32768.0 * 32768.0;
   out.index.push_back(s.frame_idx);
-  out.energy.push_back(static_cast<float>(sum / scale));
-  out.voice_energy.push_back(static_cast<float>(voice_sum / scale));
+  out.energy.push_back(sum / (static_cast<float>(F) * 32768.0f * 32768.0f));
   s.last_emitted = s.frame_idx;
   s.frame_idx = -1;
 }
 
 void Ingest::place(Stream& s, const std::vector<float>& y, FrameOutput& out) {
   const std::int64_t F = frame_len_;
-  const std::int64_t first_allowed = (s.last_emitted + 1) * F;
-  for (const float v : y) {
-    const std::int64_t p = s.seg_pos++;
-    if (p < first_allowed || p < 0) {
-      s.pend.late_outputs += 1;
-      continue;
-    }
-    const std::int64_t k = p / F;
+  std::size_t i = 0;
+  const std::size_t n = y.size();
+  // Outputs for frames already emitted (or before meeting start) cannot be placed any more.
+  const std::int64_t first_allowed = std::max<std::int64_t>(0, (s.last_emitted + 1) * F);
+  if (s.seg_pos < first_allowed) {
+    const auto skip = static_cast<std::size_t>(std::min<std::int64_t>(first_allowed - s.seg_pos, static_cast<std::int64_t>(n)));
+    s.pend.late_outputs += static_cast<std::int64_t>(skip);
+    s.seg_pos += static_cast<std::int64_t>(skip);
+    i = skip;
+  }
+  while (i < n) {
+    const std::int64_t k = s.seg_pos / F;
     if (s.frame_idx >= 0 && k != s.frame_idx) emit_frame(s, out);
     if (s.frame_idx < 0) {
       s.frame_idx = k;
       std::fill(s.frame.begin(), s.frame.end(), 0.0f);
     }
-    const std::int64_t off = p - k * F;
-    s.frame[static_cast<std::size_t>(off)] = v;
-    if (off == F - 1) emit_frame(s, out);
+    const std::int64_t off = s.seg_pos - k * F;
+    const auto take = static_cast<std::size_t>(std::min<std::int64_t>(F - off, static_cast<std::int64_t>(n - i)));
+    std::copy(y.begin() + static_cast<std::ptrdiff_t>(i), y.begin() + static_cast<std::ptrdiff_t>(i + take),
+              s.frame.begin() + off);
+    i += take;
+    s.seg_pos += static_cast<std::int64_t>(take);
+    if (off + static_cast<std::int64_t>(take) == F) emit_frame(s, out);
   }
 }
 
@@ -168,17 +173,19 @@ void Ingest::finish_segment(Stream& s, FrameOutput& out) {
   s.rs->flush(tail);
   place(s, tail, out);
   if (s.frame_idx >= 0) emit_frame(s, out);  // a partial frame: the rest of it is silence
-  s.voice.reset();
   s.open = false;
   s.pend.gaps += 1;
 }
 
-void Ingest::consume(Stream& s, const Chunk& c, const std::int16_t* samples, FrameOutput& out) {
+void Ingest::consume(Stream& s, const Chunk& c, FrameOutput& out) {
   const double t = std::isnan(c.ts_ms) ? s.expected_ms + c.skip_ms : c.ts_ms;
   const bool rate_changed = s.open && c.rate != s.rate;
   const bool jumped = s.open && (std::fabs(t - s.expected_ms) > frame_ms_ || c.skip_ms > 0.0);
   if (rate_changed) s.pend.rate_changes += 1;
-  if (rate_changed || jumped) finish_segment(s, out);
+  if (rate_changed || jumped) {
+    resample_run(s, out);
+    finish_segment(s, out);
+  }
   if (!s.open) {
     if (!s.rs || s.rs->in_rate() != c.rate) s.rs = std::make_unique<Resampler>(c.rate, kOutRate);
     s.rate = c.rate;
@@ -186,13 +193,21 @@ void Ingest::consume(Stream& s, const Chunk& c, const std::int16_t* samples, Fra
     s.expected_ms = t;
     s.open = true;
   }
-  std::vector<float> x(c.len);
-  for (std::size_t i = 0; i < c.len; ++i) x[i] = static_cast<float>(samples[i]);
-  std::vector<float> y;
-  y.reserve(c.len * kOutRate / static_cast<std::size_t>(c.rate) + 4);
-  s.rs->process(x.data(), x.size(), y);
-  place(s, y, out);
-  s.expected_ms += duration_ms(c.len, c.rate);
+  // Contiguous chunks collect in s.x and go through the resampler together (resample_run).
+  const std::size_t len = c.len();
+  const std::int16_t* samples = c.data();
+  const std::size_t at = s.x.size();
+  s.x.resize(at + len);
+  for (std::size_t i = 0; i < len; ++i) s.x[at + i] = static_cast<float>(samples[i]);
+  s.expected_ms += duration_ms(len, c.rate);
+}
+
+void Ingest::resample_run(Stream& s, FrameOutput& out) {
+  if (s.x.empty()) return;
+  s.y.clear();
+  s.rs->process(s.x.data(), s.x.size(), s.y);
+  s.x.clear();
+  place(s, s.y, out);
 }
 
 std::vector<FrameOutput> Ingest::drain(double now_ms, bool flush_all) {
@@ -209,29 +224,34 @@ std::vector<FrameOutput> Ingest::drain(double now_ms, bool flush_all) {
   for (auto& [id, sp] : all) {
     Stream& s = *sp;
     std::deque<Chunk> chunks;
-    std::vector<std::int16_t> samples;
     {
       std::lock_guard<std::mutex> lock(s.mu);
       chunks.swap(s.chunks);
-      samples.assign(s.ring.begin(), s.ring.end());
-      s.ring.clear();
+      s.buffered_ms = 0.0;
       s.st.buffered_samples = 0;
     }
-    if (s.frame.empty()) s.frame.assign(static_cast<std::size_t>(frame_len_), 0.0f);
+    if (s.frame.empty()) {
+      s.frame.assign(static_cast<std::size_t>(frame_len_), 0.0f);
+      s.voice = std::make_unique<VoiceBand>(static_cast<std::size_t>(frame_len_));
+    }
     FrameOutput out;
     out.stream = id;
     std::int64_t drained = 0;
-    std::size_t offset = 0;
     for (const Chunk& c : chunks) {
-      consume(s, c, samples.data() + offset, out);
-      offset += c.len;
-      drained += static_cast<std::int64_t>(c.len);
+      consume(s, c, out);
+      drained += static_cast<std::int64_t>(c.len());
     }
+    resample_run(s, out);
     const bool idle = !std::isnan(now_ms) && now_ms - s.expected_ms > frame_ms_;
     if (s.open && (flush_all || idle)) finish_segment(s, out);
+    out.voice_energy.resize(out.index.size());
+    s.voice->energies(out.pcm.data(), out.index.data(), out.index.size(), out.voice_energy.data());
     {
       std::lock_guard<std::mutex> lock(s.mu);
       s.st.drained_samples += drained;
+      for (Chunk& c : chunks) {
+        if (s.pool.size() < kPoolMax) s.pool.push_back(std::move(c.pcm));
+      }
       s.st.frames += static_cast<std::int64_t>(out.index.size());
       s.st.gaps += s.pend.gaps;
       s.st.rate_changes += s.pend.rate_changes;

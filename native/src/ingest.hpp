@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "resampler.hpp"
+#include "voice_band.hpp"
 
 namespace rollcall {
 
@@ -38,26 +39,6 @@ struct FrameOutput {
   std::vector<float> voice_energy;  // the same above 300 Hz: the band that carries speech formants
 };
 
-// Fourth-order Butterworth high-pass at 300 Hz (16 kHz) as two biquads (direct form II transposed).
-// Separates the speech band from breath on the microphone, handling noise and rumble, which sit below it.
-struct Biquad {
-  double b0 = 0, b1 = 0, b2 = 0, a1 = 0, a2 = 0;
-  double z1 = 0.0, z2 = 0.0;
-  double run(double x) {
-    const double y = b0 * x + z1;
-    z1 = b1 * x - a1 * y + z2;
-    z2 = b2 * x - a2 * y;
-    return y;
-  }
-};
-
-struct VoiceBandFilter {
-  VoiceBandFilter();
-  double run(double x) { return s2.run(s1.run(x)); }
-  void reset() { s1.z1 = s1.z2 = s2.z1 = s2.z2 = 0.0; }
-  Biquad s1, s2;
-};
-
 class Ingest {
  public:
   Ingest(int frame_ms, double capacity_s);
@@ -79,14 +60,18 @@ class Ingest {
   struct Chunk {
     double ts_ms;   // NaN: contiguous with the previous chunk
     int rate;
-    std::size_t len;
     double skip_ms;  // audio removed just before this chunk by overflow (for chunks without ts)
+    std::vector<std::int16_t> pcm;
+    std::size_t off = 0;  // samples already dropped from the front by overflow
+    std::size_t len() const { return pcm.size() - off; }
+    const std::int16_t* data() const { return pcm.data() + off; }
   };
   struct Stream {
-    std::mutex mu;  // guards the ring, chunks, consent and stats
+    std::mutex mu;  // guards chunks, pool, consent and stats
     bool consent = true;
-    std::deque<std::int16_t> ring;
-    std::deque<Chunk> chunks;
+    std::deque<Chunk> chunks;        // the ring: bounded by capacity_s of media, oldest first
+    std::vector<std::vector<std::int16_t>> pool;  // sample buffers of drained chunks, for reuse
+    double buffered_ms = 0.0;  // media duration of `chunks`
     StreamStats st;
     StreamStats pend;  // consumer-side counters, merged into st under mu at the end of drain()
     // Consumer-only state (touched by drain() alone).
@@ -98,11 +83,13 @@ class Ingest {
     std::int64_t last_emitted = -1;  // highest frame index emitted
     int rate = 0;                    // input rate of the running segment
     std::vector<float> frame;        // partial frame samples
-    VoiceBandFilter voice;           // runs over emitted frames in order
+    std::unique_ptr<VoiceBand> voice;  // voice-band energy of emitted frames
+    std::vector<float> x, y;          // scratch: a run of contiguous input as float, its 16 kHz output
   };
 
   Stream& stream_for(std::uint32_t id);
-  void consume(Stream& s, const Chunk& c, const std::int16_t* samples, FrameOutput& out);
+  void consume(Stream& s, const Chunk& c, FrameOutput& out);
+  void resample_run(Stream& s, FrameOutput& out);
   void place(Stream& s, const std::vector<float>& y, FrameOutput& out);
   void finish_segment(Stream& s, FrameOutput& out);
   void emit_frame(Stream& s, FrameOutput& out);

@@ -1,5 +1,6 @@
 #include "resampler.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -45,6 +46,15 @@ std::vector<float> design_lowpass(int up, int down) {
   return taps;
 }
 
+template <std::size_t D>
+void deinterleave(const float* x, std::size_t len, float* rows, std::size_t rows_len) {
+  const std::size_t whole = len / D;
+  for (std::size_t k = 0; k < whole; ++k) {
+    for (std::size_t p = 0; p < D; ++p) rows[p * rows_len + k] = x[k * D + p];
+  }
+  for (std::size_t q = whole * D; q < len; ++q) rows[(q % D) * rows_len + q / D] = x[q];
+}
+
 }  // namespace
 
 Resampler::Resampler(int in_rate, int out_rate) : in_rate_(in_rate), out_rate_(out_rate) {
@@ -65,6 +75,10 @@ Resampler::Resampler(int in_rate, int out_rate) : in_rate_(in_rate), out_rate_(o
       phases_[p][phase_len_ - 1 - i] = k < taps_.size() ? taps_[k] : 0.0f;
     }
   }
+  const float peak = *std::max_element(taps_.begin(), taps_.end());
+  for (std::size_t k = 0; k <= taps_.size() / 2; ++k) {  // the filter is symmetric: taps[k] == taps[L-1-k]
+    if (std::fabs(taps_[k]) > 1e-7f * peak) pairs_.push_back({k, taps_.size() - 1 - k, taps_[k]});
+  }
   // The filter is symmetric with its centre at half_len upsampled samples.
   const std::int64_t half_len = static_cast<std::int64_t>(taps_.size() / 2);
   delay_ = half_len / down_;
@@ -82,35 +96,76 @@ void Resampler::reset() {
 }
 
 void Resampler::run(const float* in, std::size_t n, std::vector<float>& out) {
-  // hist_ holds the phase_len_-1 samples before `in`; append the new input after them.
-  const std::size_t base = hist_.size();
-  hist_.insert(hist_.end(), in, in + n);
-  consumed_ += static_cast<std::int64_t>(n);
-  // Output at upsampled index j uses inputs x[j/up - i], i in [0, phase_len), with phase j % up.
-  const std::int64_t up = up_;
-  while (true) {
-    const std::int64_t j = next_up_index_;
-    const std::int64_t newest = j / up;  // newest input index used
-    if (newest >= consumed_) break;
-    // Position of input `newest` in hist_: inputs consumed_-n.. map to base..; hist_ starts at
-    // input index consumed_ - n - base.
-    const std::int64_t first_input = consumed_ - static_cast<std::int64_t>(n) - static_cast<std::int64_t>(base);
-    const std::int64_t start = newest - static_cast<std::int64_t>(phase_len_) + 1 - first_input;
-    const float* x = hist_.data() + start;
-    const float* h = phases_[static_cast<std::size_t>(j % up)].data();
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (std::size_t i = 0; i < phase_len_; ++i) acc += h[i] * x[i];
-    if (produced_ >= delay_) {
-      out.push_back(acc);
-      ++emitted_;
-    }
-    ++produced_;
-    next_up_index_ += down_;
-  }
-  // Keep only the history the next call needs.
+  // hist_ holds the keep = phase_len_-1 inputs before `in`; append the new input after them.
   const std::size_t keep = phase_len_ - 1;
-  hist_.erase(hist_.begin(), hist_.end() - static_cast<std::ptrdiff_t>(keep));
+  hist_.resize(keep + n);
+  std::copy(in, in + n, hist_.begin() + static_cast<std::ptrdiff_t>(keep));
+  const std::int64_t first_input = consumed_ - static_cast<std::int64_t>(keep);  // input index of hist_[0]
+  consumed_ += static_cast<std::int64_t>(n);
+  // The output at upsampled index j uses inputs x[j/up - i], i in [0, phase_len), with phase j % up;
+  // it is ready once its newest input has arrived: j/up < consumed_.
+  const std::int64_t limit = consumed_ * up_;
+  std::int64_t j = next_up_index_;
+  const std::int64_t count = j < limit ? (limit - j + down_ - 1) / down_ : 0;
+  if (up_ == 1) {
+    decimate(j - first_input, static_cast<std::size_t>(count));
+  } else {
+    block_.assign(static_cast<std::size_t>(count), 0.0f);
+    for (std::int64_t k = 0; k < count; ++k) {
+      const std::int64_t jj = j + k * down_;
+      const float* x = hist_.data() + (jj / up_ - static_cast<std::int64_t>(keep) - first_input);
+      const float* h = phases_[static_cast<std::size_t>(jj % up_)].data();
+      float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+      for (std::size_t i = 0; i < phase_len_; ++i) acc += h[i] * x[i];
+      block_[static_cast<std::size_t>(k)] = acc;
+    }
+  }
+  j += count * down_;
+  // Drop the outputs that only cover the filter's group delay after a reset.
+  const std::int64_t skip = std::clamp<std::int64_t>(delay_ - produced_, 0, count);
+  out.insert(out.end(), block_.begin() + skip, block_.begin() + count);
+  produced_ += count;
+  emitted_ += count - skip;
+  next_up_index_ = j;
+  std::copy(hist_.end() - static_cast<std::ptrdiff_t>(keep), hist_.end(), hist_.begin());
+  hist_.resize(keep);
+}
+
+__attribute__((target_clones("avx2", "default")))
+void Resampler::decimate(std::int64_t newest0, std::size_t count) {
+  // Integer-factor decimation: output k = sum_i taps[i] * hist[newest0 + k*down - i]. Split hist_ into
+  // `down` polyphase rows so that every tap is a contiguous multiply-add over all outputs (which
+  // vectorises); the symmetric taps share one multiply, and the zero taps (every down-th one of a
+  // windowed-sinc low-pass) are skipped.
+  block_.assign(count, 0.0f);
+  if (count == 0) return;
+  const auto down = static_cast<std::size_t>(down_);
+  const std::size_t len = hist_.size();
+  const std::size_t rows_len = len / down + 1;
+  poly_.assign(down * rows_len, 0.0f);
+  switch (down) {  // constant strides let the compiler vectorise the split
+    case 2: deinterleave<2>(hist_.data(), len, poly_.data(), rows_len); break;
+    case 3: deinterleave<3>(hist_.data(), len, poly_.data(), rows_len); break;
+    default:
+      for (std::size_t q = 0; q < len; ++q) poly_[(q % down) * rows_len + q / down] = hist_[q];
+  }
+  auto row = [&](std::size_t i) {
+    const auto q = static_cast<std::size_t>(newest0 - static_cast<std::int64_t>(i));
+    return poly_.data() + (q % down) * rows_len + q / down;
+  };
+  float* y = block_.data();
+  for (const auto& [i, i2, coef] : pairs_) {
+    const float* a = row(i);
+    if (i == i2) {
+#pragma omp simd
+      for (std::size_t k = 0; k < count; ++k) y[k] += coef * a[k];
+    } else {
+      const float* b = row(i2);
+#pragma omp simd
+      for (std::size_t k = 0; k < count; ++k) y[k] += coef * (a[k] + b[k]);
+    }
+  }
 }
 
 void Resampler::process(const float* in, std::size_t n, std::vector<float>& out) {
