@@ -7,26 +7,36 @@ therefore compare frames with equal indices. A missing index means no audio arri
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 SAMPLE_RATE = 16_000
 
 
 class FrameBatch:
-    """Consecutive-or-not frames of one participant, in increasing index order.
+    """Frames of any number of participants, as one drain of the native ingest returns them.
 
-    A plain slotted class: one is made per participant on every drain, so construction is kept cheap.
+    Row ``i`` belongs to participant ``keys[stream[i]]``; each participant's rows are in increasing
+    index order. One batch per drain (not one per participant) keeps the per-drain Python work small.
     """
 
-    __slots__ = ("participant", "index", "pcm", "energy", "voice_energy")
+    __slots__ = ("keys", "stream", "index", "pcm", "energy", "voice_energy")
 
-    def __init__(self, participant: str, index: np.ndarray, pcm: np.ndarray, energy: np.ndarray,
-                 voice_energy: np.ndarray) -> None:
-        self.participant = participant
+    def __init__(self, keys: Sequence[str], stream: np.ndarray, index: np.ndarray, pcm: np.ndarray,
+                 energy: np.ndarray, voice_energy: np.ndarray) -> None:
+        self.keys = keys  # participant key of each stream id
+        self.stream = stream  # int [n]: stream id of each row
         self.index = index  # int64 [n]: global frame indices
         self.pcm = pcm  # int16 [n, F]: 16 kHz samples
         self.energy = energy  # float32 [n]: mean square of the samples scaled to [-1, 1)
         self.voice_energy = voice_energy  # float32 [n]: the same above 300 Hz (formants; no breath or rumble)
+
+    @classmethod
+    def of(cls, key: str, index: np.ndarray, pcm: np.ndarray, energy: np.ndarray,
+           voice_energy: np.ndarray) -> FrameBatch:
+        """Frames of a single participant."""
+        return cls([key], np.zeros(len(index), dtype=np.uint32), index, pcm, energy, voice_energy)
 
     @property
     def frame_len(self) -> int:
@@ -36,16 +46,9 @@ class FrameBatch:
         return int(self.index.shape[0])
 
     def select(self, sel: np.ndarray | slice) -> FrameBatch:
-        """The frames picked by a boolean mask, index array or slice."""
-        return FrameBatch(self.participant, self.index[sel], self.pcm[sel], self.energy[sel], self.voice_energy[sel])
-
-    @staticmethod
-    def concat(batches: list[FrameBatch]) -> FrameBatch:
-        if len(batches) == 1:
-            return batches[0]
-        return FrameBatch(batches[0].participant, np.concatenate([b.index for b in batches]),
-                          np.concatenate([b.pcm for b in batches]), np.concatenate([b.energy for b in batches]),
-                          np.concatenate([b.voice_energy for b in batches]))
+        """The rows picked by a boolean mask, index array or slice."""
+        return FrameBatch(self.keys, self.stream[sel], self.index[sel], self.pcm[sel], self.energy[sel],
+                          self.voice_energy[sel])
 
 
 def frame_len_for(frame_ms: int) -> int:

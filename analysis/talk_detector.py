@@ -41,22 +41,7 @@ class TalkConfig:
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
     bridge_s: float = 0.5  # pauses shorter than this inside one person's speech count as talk
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
-    block_s: float = 0.96  # processing/learning block; latency <= block_s + bridge_s
-
-
-class _Gathered:
-    """One channel's frames for a processing range: energies together, samples left in their batches."""
-
-    __slots__ = ("index", "energy", "voice_energy", "pcm", "offsets")
-
-    def __init__(self, index: np.ndarray, energy: np.ndarray, voice_energy: np.ndarray, pcm: list[np.ndarray]):
-        self.index, self.energy, self.voice_energy, self.pcm = index, energy, voice_energy, pcm
-        self.offsets = np.cumsum([0] + [len(p) for p in pcm])
-
-    def frames(self, rows: np.ndarray) -> list[bytes]:
-        """The samples of the given rows, as bytes for webrtcvad."""
-        which = np.searchsorted(self.offsets, rows, side="right") - 1
-        return [self.pcm[w][r - self.offsets[w]].tobytes() for w, r in zip(which.tolist(), rows.tolist())]
+    block_s: float = 1.92  # processing/learning block; latency <= block_s + bridge_s
 
 
 @dataclass
@@ -85,8 +70,9 @@ class TalkDetector:
                                       cfg.coupling_prior_weight, cfg.coupling_cap)
         self.channels: list[ChannelState] = []
         self.index_of: dict[str, int] = {}
-        self.pending: list[list[FrameBatch]] = []
-        self.last_pushed: list[int] = []  # per channel: highest frame index queued
+        self.pending: list[tuple[np.ndarray, FrameBatch]] = []  # (channel of each row, frames)
+        self.last_pushed = np.zeros(0, dtype=np.int64)  # per channel: highest frame index queued
+        self._stream_map: tuple[int, int, np.ndarray] = (0, 0, np.zeros(0, dtype=np.int64))
         self.next_frame = 0  # all frames < next_frame are processed
         self.max_seen = -1
         self.open: list[_Turn | None] = []
@@ -94,33 +80,38 @@ class TalkDetector:
 
     # ---------------------------------------------------------------- input
     def push(self, batch: FrameBatch) -> None:
-        """Queue frames of one participant. Indices must increase within a batch (the native ingest
-        emits them so); frames at or before ones already pushed, or for time already decided, are
-        dropped."""
-        c = self.index_of.get(batch.participant)
-        if c is None:
-            c = self._register(batch.participant)
+        """Queue a drain's frames (any participants). Each participant's rows must increase in index
+        (the native ingest emits them so); frames at or before ones already queued for that
+        participant, or for time already decided, are dropped."""
+        channel = self._channels_of(batch.keys)
         if len(batch.index) == 0:
             return
         if batch.pcm.shape[1] != self.frame_len:
             raise ValueError(f"frame length {batch.pcm.shape[1]} != {self.frame_len} ({self.cfg.frame_ms} ms)")
-        floor = max(self.next_frame, self.last_pushed[c] + 1)
-        if batch.index[0] < floor:
-            batch = batch.select(slice(int(np.searchsorted(batch.index, floor)), None))
+        channel = channel[batch.stream]
+        ok = batch.index > np.maximum(self.last_pushed[channel], self.next_frame - 1)
+        if not ok.all():
+            batch, channel = batch.select(ok), channel[ok]
             if len(batch.index) == 0:
                 return
-        self.pending[c].append(batch)
-        last = int(batch.index[-1])
-        self.last_pushed[c] = last
-        if last > self.max_seen:
-            self.max_seen = last
+        np.maximum.at(self.last_pushed, channel, batch.index)
+        self.pending.append((channel, batch))
+        self.max_seen = max(self.max_seen, int(batch.index.max()))
+
+    def _channels_of(self, keys) -> np.ndarray:
+        """Channel of each stream id of a batch; registers new participants. Cached per keys list."""
+        ident, size, table = self._stream_map
+        if ident != id(keys) or size != len(keys):
+            table = np.array([self.index_of[k] if k in self.index_of else self._register(k) for k in keys],
+                             dtype=np.int64)
+            self._stream_map = (id(keys), len(keys), table)
+        return table
 
     def _register(self, key: str) -> int:
         c = len(self.channels)
         self.channels.append(ChannelState(key, self.cfg.vad_mode, self.floor_frames, self.spread_frames))
         self.index_of[key] = c
-        self.pending.append([])
-        self.last_pushed.append(-1)
+        self.last_pushed = np.append(self.last_pushed, -1)
         self.open.append(None)
         self._talking[key] = False
         self.coupling.add_channel(key)
@@ -154,34 +145,25 @@ class TalkDetector:
         return self.open[c].start * self.dt
 
     # ---------------------------------------------------------------- core
-    def _gather(self, c: int, end: int) -> _Gathered | None:
-        """Pop this channel's pending frames with index < end. The samples stay in their batches (most
-        frames never reach webrtcvad, so they are not copied together)."""
-        pending = self.pending[c]
-        if not pending:
+    def _take(self, end: int) -> tuple[np.ndarray, FrameBatch] | None:
+        """Pop the queued frames with index < end: (channel of each row, frames)."""
+        if not self.pending:
             return None
-        index = np.concatenate([b.index for b in pending]) if len(pending) > 1 else pending[0].index
-        k = int(np.searchsorted(index, end))
-        if k == 0:
-            return None
-        taken: list[FrameBatch] = []
-        rest: list[FrameBatch] = []
-        for b in pending:
-            if b.index[-1] < end:
-                taken.append(b)
-            elif b.index[0] >= end:
-                rest.append(b)
-            else:
-                cut = int(np.searchsorted(b.index, end))
-                taken.append(b.select(slice(0, cut)))
-                rest.append(b.select(slice(cut, None)))
-        self.pending[c] = rest
-        return _Gathered(
-            index[:k],
-            np.concatenate([b.energy for b in taken]) if len(taken) > 1 else taken[0].energy,
-            np.concatenate([b.voice_energy for b in taken]) if len(taken) > 1 else taken[0].voice_energy,
-            [b.pcm for b in taken],
-        )
+        if len(self.pending) == 1:
+            channel, b = self.pending[0]
+        else:
+            channel = np.concatenate([c for c, _ in self.pending])
+            parts = [b for _, b in self.pending]
+            b = FrameBatch(parts[0].keys, np.concatenate([p.stream for p in parts]),
+                           np.concatenate([p.index for p in parts]), np.concatenate([p.pcm for p in parts]),
+                           np.concatenate([p.energy for p in parts]), np.concatenate([p.voice_energy for p in parts]))
+        take = b.index < end
+        if take.all():
+            self.pending = []
+            return channel, b
+        rest = ~take
+        self.pending = [(channel[rest], b.select(rest))] if rest.any() else []
+        return (channel[take], b.select(take)) if take.any() else None
 
     def _process(self, end: int) -> list[SpeechSegment]:
         """Decide frames [next_frame, end): everything that does not depend on the learned coupling
@@ -199,15 +181,16 @@ class TalkDetector:
         voice = np.zeros((C, n))  # voice-band energy: what gating and coupling work on
         present = np.zeros((C, n), dtype=bool)
         rows = np.zeros((C, n), dtype=np.int64)
-        batches = [self._gather(c, end) for c in range(C)]
-        for c, b in enumerate(batches):
-            if b is None:
-                continue
+        taken = self._take(end)
+        pcm = None
+        if taken is not None:
+            channel, b = taken
             pos = b.index - start
-            full[c, pos] = b.energy
-            voice[c, pos] = b.voice_energy
-            present[c, pos] = True
-            rows[c, pos] = np.arange(len(pos))
+            full[channel, pos] = b.energy
+            voice[channel, pos] = b.voice_energy
+            present[channel, pos] = True
+            rows[channel, pos] = np.arange(len(pos))
+            pcm = memoryview(np.ascontiguousarray(b.pcm, dtype=np.int16)).cast("B")
         floor = floors(self.channels, voice, present)
         spread = spreads(self.channels, voice)
         # Own voice: clearly above noise and expected leakage in the voice band, and not a sound whose
@@ -228,7 +211,7 @@ class TalkDetector:
             voiced = np.zeros(n, dtype=bool)
             k = np.flatnonzero(cand[c])
             if len(k):
-                voiced[k] = ch.vad_frames(batches[c].frames(rows[c, k]))
+                voiced[k] = ch.vad_frames(pcm, rows[c, k], self.frame_bytes)
             out.extend(self._turns(c, voiced, start, end))
             self._talking[ch.key] = self.open[c] is not None  # an open turn: voice within bridge_s
         self.next_frame = end

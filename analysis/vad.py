@@ -31,10 +31,12 @@ class ChannelState:
         self.floor_hist = np.full(max(floor_frames - 1, 0), np.inf)  # linear energies; inf = missing
         self.spread_hist = np.zeros(max(spread_frames - 1, 0))
 
-    def vad_frames(self, frames: list[bytes]) -> np.ndarray:
-        """webrtcvad's decision for each 16 kHz frame, in order (the VAD keeps state across frames)."""
+    def vad_frames(self, pcm: memoryview, rows: np.ndarray, frame_bytes: int) -> np.ndarray:
+        """webrtcvad's decision for the given rows of a contiguous int16 [n, F] buffer, in order (the
+        VAD keeps state from frame to frame)."""
         is_speech = self.vad.is_speech
-        return np.fromiter((is_speech(f, SAMPLE_RATE) for f in frames), dtype=bool, count=len(frames))
+        return np.fromiter((is_speech(pcm[r * frame_bytes:(r + 1) * frame_bytes], SAMPLE_RATE) for r in rows.tolist()),
+                           dtype=bool, count=len(rows))
 
 
 def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -66,11 +66,9 @@ def _whole_path(chunks: list[list[bytes]]) -> float:
             ing.push(s, ch[c], SDK_RATE, ts)
         if (c + 1) % per_drain == 0:
             now = (c + 1) * CHUNK_MS
-            for s, *frames in ing.drain(now_ms=now):
-                det.push(FrameBatch(keys[s], *frames))
+            det.push(FrameBatch(keys, *ing.drain(now_ms=now)))
             det.advance(now // 30 - 1)
-    for s, *frames in ing.drain(flush=True):
-        det.push(FrameBatch(keys[s], *frames))
+    det.push(FrameBatch(keys, *ing.drain(flush=True)))
     det.finish()
     return time.process_time() - t0
 

@@ -93,9 +93,8 @@ class MeetingPipeline:
         return {self._key_of_stream[s]: st for s, st in self.ingest.stats().items()}
 
     # ---- internals --------------------------------------------------------------------------
-    def _feed(self, drained: list) -> None:
-        for stream, *frames in drained:
-            self.detector.push(FrameBatch(self._key_of_stream[stream], *frames))
+    def _feed(self, drained: tuple) -> None:
+        self.detector.push(FrameBatch(self._key_of_stream, *drained))
 
     def _accept(self, segments: list[SpeechSegment]) -> None:
         if not segments:

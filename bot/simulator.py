@@ -47,7 +47,7 @@ class SimAudioChunk:
 
 class SimulatorTransport:
     def __init__(self, scenario_path: Path, scenario: Scenario, *, speed: float | None = None,
-                 tick_s: float = 0.05, silence_suppression_dbfs: float | None = None,
+                 tick_s: float = 0.1, silence_suppression_dbfs: float | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive (or None for as fast as possible)")
@@ -86,7 +86,8 @@ class SimulatorTransport:
             self.user_ids.pop(key, None)
             self._unmuted.discard(key)
         elif ev.type == "unmute":
-            self._unmuted.add(key)
+            if key in self.user_ids:  # like Zoom and MeetingState: only a joined participant can unmute
+                self._unmuted.add(key)
         elif ev.type == "mute":
             self._unmuted.discard(key)
         return MeetingEvent(t=ev.t, type=ev.type, key=key, user_id=user_id, text=ev.text, to=ev.to,

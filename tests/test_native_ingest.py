@@ -29,11 +29,10 @@ def push_all(ing: Ingest, stream: int, x: np.ndarray, rate: int, chunk: int, t0_
         ing.push(stream, pcm[i:i + chunk].tobytes(), rate, t0_ms + i * 1000 / rate)
 
 
-def collect(out: list) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    by: dict[int, list] = {}
-    for stream, idx, pcm, energy, _voice in out:
-        by.setdefault(stream, []).append((idx, pcm, energy))
-    return {s: tuple(np.concatenate(parts) for parts in zip(*v)) for s, v in by.items()}
+def collect(out: tuple) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A drain's frames per stream: {stream: (index, pcm, energy)}."""
+    stream, idx, pcm, energy, _voice = out
+    return {int(s): (idx[stream == s], pcm[stream == s], energy[stream == s]) for s in np.unique(stream)}
 
 
 @pytest.mark.parametrize("rate", [32000, 48000])
@@ -187,9 +186,10 @@ def test_threaded_producers_account_for_every_sample() -> None:
 
     def consumer() -> None:
         while not stop.is_set():
-            for stream, idx, pcm, energy, _voice in ing.drain():
-                assert pcm.shape == (len(idx), 320) and energy.shape == idx.shape
-                frames_seen[stream] = frames_seen.get(stream, 0) + len(idx)
+            streams, idx, pcm, energy, _voice = ing.drain()
+            assert pcm.shape == (len(idx), 320) and energy.shape == idx.shape == streams.shape
+            for stream in streams.tolist():
+                frames_seen[stream] = frames_seen.get(stream, 0) + 1
 
     c = threading.Thread(target=consumer)
     c.start()
@@ -200,8 +200,8 @@ def test_threaded_producers_account_for_every_sample() -> None:
         p.join()
     stop.set()
     c.join()
-    for stream, idx, *_ in ing.drain(flush=True):
-        frames_seen[stream] = frames_seen.get(stream, 0) + len(idx)
+    for stream in ing.drain(flush=True)[0].tolist():
+        frames_seen[stream] = frames_seen.get(stream, 0) + 1
     stats = ing.stats()
     assert sum(st["pushed_samples"] for st in stats.values()) == sum(sent)
     for stream, st in stats.items():

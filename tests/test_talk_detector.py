@@ -23,8 +23,7 @@ def to_batch(key: str, x: np.ndarray, first_index: int = 0) -> FrameBatch:
     x = np.clip(np.rint(x), -32768, 32767).astype("<i2") if x.dtype != np.int16 else x
     ing = Ingest(30, capacity_s=len(x) / SR + 1)
     ing.push(0, x.tobytes(), SR, first_index * 30.0)
-    (_, *frames), = ing.drain(flush=True)
-    return FrameBatch(key, *frames)
+    return FrameBatch([key], *ing.drain(flush=True))
 
 
 def run(batches: list[FrameBatch], cfg: TalkConfig | None = None):
@@ -176,7 +175,7 @@ def test_gaps_are_silence_and_late_joiner_works():
     # a late joiner: first audio at 8 s, talks 9..13 s (its own copy of the signal from 8 s on)
     late_start = int(8.0 / 0.03)
     tail = full.select(slice(late_start, None))
-    late = FrameBatch("L", tail.index, tail.pcm, tail.energy, tail.voice_energy)
+    late = FrameBatch(["L"], tail.stream, tail.index, tail.pcm, tail.energy, tail.voice_energy)
     segs = run([gapped, late])
     tot = totals(segs, ["A", "L"])
     for s in segs:

@@ -130,26 +130,21 @@ PYBIND11_MODULE(_ingest, m) {
       .def(
           "drain",
           [](Ingest& self, double now_ms, bool flush) {
-            std::vector<FrameOutput> outs;
+            FrameOutput o;
             {
               py::gil_scoped_release release;
-              outs = self.drain(now_ms, flush);
+              o = self.drain(now_ms, flush);
             }
-            py::list result;
+            const auto n = static_cast<py::ssize_t>(o.index.size());
             const auto F = static_cast<py::ssize_t>(self.frame_len());
-            for (auto& o : outs) {
-              const auto n = static_cast<py::ssize_t>(o.index.size());
-              result.append(py::make_tuple(o.stream, to_numpy(std::move(o.index), {n}),
-                                           to_numpy(std::move(o.pcm), {n, F}),
-                                           to_numpy(std::move(o.energy), {n}),
-                                           to_numpy(std::move(o.voice_energy), {n})));
-            }
-            return result;
+            return py::make_tuple(to_numpy(std::move(o.stream), {n}), to_numpy(std::move(o.index), {n}),
+                                  to_numpy(std::move(o.pcm), {n, F}), to_numpy(std::move(o.energy), {n}),
+                                  to_numpy(std::move(o.voice_energy), {n}));
           },
           py::arg("now_ms") = std::numeric_limits<double>::quiet_NaN(), py::arg("flush") = false,
-          "Frames ready since the last call: [(stream, index int64[n], pcm int16[n, F], energy float32[n], "
-          "voice_energy float32[n])]. Energies are mean squares of samples scaled to [-1, 1); voice_energy "
-          "is above 300 Hz.")
+          "Frames ready since the last call, of every stream: (stream uint32[n], index int64[n], "
+          "pcm int16[n, F], energy float32[n], voice_energy float32[n]), grouped by stream, each stream's in "
+          "index order. Energies are mean squares of samples scaled to [-1, 1); voice_energy is above 300 Hz.")
       .def(
           "stats",
           [](const Ingest& self) {

@@ -210,7 +210,7 @@ void Ingest::resample_run(Stream& s, FrameOutput& out) {
   place(s, s.y, out);
 }
 
-std::vector<FrameOutput> Ingest::drain(double now_ms, bool flush_all) {
+FrameOutput Ingest::drain(double now_ms, bool flush_all) {
   std::lock_guard<std::mutex> drain_lock(drain_mu_);
   std::vector<std::pair<std::uint32_t, Stream*>> all;
   {
@@ -220,7 +220,7 @@ std::vector<FrameOutput> Ingest::drain(double now_ms, bool flush_all) {
   }
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  std::vector<FrameOutput> result;
+  FrameOutput out;
   for (auto& [id, sp] : all) {
     Stream& s = *sp;
     std::deque<Chunk> chunks;
@@ -234,8 +234,7 @@ std::vector<FrameOutput> Ingest::drain(double now_ms, bool flush_all) {
       s.frame.assign(static_cast<std::size_t>(frame_len_), 0.0f);
       s.voice = std::make_unique<VoiceBand>(static_cast<std::size_t>(frame_len_));
     }
-    FrameOutput out;
-    out.stream = id;
+    const std::size_t first = out.index.size();
     std::int64_t drained = 0;
     for (const Chunk& c : chunks) {
       consume(s, c, out);
@@ -244,23 +243,25 @@ std::vector<FrameOutput> Ingest::drain(double now_ms, bool flush_all) {
     resample_run(s, out);
     const bool idle = !std::isnan(now_ms) && now_ms - s.expected_ms > frame_ms_;
     if (s.open && (flush_all || idle)) finish_segment(s, out);
+    const std::size_t made = out.index.size() - first;
+    out.stream.resize(out.index.size(), id);
     out.voice_energy.resize(out.index.size());
-    s.voice->energies(out.pcm.data(), out.index.data(), out.index.size(), out.voice_energy.data());
+    s.voice->energies(out.pcm.data() + first * static_cast<std::size_t>(frame_len_), out.index.data() + first,
+                      made, out.voice_energy.data() + first);
     {
       std::lock_guard<std::mutex> lock(s.mu);
       s.st.drained_samples += drained;
       for (Chunk& c : chunks) {
         if (s.pool.size() < kPoolMax) s.pool.push_back(std::move(c.pcm));
       }
-      s.st.frames += static_cast<std::int64_t>(out.index.size());
+      s.st.frames += static_cast<std::int64_t>(made);
       s.st.gaps += s.pend.gaps;
       s.st.rate_changes += s.pend.rate_changes;
       s.st.late_outputs += s.pend.late_outputs;
       s.pend = StreamStats{};
     }
-    if (!out.index.empty()) result.push_back(std::move(out));
   }
-  return result;
+  return out;
 }
 
 std::unordered_map<std::uint32_t, StreamStats> Ingest::stats() const {

@@ -30,9 +30,9 @@ struct StreamStats {
   std::int64_t frames = 0;                   // frames emitted
 };
 
-// Frames of one stream produced by one drain().
+// Frames produced by one drain(): every stream's, grouped by stream (ascending id), each in index order.
 struct FrameOutput {
-  std::uint32_t stream = 0;
+  std::vector<std::uint32_t> stream;
   std::vector<std::int64_t> index;
   std::vector<std::int16_t> pcm;  // index.size() * frame_len
   std::vector<float> energy;        // mean square of the frame, samples scaled to [-1, 1)
@@ -50,7 +50,7 @@ class Ingest {
   // Single consumer. Turns everything buffered into frames. With now_ms, streams that have been
   // silent for more than a frame are finished (filter tail and partial frame emitted); flush_all
   // finishes every stream (end of meeting).
-  std::vector<FrameOutput> drain(double now_ms, bool flush_all);
+  FrameOutput drain(double now_ms, bool flush_all);
   std::unordered_map<std::uint32_t, StreamStats> stats() const;
 
   int frame_ms() const { return frame_ms_; }
