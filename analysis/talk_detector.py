@@ -89,11 +89,13 @@ class TalkDetector:
         if batch.pcm.shape[1] != self.frame_len:
             raise ValueError(f"frame length {batch.pcm.shape[1]} != {self.frame_len} ({self.cfg.frame_ms} ms)")
         channel = channel[batch.stream]
-        ok = batch.index > np.maximum(self.last_pushed[channel], self.next_frame - 1)
-        if not ok.all():
-            batch, channel = batch.select(ok), channel[ok]
-            if len(batch.index) == 0:
-                return
+        lo = np.maximum(self.last_pushed, self.next_frame - 1)  # per channel: the newest index not wanted
+        if batch.index.min() <= lo.max():  # only then can a row be stale; check row by row
+            ok = batch.index > lo[channel]
+            if not ok.all():
+                batch, channel = batch.select(ok), channel[ok]
+                if len(batch.index) == 0:
+                    return
         np.maximum.at(self.last_pushed, channel, batch.index)
         self.pending.append((channel, batch))
         self.max_seen = max(self.max_seen, int(batch.index.max()))

@@ -1,6 +1,7 @@
 """The `rollcall` command line."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from bot.scenario import ScenarioError
 
@@ -27,18 +29,20 @@ def _speed(value: str) -> float | None:
     try:
         speed = float(value)
     except ValueError:
-        raise typer.BadParameter("use 'max' or a positive number such as 1") from None
-    if speed <= 0:
-        raise typer.BadParameter("must be positive")
+        raise typer.BadParameter("use 'max' or a positive number such as 1", param_hint="'--speed'") from None
+    if not math.isfinite(speed) or speed <= 0:
+        raise typer.BadParameter("must be a positive number (or 'max')", param_hint="'--speed'")
     return speed
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message is plain text (paths, YAML snippets): no markup, and never re-wrapped mid-path.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Where generated scenarios are kept between runs."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "rollcall"
 
@@ -65,6 +69,8 @@ def replay(
     from bot.replay import replay as run_replay
 
     pace = _speed(speed)
+    if out.exists() and not out.is_dir():
+        raise _fail(f"{out}: --out: exists and is not a directory")
     try:
         if live:
             _run_live(scenario, out, pace, scenario.stem)
@@ -85,7 +91,7 @@ def demo(
 
     console = Console()
     with console.status("Preparing the demo meeting (synthesising voices on first use)…"):
-        scenario = ensure_demo_scenario(_cache_dir() / "demo", progress=lambda m: console.log(m))
+        scenario = ensure_demo_scenario(cache_dir() / "demo", progress=lambda m: console.log(m))
     try:
         _run_live(scenario, out, _speed(speed), "Rollcall demo · compliance training")
     except ScenarioError as exc:
@@ -102,6 +108,17 @@ def bench_ingest(
 
     try:
         run_ingest_bench(seconds=seconds, repeat=repeat, console=Console())
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+
+
+@bench_app.command("talk")
+def bench_talk() -> None:
+    """Talk-time accuracy: AMI against human references (with perturbations), demo against ground truth."""
+    from bot.bench_talk import run_talk_bench
+
+    try:
+        run_talk_bench(Console())
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
 

@@ -1,8 +1,10 @@
 """report.json models and the HTML page."""
 from __future__ import annotations
 
+import html
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -160,3 +162,46 @@ def test_html_scales_to_many_participants():
     assert r.meeting.duration_s == 5400
     assert len(re.findall(r'<g class="row"', page)) == 50
     assert "1:30:00" in page  # hour-style axis labels
+
+
+def test_html_legend_marks_and_overlap_bands(report):
+    page = render_report_html(report)
+    legend = re.search(r"<div class='legend'>.*?</div></div>", page, re.S).group(0)
+    for p in report.participants:  # every participant in the colour key, opted-out ones marked
+        assert f"title='{html.escape(p.name, quote=True)}'" in legend
+    assert "(opted out)" in legend and "opted out: presence only" in legend
+    for mark in ("talking", "camera on", "sharing screen", "chat message", "hand raised", "2+ talking at once",
+                 "interruption"):
+        assert mark in legend, mark
+    svg = re.search(r"<svg class=\"timeline\".*?</svg>", page, re.S).group(0)
+    # each overlap stretch: one hatched bar in the overlap row and one band across all rows
+    assert svg.count('<rect class="ovl"') == len(report.meeting_metrics.overlap_intervals)
+    # each interruption: one arrow from the interrupter's row to the interrupted one
+    assert svg.count('<g class="cutin"') == len(report.interruptions) == 2
+    # the opted-out participant: presence only, flagged in the timeline and in the table
+    assert 'data-key="p3" data-opted-out="true"' in svg
+    row = re.search(r'<tr class="optout">.*?</tr>', page, re.S).group(0)
+    assert "Opted out of analytics" in row and "score" not in row
+
+
+def test_html_no_external_references_even_with_urls_in_user_text():
+    st = MeetingState()
+    st.apply_all([E(0, "join", "a", 1, name="A https://evil.example/x.png"),
+                  E(5, "chat", "a", text='see https://example.com/a?b=1&c="2" <a href="//x">x</a>'),
+                  E(9, "reaction", "a", emoji="<img src=//x>"), E(10, "end")])
+    page = render_report_html(build_report({"id": "1", "topic": "t", "start": "2026-11-20T15:00:00Z"}, st,
+                                           [S("a", 1, 4)]))
+    refs: list[str] = []
+
+    class Refs(HTMLParser):  # every attribute that could load something, as a browser parses the page
+        def handle_starttag(self, tag, attrs):
+            refs.extend(f"{tag}:{v}" for k, v in attrs if k in ("src", "href", "xlink:href", "action", "srcset"))
+            refs.extend(f"{tag}:{v}" for k, v in attrs if k in ("style", "fill", "stroke", "marker-end")
+                        and "url(" in (v or "") and "url(#" not in v)
+
+    Refs().feed(page)
+    assert refs == []
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert "//" not in css.replace("://", "") and "url(" not in css
+    assert "@import" not in page and "<script" not in page.lower() and "<link" not in page.lower()
+    assert "&lt;a href=&quot;//x&quot;&gt;x&lt;/a&gt;" in page and "&lt;img src=//x&gt;" in page
