@@ -340,4 +340,5 @@ def build_report(
     meeting = ReportMeeting(id=info.id, topic=info.topic, started_at=iso_utc(info.start),
                             ended_at=iso_utc(info.start + timedelta(seconds=duration)), duration_s=_r(duration))
     return Report(meeting=meeting, participants=rows, transcript=tx, chat=chat,
-                  interruptions=[InterruptionEntry(**asdict(x)) for x in tm.interruptions], meeting_metrics=mm)
+                  interruptions=[InterruptionEntry(**{**asdict(x), "t": _r(x.t), "overlap_s": _r(x.overlap_s)})
+                                 for x in tm.interruptions], meeting_metrics=mm)

@@ -30,6 +30,14 @@ class ScenarioError(Exception):
         super().__init__(f"{path}: {field}: {problem}" if field else f"{path}: {problem}")
 
 
+class _FieldProblem(ValueError):
+    """A cross-field check that failed, with the dotted location of the field at fault."""
+
+    def __init__(self, loc: str, problem: str) -> None:
+        super().__init__(problem)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,15 +106,15 @@ class Scenario(_Strict):
         keys = [p.key for p in self.participants]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
-            raise ValueError(f"duplicate participant key(s): {', '.join(dupes)}")
+            raise _FieldProblem("participants", f"duplicate participant key(s): {', '.join(dupes)}")
         known = set(keys)
         for i, ev in enumerate(self.events):
             if ev.who is not None and ev.who not in known:
-                raise ValueError(f"events[{i}]: unknown participant '{ev.who}' (known: {', '.join(keys)})")
+                raise _FieldProblem(f"events.{i}.who", f"unknown participant '{ev.who}' (known: {', '.join(keys)})")
             if ev.to not in (None, "everyone", "host", "bot") and ev.to not in known:
-                raise ValueError(f"events[{i}]: chat recipient '{ev.to}' is not everyone, host, bot or a key")
+                raise _FieldProblem(f"events.{i}.to", f"chat recipient '{ev.to}' is not everyone, host, bot or a key")
             if ev.t > self.meeting.duration_s:
-                raise ValueError(f"events[{i}]: t={ev.t} is after the meeting's duration_s={self.meeting.duration_s}")
+                raise _FieldProblem(f"events.{i}.t", f"t={ev.t} is after the meeting's duration_s={self.meeting.duration_s}")
         return self
 
     def sorted_events(self) -> list[EventSpec]:
@@ -132,7 +140,8 @@ def load_scenario(path: str | Path) -> Scenario:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        cause = err.get("ctx", {}).get("error")
+        where = cause.loc if isinstance(cause, _FieldProblem) else ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise ScenarioError(path, where, err["msg"].removeprefix("Value error, ")) from None
     for i, p in enumerate(scenario.participants):
         if p.audio is not None:
