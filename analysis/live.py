@@ -5,7 +5,9 @@
 segments arrived. ``build_snapshot`` is the stateless one-shot equivalent.
 
 Talk time so far = the participant's final segments up to ``t`` + the currently open provisional turn:
-``t − max(open_turn_start, end of their last final segment)`` when the detector reports one. Opted-out
+``end − max(start, end of their last final segment)`` for the detector's open turn ``(start, end)``,
+which it reports once the turn holds enough voice to be kept and only up to the last frame it has decided,
+so the live figure never runs ahead of what the final report will say. Opted-out
 participants show presence only: their talk, camera and hand fields are None, and they are left out of
 the totals except ``present``.
 """
@@ -22,7 +24,7 @@ from analysis.events import SpeechSegment
 from analysis.meeting_state import MeetingState
 from analysis.talk_metrics import talk_balance
 
-OpenTurns = Mapping[str, float | None] | Callable[[str], float | None]
+OpenTurns = Mapping[str, tuple[float, float] | None] | Callable[[str], tuple[float, float] | None]
 
 
 class LiveParticipant(BaseModel):
@@ -100,9 +102,9 @@ class LiveTracker:
         self._dirty = False
 
     def snapshot(self, t: float, state: MeetingState, talking_now: Mapping[str, bool] | None = None,
-                 open_turn_start: OpenTurns | None = None) -> LiveSnapshot:
+                 open_turns: OpenTurns | None = None) -> LiveSnapshot:
         talking_now = talking_now or {}
-        get_open = _opener(open_turn_start)
+        get_open = _opener(open_turns)
         self._refresh(frozenset(k for k, p in state.participants.items() if not p.consent))
         rows: list[LiveParticipant] = []
         talk: dict[str, float] = {}
@@ -111,9 +113,10 @@ class LiveTracker:
                 continue
             r = self._run.get(key)
             s = r.talk_s if r else 0.0
-            start = get_open(key)
-            if start is not None:
-                s += max(0.0, t - max(start, r.last_end if r else -np.inf))
+            turn = get_open(key)
+            if turn is not None:
+                start, end = turn
+                s += max(0.0, min(end, t) - max(start, r.last_end if r else -np.inf))
             talk[key] = s
         total = sum(talk.values())
         eligible = [k for k, p in state.participants.items()
@@ -152,17 +155,17 @@ def _round(x: float | None, nd: int) -> float | None:
     return None if x is None else round(x, nd)
 
 
-def _opener(open_turn_start: OpenTurns | None) -> Callable[[str], float | None]:
-    if open_turn_start is None:
+def _opener(open_turns: OpenTurns | None) -> Callable[[str], tuple[float, float] | None]:
+    if open_turns is None:
         return lambda _k: None
-    if callable(open_turn_start):
-        return open_turn_start
-    return lambda k: open_turn_start.get(k)
+    if callable(open_turns):
+        return open_turns
+    return lambda k: open_turns.get(k)
 
 
 def build_snapshot(t: float, state: MeetingState, segments: Mapping[str, Iterable[SpeechSegment]] | Iterable[SpeechSegment],
                    talking_now: Mapping[str, bool] | None = None,
-                   open_turn_start: OpenTurns | None = None) -> LiveSnapshot:
+                   open_turns: OpenTurns | None = None) -> LiveSnapshot:
     """One-shot snapshot from all final segments so far (a dict per key or a flat iterable)."""
     tr = LiveTracker()
     if isinstance(segments, Mapping):
@@ -170,4 +173,4 @@ def build_snapshot(t: float, state: MeetingState, segments: Mapping[str, Iterabl
             tr.add_segments(segs)
     else:
         tr.add_segments(segments)
-    return tr.snapshot(t, state, talking_now, open_turn_start)
+    return tr.snapshot(t, state, talking_now, open_turns)

@@ -140,11 +140,14 @@ class TalkDetector:
     def talking_now(self) -> dict[str, bool]:
         return dict(self._talking)
 
-    def open_turn_start(self, key: str) -> float | None:
+    def open_turn(self, key: str) -> tuple[float, float] | None:
+        """The provisional turn (start_s, end_s) decided so far, once it holds enough voice to be kept.
+        It only grows until it becomes final with the same start."""
         c = self.index_of.get(key)
-        if c is None or self.open[c] is None:
+        t = self.open[c] if c is not None else None
+        if t is None or t.voiced < self.min_voiced:
             return None
-        return self.open[c].start * self.dt
+        return t.start * self.dt, t.end * self.dt
 
     # ---------------------------------------------------------------- core
     def _take(self, end: int) -> tuple[np.ndarray, FrameBatch] | None:

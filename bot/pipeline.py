@@ -78,16 +78,18 @@ class MeetingPipeline:
         watermark = math.floor(t_s * 1000.0 / self.config.frame_ms) - 1
         self._accept(self.detector.advance(watermark))
         if t_s + 1e-9 >= self._next_snapshot:
-            snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn_start)
+            snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
             self._on_snapshot(snap)
             self._next_snapshot = t_s + self.config.snapshot_every_s
 
     # ---- end of meeting ---------------------------------------------------------------------
     def finish(self) -> Report:
+        """End of meeting: decide the rest of the audio, send the last snapshot, build the report."""
         self._feed(self.ingest.drain(flush=True))
         self._accept(self.detector.finish())
-        report = build_report(self.info, self.state, self.segments)
-        return report
+        end = max(self._now, self.info.duration_s or 0.0)
+        self._on_snapshot(self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn))
+        return build_report(self.info, self.state, self.segments)
 
     def ingest_stats(self) -> dict[str, dict[str, int]]:
         return {self._key_of_stream[s]: st for s, st in self.ingest.stats().items()}

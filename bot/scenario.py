@@ -14,7 +14,6 @@ import numpy as np
 import soundfile as sf
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from scipy.signal import resample_poly
 
 EventKind = Literal[
     "join", "leave", "mute", "unmute", "video_on", "video_off", "chat", "raise_hand", "lower_hand",
@@ -166,6 +165,8 @@ def load_track(scenario_path: Path, spec: ParticipantSpec, rate: int, duration_s
     mono = data.mean(axis=1)
     if file_rate != rate:
         g = np.gcd(int(file_rate), rate)
+        from scipy.signal import resample_poly  # here, not at the top: scipy.signal costs ~1 s of CLI start
+
         mono = resample_poly(mono, rate // g, int(file_rate) // g)
     total = int(round(duration_s * rate))
     track = np.zeros(total, dtype=np.float64)

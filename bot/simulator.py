@@ -7,6 +7,7 @@ the SDK-style ``AudioRawData`` accessors; optional silence suppression sends not
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ class SimulatorTransport:
     def run(self, handler: MeetingHandler) -> None:
         m = self.scenario.meeting
         events = self.scenario.sorted_events()
-        n_chunks = int(round(m.duration_s * 1000 / m.frame_ms))
+        n_chunks = math.ceil(m.duration_s * 1000 / m.frame_ms - 1e-9)  # the last one may be short
         per_tick = max(1, int(round(self.tick_s * 1000 / m.frame_ms)))
         ei = 0
         wall0 = self._clock()

@@ -218,7 +218,7 @@ def _live_state():
 def test_live_snapshot_counts_open_turn_and_hides_opted_out():
     st = _live_state()
     final = [S("a", 1, 5), S("b", 4, 6), S("c", 2, 3)]
-    snap = build_snapshot(10.0, st, final, {"a": True, "c": True}, {"a": 8.0})
+    snap = build_snapshot(10.0, st, final, {"a": True, "c": True}, {"a": (8.0, 10.0)})
     rows = {r.key: r for r in snap.participants}
     assert rows["a"].talk_time_s == pytest.approx(4 + 2)  # final 4 s + open turn 8..10
     assert rows["a"].talking_now and rows["a"].turns == 2 and rows["a"].camera_on
@@ -237,9 +237,12 @@ def test_live_tracker_incremental_equals_one_shot():
     tr.add_segments([S("a", 1, 5)])
     tr.snapshot(6, st)
     tr.add_segments([S("b", 4, 6)])
-    inc = tr.snapshot(9, st, {}, lambda k: 8.5 if k == "b" else None)
-    one = build_snapshot(9, st, {"a": [S("a", 1, 5)], "b": [S("b", 4, 6)]}, {}, {"b": 8.5})
+    inc = tr.snapshot(9, st, {}, lambda k: (8.5, 9.0) if k == "b" else None)
+    one = build_snapshot(9, st, {"a": [S("a", 1, 5)], "b": [S("b", 4, 6)]}, {}, {"b": (8.5, 9.0)})
     assert inc == one
     # an open turn that started before the last final segment ended is not double counted
-    s = build_snapshot(7, st, [S("b", 4, 6)], {"b": True}, {"b": 4.0})
+    s = build_snapshot(7, st, [S("b", 4, 6)], {"b": True}, {"b": (4.0, 7.0)})
+    assert {r.key: r.talk_time_s for r in s.participants}["b"] == pytest.approx(3.0)
+    # only what the detector has decided counts, never time beyond the open turn's end
+    s = build_snapshot(9, st, [S("b", 4, 6)], {"b": True}, {"b": (6.5, 7.5)})
     assert {r.key: r.talk_time_s for r in s.participants}["b"] == pytest.approx(3.0)
