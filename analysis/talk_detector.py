@@ -71,34 +71,21 @@ class TalkDetector:
         self.channels: list[ChannelState] = []
         self.index_of: dict[str, int] = {}
         self.pending: list[tuple[np.ndarray, FrameBatch]] = []  # (channel of each row, frames)
-        self.last_pushed = np.zeros(0, dtype=np.int64)  # per channel: highest frame index queued
         self._stream_map: tuple[int, int, np.ndarray] = (0, 0, np.zeros(0, dtype=np.int64))
         self.next_frame = 0  # all frames < next_frame are processed
-        self.max_seen = -1
         self.open: list[_Turn | None] = []
         self._talking: dict[str, bool] = {}
 
     # ---------------------------------------------------------------- input
     def push(self, batch: FrameBatch) -> None:
-        """Queue a drain's frames (any participants). Each participant's rows must increase in index
-        (the native ingest emits them so); frames at or before ones already queued for that
-        participant, or for time already decided, are dropped."""
-        channel = self._channels_of(batch.keys)
+        """Queue a drain's frames (any participants). Cheap on purpose: it runs on every drain, and all
+        checking happens once per block in _take (frames for time already decided are dropped there)."""
+        table = self._channels_of(batch.keys)
         if len(batch.index) == 0:
             return
         if batch.pcm.shape[1] != self.frame_len:
             raise ValueError(f"frame length {batch.pcm.shape[1]} != {self.frame_len} ({self.cfg.frame_ms} ms)")
-        channel = channel[batch.stream]
-        lo = np.maximum(self.last_pushed, self.next_frame - 1)  # per channel: the newest index not wanted
-        if batch.index.min() <= lo.max():  # only then can a row be stale; check row by row
-            ok = batch.index > lo[channel]
-            if not ok.all():
-                batch, channel = batch.select(ok), channel[ok]
-                if len(batch.index) == 0:
-                    return
-        np.maximum.at(self.last_pushed, channel, batch.index)
-        self.pending.append((channel, batch))
-        self.max_seen = max(self.max_seen, int(batch.index.max()))
+        self.pending.append((table[batch.stream], batch))
 
     def _channels_of(self, keys) -> np.ndarray:
         """Channel of each stream id of a batch; registers new participants. Cached per keys list."""
@@ -113,7 +100,6 @@ class TalkDetector:
         c = len(self.channels)
         self.channels.append(ChannelState(key, self.cfg.vad_mode, self.floor_frames, self.spread_frames))
         self.index_of[key] = c
-        self.last_pushed = np.append(self.last_pushed, -1)
         self.open.append(None)
         self._talking[key] = False
         self.coupling.add_channel(key)
@@ -125,7 +111,7 @@ class TalkDetector:
         return self._process(end)
 
     def finish(self) -> list[SpeechSegment]:
-        end = max(self.next_frame, self.max_seen + 1)
+        end = max([self.next_frame] + [int(b.index.max()) + 1 for _, b in self.pending])
         out = self._process(end)
         for c in range(len(self.channels)):
             t = self.open[c]
@@ -151,7 +137,8 @@ class TalkDetector:
 
     # ---------------------------------------------------------------- core
     def _take(self, end: int) -> tuple[np.ndarray, FrameBatch] | None:
-        """Pop the queued frames with index < end: (channel of each row, frames)."""
+        """Pop the queued frames with index < end: (channel of each row, frames).
+        Frames for time already decided are dropped, and of duplicates the first queued is kept."""
         if not self.pending:
             return None
         if len(self.pending) == 1:
@@ -162,13 +149,21 @@ class TalkDetector:
             b = FrameBatch(parts[0].keys, np.concatenate([p.stream for p in parts]),
                            np.concatenate([p.index for p in parts]), np.concatenate([p.pcm for p in parts]),
                            np.concatenate([p.energy for p in parts]), np.concatenate([p.voice_energy for p in parts]))
-        take = b.index < end
-        if take.all():
-            self.pending = []
-            return channel, b
-        rest = ~take
-        self.pending = [(channel[rest], b.select(rest))] if rest.any() else []
-        return (channel[take], b.select(take)) if take.any() else None
+        self.pending = []
+        keep = b.index >= self.next_frame
+        key = channel * (1 << 40) + b.index
+        _, first = np.unique(key, return_index=True)
+        if len(first) < len(key):
+            unique = np.zeros(len(key), dtype=bool)
+            unique[first] = True
+            keep &= unique
+        take = keep & (b.index < end)
+        later = keep & ~take
+        if later.any():
+            self.pending = [(channel[later], b.select(later))]
+        if not take.any():
+            return None
+        return (channel, b) if take.all() else (channel[take], b.select(take))
 
     def _process(self, end: int) -> list[SpeechSegment]:
         """Decide frames [next_frame, end): everything that does not depend on the learned coupling

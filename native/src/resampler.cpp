@@ -107,10 +107,14 @@ void Resampler::run(const float* in, std::size_t n, std::vector<float>& out) {
   const std::int64_t limit = consumed_ * up_;
   std::int64_t j = next_up_index_;
   const std::int64_t count = j < limit ? (limit - j + down_ - 1) / down_ : 0;
+  // Outputs are written straight into `out`; the ones that only cover the filter's group delay after a
+  // reset are removed again below.
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(count));
+  float* y = out.data() + at;
   if (up_ == 1) {
-    decimate(j - first_input, static_cast<std::size_t>(count));
+    decimate(j - first_input, static_cast<std::size_t>(count), y);
   } else {
-    block_.assign(static_cast<std::size_t>(count), 0.0f);
     for (std::int64_t k = 0; k < count; ++k) {
       const std::int64_t jj = j + k * down_;
       const float* x = hist_.data() + (jj / up_ - static_cast<std::int64_t>(keep) - first_input);
@@ -118,13 +122,12 @@ void Resampler::run(const float* in, std::size_t n, std::vector<float>& out) {
       float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
       for (std::size_t i = 0; i < phase_len_; ++i) acc += h[i] * x[i];
-      block_[static_cast<std::size_t>(k)] = acc;
+      y[k] = acc;
     }
   }
   j += count * down_;
-  // Drop the outputs that only cover the filter's group delay after a reset.
   const std::int64_t skip = std::clamp<std::int64_t>(delay_ - produced_, 0, count);
-  out.insert(out.end(), block_.begin() + skip, block_.begin() + count);
+  if (skip > 0) out.erase(out.begin() + static_cast<std::ptrdiff_t>(at), out.begin() + static_cast<std::ptrdiff_t>(at) + skip);
   produced_ += count;
   emitted_ += count - skip;
   next_up_index_ = j;
@@ -133,17 +136,19 @@ void Resampler::run(const float* in, std::size_t n, std::vector<float>& out) {
 }
 
 __attribute__((target_clones("avx2", "default")))
-void Resampler::decimate(std::int64_t newest0, std::size_t count) {
+void Resampler::decimate(std::int64_t newest0, std::size_t count, float* y) {
   // Integer-factor decimation: output k = sum_i taps[i] * hist[newest0 + k*down - i]. Split hist_ into
   // `down` polyphase rows so that every tap is a contiguous multiply-add over all outputs (which
   // vectorises); the symmetric taps share one multiply, and the zero taps (every down-th one of a
   // windowed-sinc low-pass) are skipped.
-  block_.assign(count, 0.0f);
   if (count == 0) return;
   const auto down = static_cast<std::size_t>(down_);
   const std::size_t len = hist_.size();
   const std::size_t rows_len = len / down + 1;
-  poly_.assign(down * rows_len, 0.0f);
+  poly_.resize(down * rows_len);
+  for (std::size_t p = 0; p < down; ++p) {  // the rows' last slots that no input reaches
+    if ((rows_len - 1) * down + p >= len) poly_[p * rows_len + rows_len - 1] = 0.0f;
+  }
   switch (down) {  // constant strides let the compiler vectorise the split
     case 2: deinterleave<2>(hist_.data(), len, poly_.data(), rows_len); break;
     case 3: deinterleave<3>(hist_.data(), len, poly_.data(), rows_len); break;
@@ -154,16 +159,18 @@ void Resampler::decimate(std::int64_t newest0, std::size_t count) {
     const auto q = static_cast<std::size_t>(newest0 - static_cast<std::int64_t>(i));
     return poly_.data() + (q % down) * rows_len + q / down;
   };
-  float* y = block_.data();
+  bool first = true;
   for (const auto& [i, i2, coef] : pairs_) {
     const float* a = row(i);
-    if (i == i2) {
+    const float* b = row(i2);
+    const float w = i == i2 ? 0.0f : 1.0f;  // the centre tap has no mirror
+    if (first) {
 #pragma omp simd
-      for (std::size_t k = 0; k < count; ++k) y[k] += coef * a[k];
+      for (std::size_t k = 0; k < count; ++k) y[k] = coef * (a[k] + w * b[k]);
+      first = false;
     } else {
-      const float* b = row(i2);
 #pragma omp simd
-      for (std::size_t k = 0; k < count; ++k) y[k] += coef * (a[k] + b[k]);
+      for (std::size_t k = 0; k < count; ++k) y[k] += coef * (a[k] + w * b[k]);
     }
   }
 }

@@ -28,7 +28,7 @@ class Resampler {
 
  private:
   void run(const float* in, std::size_t n, std::vector<float>& out);
-  void decimate(std::int64_t newest0, std::size_t count);
+  void decimate(std::int64_t newest0, std::size_t count, float* y);
 
   int in_rate_, out_rate_, up_, down_;
   std::vector<float> taps_;          // full filter, length 2*half_len+1, scaled by up
@@ -40,7 +40,6 @@ class Resampler {
   };
   std::vector<TapPair> pairs_;       // the non-zero taps, folded by symmetry, for up == 1
   std::vector<float> poly_;          // scratch: hist_ split into `down` polyphase rows
-  std::vector<float> block_;         // scratch: outputs of one run()
   std::vector<float> hist_;          // last phase_len_-1 input samples, then new input
   std::int64_t consumed_ = 0;        // input samples fed since reset
   std::int64_t produced_ = 0;        // outputs computed since reset (including the discarded delay)
