@@ -22,6 +22,7 @@ Ingest::Ingest(int frame_ms, double capacity_s) : frame_ms_(frame_ms), capacity_
   }
   if (!(capacity_s > 0.0)) throw std::invalid_argument("capacity_s must be positive");
   frame_len_ = kOutRate * frame_ms / 1000;
+  voice_ = std::make_unique<VoiceBand>(static_cast<std::size_t>(frame_len_));
 }
 
 Ingest::Stream& Ingest::stream_for(std::uint32_t id) {
@@ -221,6 +222,9 @@ FrameOutput Ingest::drain(double now_ms, bool flush_all) {
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
   FrameOutput out;
+  const auto F = static_cast<std::size_t>(frame_len_);
+  std::vector<std::vector<std::int16_t>> tails;               // warm-ups carried over from earlier drains
+  std::vector<std::pair<std::size_t, std::size_t>> tail_of_row;  // (row, tails index)
   for (auto& [id, sp] : all) {
     Stream& s = *sp;
     std::deque<Chunk> chunks;
@@ -230,10 +234,7 @@ FrameOutput Ingest::drain(double now_ms, bool flush_all) {
       s.buffered_ms = 0.0;
       s.st.buffered_samples = 0;
     }
-    if (s.frame.empty()) {
-      s.frame.assign(static_cast<std::size_t>(frame_len_), 0.0f);
-      s.voice = std::make_unique<VoiceBand>(static_cast<std::size_t>(frame_len_));
-    }
+    if (s.frame.empty()) s.frame.assign(static_cast<std::size_t>(frame_len_), 0.0f);
     const std::size_t first = out.index.size();
     std::int64_t drained = 0;
     for (const Chunk& c : chunks) {
@@ -245,9 +246,16 @@ FrameOutput Ingest::drain(double now_ms, bool flush_all) {
     if (s.open && (flush_all || idle)) finish_segment(s, out);
     const std::size_t made = out.index.size() - first;
     out.stream.resize(out.index.size(), id);
-    out.voice_energy.resize(out.index.size());
-    s.voice->energies(out.pcm.data() + first * static_cast<std::size_t>(frame_len_), out.index.data() + first,
-                      made, out.voice_energy.data() + first);
+    if (made > 0) {
+      // The warm-up before this drain's first frame is the stream's previous tail, if it was adjacent.
+      if (s.tail_index == out.index[first] - 1) {
+        tails.push_back(s.tail);
+        tail_of_row.emplace_back(first, tails.size() - 1);
+      }
+      const std::int16_t* last = out.pcm.data() + (first + made) * F - VoiceBand::kWarm;
+      s.tail.assign(last, last + VoiceBand::kWarm);
+      s.tail_index = out.index[first + made - 1];
+    }
     {
       std::lock_guard<std::mutex> lock(s.mu);
       s.st.drained_samples += drained;
@@ -261,6 +269,17 @@ FrameOutput Ingest::drain(double now_ms, bool flush_all) {
       s.pend = StreamStats{};
     }
   }
+  // Voice-band energy of every frame of every stream in one pass (SIMD across frames).
+  const std::size_t n = out.index.size();
+  std::vector<const std::int16_t*> warm(n, nullptr);
+  for (std::size_t r = 1; r < n; ++r) {
+    if (out.stream[r] == out.stream[r - 1] && out.index[r] == out.index[r - 1] + 1) {
+      warm[r] = out.pcm.data() + r * F - VoiceBand::kWarm;
+    }
+  }
+  for (const auto& [row, t] : tail_of_row) warm[row] = tails[t].data();
+  out.voice_energy.resize(n);
+  voice_->energies(out.pcm.data(), warm, out.voice_energy.data());
   return out;
 }
 

@@ -83,7 +83,8 @@ class Ingest {
     std::int64_t last_emitted = -1;  // highest frame index emitted
     int rate = 0;                    // input rate of the running segment
     std::vector<float> frame;        // partial frame samples
-    std::unique_ptr<VoiceBand> voice;  // voice-band energy of emitted frames
+    std::vector<std::int16_t> tail;  // the last VoiceBand::kWarm samples of the last frame emitted
+    std::int64_t tail_index = -2;     // that frame's index
     std::vector<float> x, y;          // scratch: a run of contiguous input as float, its 16 kHz output
   };
 
@@ -100,6 +101,7 @@ class Ingest {
   mutable std::mutex map_mu_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Stream>> streams_;
   std::mutex drain_mu_;  // one consumer at a time
+  std::unique_ptr<VoiceBand> voice_;
 };
 
 }  // namespace rollcall

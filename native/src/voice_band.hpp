@@ -7,24 +7,24 @@
 
 namespace rollcall {
 
-// A 4th-order Butterworth high-pass at 300 Hz (16 kHz), run over each frame after a 10 ms warm-up on
-// the audio just before it. The filter's memory of anything earlier has decayed by ~150 dB within
-// the warm-up, so frames are independent: four are filtered at once in SIMD lanes instead of one
-// long serial recursion (which is latency-bound and cost more than the resampler).
+// A 4th-order Butterworth high-pass at 300 Hz (16 kHz), run over each frame after a 10 ms warm-up on the
+// audio just before it. The filter's memory of anything earlier has faded by then, so frames are
+// independent, and eight are filtered at once: four SIMD lanes in each of two interleaved chains.
+// (One long recursion per stream is bound by its own latency and cost more than the resampler.)
 class VoiceBand {
  public:
   static constexpr std::size_t kWarm = 160;
 
   explicit VoiceBand(std::size_t frame_len);
-  // Energies (mean square, samples scaled to [-1, 1)) for n consecutive-or-not frames of one stream.
-  void energies(const std::int16_t* pcm, const std::int64_t* index, std::size_t n, float* out);
+  // Energies (mean square, samples scaled to [-1, 1)) of n frames pcm[r * F .. (r+1) * F). warm[r]
+  // points at the kWarm samples that precede frame r, or is null when none came (silence).
+  void energies(const std::int16_t* pcm, const std::vector<const std::int16_t*>& warm, float* out);
 
  private:
   std::size_t frame_len_;
-  float b_[2][5];                    // per section: b0 b1 b2 a1 a2
-  std::vector<float> tail_;          // the last kWarm samples of the last frame seen
-  std::int64_t tail_index_ = -2;     // its frame index
-  std::vector<float> lanes_;         // scratch: (kWarm + F) x 4 samples, interleaved by lane
+  float b_[2][5];             // per section: b0 b1 b2 a1 a2
+  std::vector<float> rows_;   // scratch: one contiguous row (warm-up + frame) per lane
+  std::vector<float> lanes_;  // scratch: the same, interleaved step by step
 };
 
 }  // namespace rollcall
