@@ -31,7 +31,7 @@ class TalkConfig:
     frame_ms: int = 30  # 10, 20 or 30: webrtcvad frame size; frame k starts at k*frame_ms/1000 s
     vad_mode: int = 3  # webrtcvad aggressiveness 0..3 (3: fewest false alarms; gating adds more safety)
     floor_window_s: float = 1.5  # noise floor = min energy over this window; a steady noise is absorbed within it
-    margin_db: float = 6.0  # own voice must exceed noise floor + predicted leakage by this much
+    margin_db: float = 5.0  # own voice must exceed noise floor + predicted leakage by this much
     max_low_tilt_db: float = 19.0  # full-band energy may exceed voice-band (>300 Hz) energy by at most this
     leak_spread_ms: int = 90  # leakage predicted from the other channel's max energy over this past window (delay+reverb)
     coupling_clear_db: float = 15.0  # frames of j this far above j's floor (and candidates) teach coupling into others
@@ -39,7 +39,7 @@ class TalkConfig:
     coupling_prior_db: float = -30.0  # coupling assumed before anything is learned
     coupling_prior_weight: float = 3.0  # prior strength in frames: a few clear frames of a new pair override it
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
-    bridge_s: float = 0.5  # pauses shorter than this inside one person's speech count as talk
+    bridge_s: float = 0.6  # pauses shorter than this inside one person's speech count as talk
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
     block_s: float = 1.92  # processing/learning block; latency <= block_s + bridge_s
 

@@ -1,4 +1,5 @@
-// Per-frame energy above 300 Hz (the band of speech formants, free of breath, handling noise and rumble).
+// Per-frame energy from 300 Hz to 4 kHz: the band of speech formants, free of breath, handling noise and
+// rumble, and the band webrtcvad looks at.
 #pragma once
 
 #include <cstddef>
@@ -7,13 +8,14 @@
 
 namespace rollcall {
 
-// A 4th-order Butterworth high-pass at 300 Hz (16 kHz), run over each frame after a 10 ms warm-up on the
-// audio just before it. The filter's memory of anything earlier has faded by then, so frames are
-// independent, and eight are filtered at once: four SIMD lanes in each of two interleaved chains.
+// A 4th-order Butterworth high-pass at 300 Hz, run at 8 kHz (pairs of samples averaged) over each frame
+// after a 10 ms warm-up on the audio just before it. The filter's memory of anything earlier has faded
+// by then, so frames are independent, and eight are filtered at once: four SIMD lanes in each of two
+// interleaved chains.
 // (One long recursion per stream is bound by its own latency and cost more than the resampler.)
 class VoiceBand {
  public:
-  static constexpr std::size_t kWarm = 160;
+  static constexpr std::size_t kWarm = 160;  // 16 kHz samples of warm-up
 
   explicit VoiceBand(std::size_t frame_len);
   // Energies (mean square, samples scaled to [-1, 1)) of n frames pcm[r * F .. (r+1) * F). warm[r]
