@@ -34,9 +34,9 @@ class ChannelState:
     def vad_frames(self, pcm: memoryview, rows: np.ndarray, frame_bytes: int) -> np.ndarray:
         """webrtcvad's decision for the given rows of a contiguous int16 [n, F] buffer, in order (the
         VAD keeps state from frame to frame)."""
-        is_speech = self.vad.is_speech
-        return np.fromiter((is_speech(pcm[r * frame_bytes:(r + 1) * frame_bytes], SAMPLE_RATE) for r in rows.tolist()),
-                           dtype=bool, count=len(rows))
+        is_speech, rate = self.vad.is_speech, SAMPLE_RATE
+        return np.array([is_speech(pcm[r * frame_bytes:(r + 1) * frame_bytes], rate) for r in rows.tolist()],
+                        dtype=bool)
 
 
 def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray) -> np.ndarray:
