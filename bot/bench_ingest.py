@@ -98,5 +98,5 @@ def run_ingest_bench(seconds: float = 60.0, repeat: int = 5, console: Console | 
                   f"{result['whole_path_xrt']:.0f}")
     console.print(table)
     verdict = "meets" if result["ratio"] >= 0.5 else "misses"
-    console.print(f"ratio whole path / raw VAD = [bold]{result['ratio']:.2f}[/] ({verdict} the ≥ 0.5 target)")
+    console.print(f"ratio whole path / raw VAD = [bold]{result['ratio']:.3f}[/] ({verdict} the ≥ 0.5 target)")
     return result
