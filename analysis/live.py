@@ -57,6 +57,7 @@ class LiveTotals(BaseModel):
 
 class LiveSnapshot(BaseModel):
     t: float  # media seconds from meeting start
+    ended: bool = False  # the final snapshot, at the meeting end: totals are final, nobody is present
     participants: list[LiveParticipant]
     totals: LiveTotals
 

@@ -91,7 +91,7 @@ def demo(
 
     console = Console()
     with console.status("Preparing the demo meeting (synthesising voices on first use)…"):
-        scenario = ensure_demo_scenario(cache_dir() / "demo", progress=lambda m: console.log(m))
+        scenario = ensure_demo_scenario(cache_dir() / "demo", progress=lambda m: console.print(f"[dim]{escape(m)}[/]"))
     try:
         _run_live(scenario, out, _speed(speed), "Rollcall demo · compliance training")
     except ScenarioError as exc:

@@ -12,7 +12,7 @@ def _clock(t: float) -> str:
     return f"{m:02d}:{s:02d}"
 
 
-def _bar(pct: float | None, width: int = 20) -> Text:
+def _bar(pct: float | None, width: int = 12) -> Text:
     if pct is None:
         return Text("—", style="dim")
     filled = int(round(pct / 100 * width))
@@ -22,17 +22,17 @@ def _bar(pct: float | None, width: int = 20) -> Text:
 def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
     tot = snap.totals
     balance = "—" if tot.talk_balance is None else f"{tot.talk_balance:.2f}"
-    table = Table(title=f"{title}  ·  {_clock(snap.t)}",
+    table = Table(title=f"{title}  ·  {_clock(snap.t)}{'  ·  ended' if snap.ended else ''}",
                   caption=f"present {tot.present} · talking {tot.talking} · talk balance {balance} · "
                           f"overlap {tot.overlap_s:.1f}s · silence {tot.silence_s:.1f}s · chat {tot.chat_messages} · "
                           f"hands {tot.hand_raises}",
                   expand=False)
-    table.add_column("participant")
+    table.add_column("participant", no_wrap=True)
     table.add_column("role", style="dim")
     table.add_column("here", justify="center")
     table.add_column("talking", justify="center")
     table.add_column("talk time", justify="right")
-    table.add_column("share")
+    table.add_column("share", no_wrap=True)
     table.add_column("turns", justify="right")
     table.add_column("camera", justify="center")
     table.add_column("hand", justify="center")

@@ -88,7 +88,8 @@ class MeetingPipeline:
         self._feed(self.ingest.drain(flush=True))
         self._accept(self.detector.finish())
         end = max(self._now, self.info.duration_s or 0.0)
-        self._on_snapshot(self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn))
+        final = self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn)
+        self._on_snapshot(final.model_copy(update={"ended": True}))
         return build_report(self.info, self.state, self.segments)
 
     def ingest_stats(self) -> dict[str, dict[str, int]]:
