@@ -32,16 +32,6 @@ class FrameBatch:
         self.energy = energy  # float32 [n]: mean square of the samples scaled to [-1, 1)
         self.voice_energy = voice_energy  # float32 [n]: the same in 300 Hz - 4 kHz (formants; no breath or rumble)
 
-    @classmethod
-    def of(cls, key: str, index: np.ndarray, pcm: np.ndarray, energy: np.ndarray,
-           voice_energy: np.ndarray) -> FrameBatch:
-        """Frames of a single participant."""
-        return cls([key], np.zeros(len(index), dtype=np.uint32), index, pcm, energy, voice_energy)
-
-    @property
-    def frame_len(self) -> int:
-        return int(self.pcm.shape[1])
-
     def __len__(self) -> int:
         return int(self.index.shape[0])
 

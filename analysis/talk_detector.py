@@ -2,10 +2,14 @@
 
 Pipeline, per block of ``block_s`` of media time on the global frame grid (all participants together):
 
+All energies are voice-band energies (300 Hz - 4 kHz, from the native ingest).
+
 1. Noise floor per channel (:mod:`analysis.vad`, minimum statistics over ``floor_window_s``).
 2. Predicted background per channel = noise floor + leakage learned from the other channels
    (:mod:`analysis.crosstalk`). A frame is an own-voice candidate if its energy exceeds the background
-   by ``margin_db``. Frames that are not candidates are silence and never reach webrtcvad.
+   by ``margin_db`` and its full-band energy is not more than ``max_low_tilt_db`` above its voice-band
+   energy (breath, handling noise and rumble sit below 300 Hz). Frames that are not candidates are
+   silence and never reach webrtcvad.
 3. webrtcvad (``vad_mode``) on the candidates: voiced frames.
 4. Turns: voiced frames closer than ``bridge_s`` are one turn (pauses within a person's speech are
    talk time, as in human turn annotations); a turn ends with its last voiced frame;
@@ -32,7 +36,7 @@ class TalkConfig:
     vad_mode: int = 3  # webrtcvad aggressiveness 0..3 (3: fewest false alarms; gating adds more safety)
     floor_window_s: float = 1.5  # noise floor = min energy over this window; a steady noise is absorbed within it
     margin_db: float = 5.0  # own voice must exceed noise floor + predicted leakage by this much
-    max_low_tilt_db: float = 19.0  # full-band energy may exceed voice-band (>300 Hz) energy by at most this
+    max_low_tilt_db: float = 19.0  # full-band energy may exceed voice-band energy by at most this
     leak_spread_ms: int = 90  # leakage predicted from the other channel's max energy over this past window (delay+reverb)
     coupling_clear_db: float = 15.0  # frames of j this far above j's floor (and candidates) teach coupling into others
     coupling_quantile: float = 0.25  # low quantile of E_i/E_j on j's clear frames = coupling gain j->i

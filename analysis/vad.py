@@ -41,25 +41,24 @@ class ChannelState:
 
 def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Noise floor (linear energy) of every channel [C, n] for a dense range of frames; ``energy`` is 0
-    where ``present`` is False. Carries each channel's window of history across calls."""
+    where ``present`` is False, and missing frames take no part in the minimum."""
     e = np.where(present, np.maximum(energy, ENERGY_EPS), np.inf)
-    w = channels[0].floor_frames
-    if w <= 1:
-        return e
-    seq = np.concatenate([np.stack([ch.floor_hist for ch in channels]), e], axis=1)
-    for ch, row in zip(channels, seq[:, -(w - 1):]):
-        ch.floor_hist = row.copy()
-    # Running minimum over the window (k-w, k]: a trailing window, so origin shifts it right.
-    return minimum_filter1d(seq, w, axis=1, mode="nearest", origin=(w - 1) // 2)[:, w - 1:]
+    return _trailing(channels, e, "floor_hist", channels[0].floor_frames, minimum_filter1d)
 
 
 def spreads(channels: list[ChannelState], energy: np.ndarray) -> np.ndarray:
     """Max energy over each channel's last ``spread_frames`` frames [C, n]: covers the propagation delay
     and room reverberation of this channel's voice as it leaks into other microphones."""
-    w = channels[0].spread_frames
+    return _trailing(channels, energy, "spread_hist", channels[0].spread_frames, maximum_filter1d)
+
+
+def _trailing(channels: list[ChannelState], values: np.ndarray, history: str, w: int, filter1d) -> np.ndarray:
+    """``filter1d`` (a running min or max) over the window (k-w, k] of every channel, continuing each
+    channel's history (the attribute ``history``) from the previous call."""
     if w <= 1:
-        return energy
-    seq = np.concatenate([np.stack([ch.spread_hist for ch in channels]), energy], axis=1)
+        return values
+    seq = np.concatenate([np.stack([getattr(ch, history) for ch in channels]), values], axis=1)
     for ch, row in zip(channels, seq[:, -(w - 1):]):
-        ch.spread_hist = row.copy()
-    return maximum_filter1d(seq, w, axis=1, mode="nearest", origin=(w - 1) // 2)[:, w - 1:]
+        setattr(ch, history, row.copy())
+    # scipy's window is centred; origin moves it to end at k.
+    return filter1d(seq, w, axis=1, mode="nearest", origin=(w - 1) // 2)[:, w - 1:]
