@@ -1,6 +1,7 @@
-"""The live terminal table shown while a meeting is measured (rich)."""
+"""The live terminal table shown while a meeting is measured (rich). Fits an 80-column terminal."""
 from __future__ import annotations
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -12,7 +13,7 @@ def _clock(t: float) -> str:
     return f"{m:02d}:{s:02d}"
 
 
-def _bar(pct: float | None, width: int = 12) -> Text:
+def _bar(pct: float | None, width: int = 8) -> Text:
     if pct is None:
         return Text("—", style="dim")
     filled = int(round(pct / 100 * width))
@@ -23,28 +24,30 @@ def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
     tot = snap.totals
     balance = "—" if tot.talk_balance is None else f"{tot.talk_balance:.2f}"
     table = Table(title=f"{title}  ·  {_clock(snap.t)}{'  ·  ended' if snap.ended else ''}",
-                  caption=f"present {tot.present} · talking {tot.talking} · talk balance {balance} · "
-                          f"overlap {tot.overlap_s:.1f}s · silence {tot.silence_s:.1f}s · chat {tot.chat_messages} · "
-                          f"hands {tot.hand_raises}",
-                  expand=False)
-    table.add_column("participant", no_wrap=True)
-    table.add_column("role", style="dim")
+                  caption=f"{tot.present} here · {tot.talking} talking · balance {balance} · overlap "
+                          f"{tot.overlap_s:.0f}s · silence {tot.silence_s:.0f}s · {tot.chat_messages} chat · "
+                          f"{tot.hand_raises} hands",
+                  box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    table.add_column("participant", no_wrap=True, max_width=20, overflow="ellipsis")
     table.add_column("here", justify="center")
-    table.add_column("talking", justify="center")
-    table.add_column("talk time", justify="right")
+    table.add_column("now", justify="center")
+    table.add_column("talk", justify="right", no_wrap=True)
     table.add_column("share", no_wrap=True)
     table.add_column("turns", justify="right")
-    table.add_column("camera", justify="center")
+    table.add_column("cam", justify="center")
     table.add_column("hand", justify="center")
     for p in snap.participants:
+        name = Text(p.name, style="bold" if p.talking_now else "")
+        if p.role != "attendee":
+            name += Text(f" {p.role}", style="dim")
+        here = Text("●", style="green") if p.present else Text("·", style="dim")
         if not p.consent:
-            table.add_row(p.name, p.role, "●" if p.present else "·", Text("opted out", style="dim"), "", "", "", "", "")
+            table.add_row(name, here, "", Text("opted out", style="dim"), "", "", "", "")
             continue
         table.add_row(
-            Text(p.name, style="bold" if p.talking_now else ""),
-            p.role,
-            Text("●", style="green") if p.present else Text("·", style="dim"),
-            Text("◉ speaking", style="bold green") if p.talking_now else Text(""),
+            name,
+            here,
+            Text("◉", style="bold green") if p.talking_now else Text(""),
             f"{p.talk_time_s or 0:.1f}s",
             _bar(p.share_pct),
             str(p.turns or 0),
