@@ -48,7 +48,8 @@ class MeetingPipeline:
         self._key_of_stream: list[str] = []
         self._next_snapshot = 0.0
         self._now = 0.0
-        self.unknown_audio_chunks = 0
+        self.unknown_audio_chunks = 0  # audio from a user id no join has announced
+        self.rejected_audio_chunks = 0  # chunks the ingest refused
 
     # ---- transport handler -------------------------------------------------------------------
     def on_meeting_event(self, event: MeetingEvent) -> None:
@@ -65,11 +66,15 @@ class MeetingPipeline:
         self._log_event(event)
 
     def on_one_way_audio(self, data: RawAudio, node_id: int) -> None:
+        """Runs on the SDK's thread for every chunk: never raises; what it cannot take is counted."""
         stream = self._stream_of_user.get(node_id)
         if stream is None:
             self.unknown_audio_chunks += 1
             return
-        self.ingest.push(stream, data.GetBuffer(), data.GetSampleRate(), float(data.GetTimeStamp()))
+        try:
+            self.ingest.push(stream, data.GetBuffer(), data.GetSampleRate(), float(data.GetTimeStamp()))
+        except (ValueError, TypeError):  # e.g. a sample rate the ingest refuses
+            self.rejected_audio_chunks += 1
 
     def on_media_time(self, t_s: float) -> None:
         self._now = t_s

@@ -59,6 +59,8 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
     stats = pipeline.ingest_stats()
     payload = report.model_dump(mode="json")
     payload["ingest"] = stats
+    payload["audio_chunks_dropped"] = {"unknown_user": pipeline.unknown_audio_chunks,
+                                       "rejected": pipeline.rejected_audio_chunks}
     (out / "report.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.html").write_text(render_report_html(report), encoding="utf-8")
     return ReplayResult(report=report, out_dir=out, ingest=stats)
