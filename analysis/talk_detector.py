@@ -75,7 +75,7 @@ class TalkDetector:
         self.channels: list[ChannelState] = []
         self.index_of: dict[str, int] = {}
         self.pending: list[tuple[np.ndarray, FrameBatch]] = []  # (channel of each row, frames)
-        self._stream_map: tuple[int, int, np.ndarray] = (0, 0, np.zeros(0, dtype=np.int64))
+        self._stream_map: tuple[object, int, np.ndarray] = (None, 0, np.zeros(0, dtype=np.int64))
         self.next_frame = 0  # all frames < next_frame are processed
         self.open: list[_Turn | None] = []
         self._talking: dict[str, bool] = {}
@@ -92,12 +92,13 @@ class TalkDetector:
         self.pending.append((table[batch.stream], batch))
 
     def _channels_of(self, keys) -> np.ndarray:
-        """Channel of each stream id of a batch; registers new participants. Cached per keys list."""
-        ident, size, table = self._stream_map
-        if ident != id(keys) or size != len(keys):
+        """Channel of each stream id of a batch; registers new participants. Cached for the keys list
+        last seen (the pipeline passes the same list every time and only ever appends to it)."""
+        seen, size, table = self._stream_map
+        if keys is not seen or size != len(keys):
             table = np.array([self.index_of[k] if k in self.index_of else self._register(k) for k in keys],
                              dtype=np.int64)
-            self._stream_map = (id(keys), len(keys), table)
+            self._stream_map = (keys, len(keys), table)
         return table
 
     def _register(self, key: str) -> int:
@@ -114,9 +115,12 @@ class TalkDetector:
         end = (int(until_index) // self.block) * self.block
         return self._process(end)
 
-    def finish(self) -> list[SpeechSegment]:
-        end = max([self.next_frame] + [int(b.index.max()) + 1 for _, b in self.pending])
-        out = self._process(end)
+    def finish(self, end_index: int | None = None) -> list[SpeechSegment]:
+        """Decide everything queued and close all turns. Frames at or after ``end_index`` (the meeting's
+        end, when known) are dropped: audio stamped beyond the meeting is a clock error, not speech."""
+        last = max([self.next_frame] + [int(b.index.max()) + 1 for _, b in self.pending])
+        out = self._process(last if end_index is None else max(self.next_frame, min(last, end_index)))
+        self.pending = []
         for c in range(len(self.channels)):
             t = self.open[c]
             self.open[c] = None
@@ -217,7 +221,7 @@ class TalkDetector:
             if len(k):
                 voiced[k] = ch.vad_frames(pcm, rows[c, k], self.frame_bytes)
             out.extend(self._turns(c, voiced, start, end))
-            self._talking[ch.key] = self.open[c] is not None  # an open turn: voice within bridge_s
+            self._talking[ch.key] = self.open_turn(ch.key) is not None
         self.next_frame = end
         out.sort(key=lambda seg: (seg.start_s, seg.key))
         return out

@@ -28,7 +28,7 @@ class ChannelState:
         self.vad = webrtcvad.Vad(vad_mode)
         self.floor_frames = floor_frames
         self.spread_frames = spread_frames
-        self.floor_hist = np.full(max(floor_frames - 1, 0), np.inf)  # linear energies; inf = missing
+        self.floor_hist = np.zeros(0)  # the last floor_frames - 1 received energies (linear)
         self.spread_hist = np.zeros(max(spread_frames - 1, 0))
 
     def vad_frames(self, pcm: memoryview, rows: np.ndarray, frame_bytes: int) -> np.ndarray:
@@ -40,10 +40,23 @@ class ChannelState:
 
 
 def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Noise floor (linear energy) of every channel [C, n] for a dense range of frames; ``energy`` is 0
-    where ``present`` is False, and missing frames take no part in the minimum."""
-    e = np.where(present, np.maximum(energy, ENERGY_EPS), np.inf)
-    return _trailing(channels, e, "floor_hist", channels[0].floor_frames, minimum_filter1d)
+    """Noise floor (linear energy) of every channel [C, n] for a dense range of frames: the minimum over
+    the channel's last ``floor_frames`` *received* frames. Missing frames (mute, silence suppression,
+    gaps) take no part and do not age the floor, so speech that resumes after a pause is measured
+    against the floor from before the pause, not against itself. Missing frames get +inf."""
+    out = np.full(energy.shape, np.inf)
+    for c, ch in enumerate(channels):
+        got = present[c]
+        if not got.any():
+            continue
+        received = np.maximum(energy[c, got], ENERGY_EPS)
+        seq = np.concatenate([ch.floor_hist, received])
+        w = ch.floor_frames
+        ch.floor_hist = seq[-(w - 1):] if w > 1 else seq[:0]
+        # scipy's window is centred; origin moves it to end at each frame (inf pads the start).
+        mins = minimum_filter1d(seq, w, mode="constant", cval=np.inf, origin=(w - 1) // 2) if w > 1 else seq
+        out[c, got] = mins[len(seq) - len(received):]
+    return out
 
 
 def spreads(channels: list[ChannelState], energy: np.ndarray) -> np.ndarray:

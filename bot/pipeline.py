@@ -7,6 +7,7 @@ replay at any speed gives identical results.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -22,10 +23,10 @@ from native import Ingest
 
 @dataclass
 class PipelineConfig:
-    frame_ms: int = 30  # analysis frame (10/20/30 ms, webrtcvad sizes)
     ring_capacity_s: float = 10.0  # per-participant bound on undrained audio
+    idle_ms: float = 60.0  # a stream this long without audio is finished; frames older than that are final
     snapshot_every_s: float = 1.0
-    talk: TalkConfig = field(default_factory=TalkConfig)
+    talk: TalkConfig = field(default_factory=TalkConfig)  # talk.frame_ms is the analysis frame
 
 
 class MeetingPipeline:
@@ -34,9 +35,8 @@ class MeetingPipeline:
                  on_log: Callable[[dict], None] | None = None) -> None:
         self.info = info
         self.config = config or PipelineConfig()
-        if self.config.talk.frame_ms != self.config.frame_ms:
-            self.config.talk = TalkConfig(**{**asdict(self.config.talk), "frame_ms": self.config.frame_ms})
-        self.ingest = Ingest(self.config.frame_ms, self.config.ring_capacity_s)
+        self.frame_ms = self.config.talk.frame_ms
+        self.ingest = Ingest(self.frame_ms, self.config.ring_capacity_s, self.config.idle_ms)
         self.detector = TalkDetector(self.config.talk)
         self.state = MeetingState()
         self.live = LiveTracker()
@@ -48,39 +48,45 @@ class MeetingPipeline:
         self._key_of_stream: list[str] = []
         self._next_snapshot = 0.0
         self._now = 0.0
+        self._counts_lock = threading.Lock()  # the counters below are bumped from SDK threads
         self.unknown_audio_chunks = 0  # audio from a user id no join has announced
-        self.rejected_audio_chunks = 0  # chunks the ingest refused
+        self.rejected_audio_chunks = 0  # chunks the ingest refused, or a callback that failed
 
     # ---- transport handler -------------------------------------------------------------------
     def on_meeting_event(self, event: MeetingEvent) -> None:
+        self.state.apply(event)
         if event.type == "join" and event.key is not None and event.user_id is not None:
             stream = self._stream_of_key.get(event.key)
             if stream is None:
                 stream = len(self._key_of_stream)
                 self._stream_of_key[event.key] = stream
                 self._key_of_stream.append(event.key)
-            # Consent is set before the first chunk can arrive: opted-out audio never reaches a buffer.
-            self.ingest.set_consent(stream, event.consent)
+            # Consent as the meeting state holds it (once opted out, out for the whole meeting), set
+            # before the first chunk of this join can arrive: opted-out audio never reaches a buffer.
+            participant = self.state.participants.get(event.key)
+            self.ingest.set_consent(stream, bool(participant and participant.consent))
             self._stream_of_user[event.user_id] = stream
-        self.state.apply(event)
         self._log_event(event)
 
     def on_one_way_audio(self, data: RawAudio, node_id: int) -> None:
         """Runs on the SDK's thread for every chunk: never raises; what it cannot take is counted."""
         stream = self._stream_of_user.get(node_id)
         if stream is None:
-            self.unknown_audio_chunks += 1
+            with self._counts_lock:
+                self.unknown_audio_chunks += 1
             return
         try:
             self.ingest.push(stream, data.GetBuffer(), data.GetSampleRate(), float(data.GetTimeStamp()))
-        except (ValueError, TypeError):  # e.g. a sample rate the ingest refuses
-            self.rejected_audio_chunks += 1
+        except Exception:  # noqa: BLE001 - an exception escaping an SDK callback aborts the process
+            with self._counts_lock:
+                self.rejected_audio_chunks += 1
 
     def on_media_time(self, t_s: float) -> None:
         self._now = t_s
         self._feed(self.ingest.drain(now_ms=t_s * 1000.0))
-        # Frames before the one containing t are complete (or will never come).
-        watermark = math.floor(t_s * 1000.0 / self.config.frame_ms) - 1
+        # A stream's partial frame stays open until it has been idle for idle_ms, and the resampler holds
+        # back its last few samples: so frames ending before t - idle_ms - one frame are final.
+        watermark = math.floor((t_s * 1000.0 - self.config.idle_ms) / self.frame_ms) - 1
         self._accept(self.detector.advance(watermark))
         if t_s + 1e-9 >= self._next_snapshot:
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
@@ -91,8 +97,8 @@ class MeetingPipeline:
     def finish(self) -> Report:
         """End of meeting: decide the rest of the audio, send the last snapshot, build the report."""
         self._feed(self.ingest.drain(flush=True))
-        self._accept(self.detector.finish())
         end = max(self._now, self.info.duration_s or 0.0)
+        self._accept(self.detector.finish(math.ceil(end * 1000.0 / self.frame_ms)))
         final = self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn)
         self._on_snapshot(final.model_copy(update={"ended": True}))
         return build_report(self.info, self.state, self.segments)
@@ -105,12 +111,17 @@ class MeetingPipeline:
         self.detector.push(FrameBatch(self._key_of_stream, *drained))
 
     def _accept(self, segments: list[SpeechSegment]) -> None:
+        segments = [s for s in segments if self._consented(s.key)]
         if not segments:
             return
         self.segments.extend(segments)
         self.live.add_segments(segments)
         for s in segments:
             self._log({"kind": "speech", "key": s.key, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)})
+
+    def _consented(self, key: str) -> bool:
+        participant = self.state.participants.get(key)
+        return bool(participant and participant.consent)
 
     def _log_event(self, event: MeetingEvent) -> None:
         record = {"kind": "event", **{k: v for k, v in asdict(event).items() if v is not None}}

@@ -88,18 +88,41 @@ def test_odd_byte_counts_are_counted_not_fatal() -> None:
     assert st["pushed_samples"] == st["drained_samples"] == 320
 
 
-def test_timestamp_gap_is_represented_and_jitter_is_not() -> None:
+def test_timestamp_gap_is_represented_and_small_jitter_is_not() -> None:
     ing = Ingest(30, 5.0)
     x = sweep(32000, 1.0)
     push_all(ing, 1, x, 32000, 320, t0_ms=0.0)
-    push_all(ing, 1, x, 32000, 320, t0_ms=1000.0 + 5.0)  # 5 ms jitter: still contiguous
-    push_all(ing, 1, x, 32000, 320, t0_ms=2500.0)  # 495 ms without audio: a gap
+    push_all(ing, 1, x, 32000, 320, t0_ms=1000.0 + 1.5)  # 1.5 ms of clock jitter: continuous
+    push_all(ing, 1, x, 32000, 320, t0_ms=2500.0)  # 500 ms without audio: a gap
     idx, _, _ = collect(ing.drain(flush=True))[1]
     assert ing.stats()[1]["gaps"] == 2  # the jump, and the end of stream
     missing = sorted(set(range(idx.max() + 1)) - set(idx.tolist()))
-    frames_2005ms, frames_2500ms = 2005 * 16 // F30, 2500 * 16 // F30
-    assert missing == list(range(frames_2005ms + 1, frames_2500ms))
+    last_before_gap = (2000 * 16 - 1) // F30  # the jittered second is placed right after the first
+    assert missing == list(range(last_before_gap + 1, 2500 * 16 // F30))
     assert idx[-1] == (3500 * 16 - 1) // F30
+
+
+def test_a_missing_chunk_leaves_silence_at_its_true_time() -> None:
+    """Zoom sends nothing for a silent 10 ms: the audio after it must land exactly where it belongs."""
+    ing = Ingest(30, 5.0)
+    x = sweep(32000, 2.0)
+    gapped = x.copy()
+    gapped[50 * 320:51 * 320] = 0.0
+    pcm = np.clip(np.round(x), -32768, 32767).astype("<i2")
+    for i in range(0, len(pcm), 320):
+        if i // 320 != 50:
+            ing.push(1, pcm[i:i + 320].tobytes(), 32000, i / 32)
+    _, got, _ = collect(ing.drain(flush=True))[1]
+    ref = resample_poly(np.clip(np.round(gapped), -32768, 32767), 1, 2)
+    got = got.reshape(-1).astype(np.float64)[:len(ref)]
+    assert ing.stats()[1]["gaps"] == 2
+    gap = slice(50 * 160, 51 * 160)  # the missing chunk at 16 kHz
+    assert np.all(got[gap] == 0)  # silence, not smeared audio
+    # Everything else is where it belongs (no drift), except the filter's ring-out and pre-ring at the
+    # gap's edges, which a stream that stops and restarts does not have.
+    keep = np.ones(len(ref), bool)
+    keep[gap.start - 10:gap.stop + 10] = False
+    assert snr_db(ref[keep], got[keep]) >= 60
 
 
 def test_idle_stream_is_finished_at_the_media_clock() -> None:
@@ -217,3 +240,12 @@ def test_bad_arguments_raise_clear_errors() -> None:
     ing = Ingest(30, 1.0)
     with pytest.raises(ValueError, match="sample rate"):
         ing.push(1, b"\x00\x00", 0, 0.0)
+    with pytest.raises(ValueError, match="sample rate"):
+        ing.push(1, b"\x00\x00", 191_999, 0.0)  # would need a filter with millions of taps
+    with pytest.raises(ValueError, match="ts_ms"):
+        ing.push(1, b"\x00\x00", 32000, float("inf"))
+    with pytest.raises(ValueError, match="ts_ms"):
+        ing.push(1, b"\x00\x00", 32000, 1.7e15)
+    with pytest.raises(TypeError):
+        ing.push(1, b"\x00\x00")
+    assert 1 not in ing.stats()  # a refused chunk creates nothing and is counted nowhere as pushed

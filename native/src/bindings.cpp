@@ -33,9 +33,10 @@ PyObject* ingest_push(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     auto& ingest = py::handle(self).cast<Ingest&>();
     const unsigned long stream = PyLong_AsUnsignedLong(args[0]);
     if (stream == static_cast<unsigned long>(-1) && PyErr_Occurred()) return nullptr;
-    if (stream > 0xffffffffUL) throw py::value_error("stream id must fit in 32 bits");
+    if (stream > 0xffffffffUL) throw std::invalid_argument("stream id must fit in 32 bits");
     const long rate = PyLong_AsLong(args[2]);
     if (rate == -1 && PyErr_Occurred()) return nullptr;
+    if (rate <= 0 || rate > 1000000) throw std::invalid_argument("unsupported sample rate " + std::to_string(rate));
     double ts_ms = std::numeric_limits<double>::quiet_NaN();
     if (nargs == 4 && args[3] != Py_None) {
       ts_ms = PyFloat_AsDouble(args[3]);
@@ -104,6 +105,7 @@ py::dict stats_dict(const StreamStats& s) {
   d["chunks"] = s.chunks;
   d["gaps"] = s.gaps;
   d["rate_changes"] = s.rate_changes;
+  d["rewinds"] = s.rewinds;
   d["frames"] = s.frames;
   return d;
 }
@@ -117,7 +119,9 @@ PYBIND11_MODULE(_ingest, m) {
 
   auto ingest_cls = py::class_<Ingest>(m, "Ingest");
   ingest_cls
-      .def(py::init<int, double>(), py::arg("frame_ms") = 30, py::arg("capacity_s") = 10.0)
+      .def(py::init<int, double, double>(), py::arg("frame_ms") = 30, py::arg("capacity_s") = 10.0,
+           py::arg("idle_ms") = 60.0)
+      .def_property_readonly("idle_ms", &Ingest::idle_ms)
       .def_property_readonly("frame_ms", &Ingest::frame_ms)
       .def_property_readonly("frame_len", &Ingest::frame_len)
       .def(
@@ -152,7 +156,8 @@ PYBIND11_MODULE(_ingest, m) {
             for (const auto& [id, st] : self.stats()) d[py::int_(id)] = stats_dict(st);
             return d;
           },
-          "Per-stream counters. pushed = drained + dropped_overflow + dropped_consent + buffered.");
+          "Per-stream counters. At rest (no push or drain running), pushed = drained + dropped_overflow + "
+          "dropped_consent + buffered.");
 
   ingest_cls.attr("push") = py::reinterpret_steal<py::object>(
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(ingest_cls.ptr()), &push_def));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -11,16 +12,25 @@ namespace {
 
 constexpr double kSamplesPerMs = kOutRate / 1000.0;
 constexpr std::size_t kPoolMax = 256;  // recycled chunk buffers kept per stream
+// Zoom delivers 32 or 48 kHz; the others are common file and device rates. A fixed list keeps every
+// resampler's filter small (an arbitrary rate could need millions of taps).
+constexpr int kRates[] = {8000, 16000, 24000, 32000, 44100, 48000};
+constexpr double kMaxTimestampMs = 1e12;  // ~31 years: beyond it a timestamp is garbage
+// Timestamps closer than this to where the stream's audio would continue are read as continuous; a
+// larger jump (a missing chunk, a mute) is a gap. SDK chunks are 10 ms, so one missing chunk is a gap.
+constexpr double kJitterMs = 2.0;
 
 double duration_ms(std::size_t len, int rate) { return static_cast<double>(len) * 1000.0 / rate; }
 
 }  // namespace
 
-Ingest::Ingest(int frame_ms, double capacity_s) : frame_ms_(frame_ms), capacity_s_(capacity_s) {
+Ingest::Ingest(int frame_ms, double capacity_s, double idle_ms)
+    : frame_ms_(frame_ms), capacity_s_(capacity_s), idle_ms_(idle_ms) {
   if (frame_ms != 10 && frame_ms != 20 && frame_ms != 30) {
     throw std::invalid_argument("frame_ms must be 10, 20 or 30, got " + std::to_string(frame_ms));
   }
   if (!(capacity_s > 0.0)) throw std::invalid_argument("capacity_s must be positive");
+  if (!(idle_ms >= 0.0)) throw std::invalid_argument("idle_ms must not be negative");
   frame_len_ = kOutRate * frame_ms / 1000;
   voice_ = std::make_unique<VoiceBand>(static_cast<std::size_t>(frame_len_));
 }
@@ -34,8 +44,13 @@ Ingest::Stream& Ingest::stream_for(std::uint32_t id) {
 
 std::int64_t Ingest::push(std::uint32_t stream, const std::uint8_t* data, std::size_t nbytes,
                           int sample_rate, double ts_ms) {
-  if (sample_rate < 8000 || sample_rate > 192000) {
-    throw std::invalid_argument("unsupported sample rate " + std::to_string(sample_rate));
+  if (std::find(std::begin(kRates), std::end(kRates), sample_rate) == std::end(kRates)) {
+    throw std::invalid_argument("unsupported sample rate " + std::to_string(sample_rate) +
+                                " (8000, 16000, 24000, 32000, 44100 or 48000)");
+  }
+  if (!std::isnan(ts_ms) && !(std::fabs(ts_ms) <= kMaxTimestampMs)) {
+    throw std::invalid_argument("ts_ms must be NaN (contiguous) or a finite media time in ms, not " +
+                                std::to_string(ts_ms));
   }
   Stream& s = stream_for(stream);
   const std::size_t n = nbytes / 2;
@@ -80,7 +95,7 @@ std::int64_t Ingest::push(std::uint32_t stream, const std::uint8_t* data, std::s
     s.buffered_ms -= dropped_ms;
     if (k == c.len()) {
       const double gone_ts = c.ts_ms, gone_skip = c.skip_ms;
-      s.pool.push_back(std::move(c.pcm));
+      if (s.pool.size() < kPoolMax) s.pool.push_back(std::move(c.pcm));
       s.chunks.pop_front();
       if (!s.chunks.empty()) {
         Chunk& next = s.chunks.front();
@@ -168,24 +183,28 @@ void Ingest::place(Stream& s, const std::vector<float>& y, FrameOutput& out) {
   }
 }
 
-void Ingest::finish_segment(Stream& s, FrameOutput& out) {
-  if (!s.open) return;
-  std::vector<float> tail;
-  s.rs->flush(tail);
-  place(s, tail, out);
-  if (s.frame_idx >= 0) emit_frame(s, out);  // a partial frame: the rest of it is silence
-  s.open = false;
-  s.pend.gaps += 1;
+void Ingest::finish_segment(Stream& s, FrameOutput& out, bool emit_partial) {
+  if (s.open) {
+    std::vector<float> tail;
+    s.rs->flush(tail);
+    place(s, tail, out);
+    s.open = false;
+    s.pend.gaps += 1;
+  }
+  // The partial frame stays open while audio may still continue in it (a short gap inside one frame);
+  // it is emitted when a later frame starts, when the stream goes idle, or at the end. The rest of it
+  // is silence.
+  if (emit_partial && s.frame_idx >= 0) emit_frame(s, out);
 }
 
 void Ingest::consume(Stream& s, const Chunk& c, FrameOutput& out) {
   const double t = std::isnan(c.ts_ms) ? s.expected_ms + c.skip_ms : c.ts_ms;
   const bool rate_changed = s.open && c.rate != s.rate;
-  const bool jumped = s.open && (std::fabs(t - s.expected_ms) > frame_ms_ || c.skip_ms > 0.0);
+  const bool jumped = s.open && (std::fabs(t - s.expected_ms) > kJitterMs || c.skip_ms > 0.0);
   if (rate_changed) s.pend.rate_changes += 1;
   if (rate_changed || jumped) {
     resample_run(s, out);
-    finish_segment(s, out);
+    finish_segment(s, out, false);
   }
   if (!s.open) {
     if (!s.rs || s.rs->in_rate() != c.rate) s.rs = std::make_unique<Resampler>(c.rate, kOutRate);
@@ -193,6 +212,13 @@ void Ingest::consume(Stream& s, const Chunk& c, FrameOutput& out) {
     s.seg_pos = std::llround(t * kSamplesPerMs);
     s.expected_ms = t;
     s.open = true;
+    // A timestamp more than a frame before what was already emitted: the clock went back (or an
+    // earlier chunk was stamped wrongly ahead). Accept it rather than drop this stream's audio from
+    // here on; frames emitted twice are left to the consumer (the talk detector keeps the first).
+    if (s.seg_pos / frame_len_ < s.last_emitted) {
+      s.last_emitted = std::max<std::int64_t>(-1, s.seg_pos / frame_len_ - 1);
+      s.pend.rewinds += 1;
+    }
   }
   // Contiguous chunks collect in s.x and go through the resampler together (resample_run).
   const std::size_t len = c.len();
@@ -242,8 +268,8 @@ FrameOutput Ingest::drain(double now_ms, bool flush_all) {
       drained += static_cast<std::int64_t>(c.len());
     }
     resample_run(s, out);
-    const bool idle = !std::isnan(now_ms) && now_ms - s.expected_ms > frame_ms_;
-    if (s.open && (flush_all || idle)) finish_segment(s, out);
+    const bool idle = !std::isnan(now_ms) && now_ms - s.expected_ms > idle_ms_;
+    if (flush_all || idle) finish_segment(s, out, true);
     const std::size_t made = out.index.size() - first;
     out.stream.resize(out.index.size(), id);
     if (made > 0) {
@@ -266,6 +292,7 @@ FrameOutput Ingest::drain(double now_ms, bool flush_all) {
       s.st.gaps += s.pend.gaps;
       s.st.rate_changes += s.pend.rate_changes;
       s.st.late_outputs += s.pend.late_outputs;
+      s.st.rewinds += s.pend.rewinds;
       s.pend = StreamStats{};
     }
   }

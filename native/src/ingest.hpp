@@ -27,6 +27,7 @@ struct StreamStats {
   std::int64_t chunks = 0;
   std::int64_t gaps = 0;                     // discontinuities: timestamp jumps, idle, rate changes, overflow
   std::int64_t rate_changes = 0;
+  std::int64_t rewinds = 0;                  // timestamps that went back past frames already emitted
   std::int64_t frames = 0;                   // frames emitted
 };
 
@@ -41,20 +42,23 @@ struct FrameOutput {
 
 class Ingest {
  public:
-  Ingest(int frame_ms, double capacity_s);
+  // idle_ms: a stream with no audio for this long past its last sample is finished (filter tail and
+  // partial frame emitted). Frames more than idle_ms + one frame before now are therefore final.
+  Ingest(int frame_ms, double capacity_s, double idle_ms);
 
   // Thread-safe. Returns the number of samples accepted into the ring (0 for an opted-out stream).
   std::int64_t push(std::uint32_t stream, const std::uint8_t* data, std::size_t nbytes, int sample_rate,
                     double ts_ms);
   void set_consent(std::uint32_t stream, bool allowed);
   // Single consumer. Turns everything buffered into frames. With now_ms, streams that have been
-  // silent for more than a frame are finished (filter tail and partial frame emitted); flush_all
+  // silent for more than idle_ms are finished (filter tail and partial frame emitted); flush_all
   // finishes every stream (end of meeting).
   FrameOutput drain(double now_ms, bool flush_all);
   std::unordered_map<std::uint32_t, StreamStats> stats() const;
 
   int frame_ms() const { return frame_ms_; }
   int frame_len() const { return frame_len_; }
+  double idle_ms() const { return idle_ms_; }
 
  private:
   struct Chunk {
@@ -92,12 +96,13 @@ class Ingest {
   void consume(Stream& s, const Chunk& c, FrameOutput& out);
   void resample_run(Stream& s, FrameOutput& out);
   void place(Stream& s, const std::vector<float>& y, FrameOutput& out);
-  void finish_segment(Stream& s, FrameOutput& out);
+  void finish_segment(Stream& s, FrameOutput& out, bool emit_partial);
   void emit_frame(Stream& s, FrameOutput& out);
 
   int frame_ms_;
   int frame_len_;
   double capacity_s_;
+  double idle_ms_;
   mutable std::mutex map_mu_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Stream>> streams_;
   std::mutex drain_mu_;  // one consumer at a time
