@@ -3,12 +3,12 @@
 When two participants share a room (or one's speaker leaks into the other's microphone), channel ``i``
 carries a delayed, attenuated, room-filtered copy of participant ``j``'s voice. For every ordered pair we
 learn the coupling gain ``g_ij`` (energy of ``i`` / energy of ``j``) online, from frames where ``j``
-clearly talks (own-voice candidate of ``j`` and at least ``clear_db`` above ``j``'s noise floor): and
-stands out above its own floor more than ``i`` does above its own; the ``quantile``-quantile (a low one)
-of the per-frame ratio ``E_i / E_j``. On those frames ``i`` is
-usually silent, so the ratio is the coupling; frames where ``i`` talks over ``j`` give larger ratios and
-fall in the upper part of the distribution, which the low quantile ignores. Channels that do not share
-a room learn a ratio at their own noise floor, which then predicts nothing above the floor.
+clearly talks (an own-voice candidate at least ``clear_db`` above ``j``'s noise floor) and ``j``'s channel
+is the louder of the two, as the low ``quantile`` of the per-frame ratio ``E_i / E_j``. On those frames
+``i`` is usually silent, so the ratio is the coupling; frames where ``i`` talks over ``j`` give larger
+ratios and fall in the upper part of the distribution, which the low quantile ignores. Channels that do
+not share a room learn a ratio at their own noise floor, which then predicts nothing above the floor.
+Couplings are capped at 1 (0 dB).
 
 The predicted background of channel ``i`` at frame ``k`` is ``floor_i[k] + sum_j g_ij * spread(E_j)[k]``
 (noise plus expected leakage). A frame is an own-voice candidate only if its energy exceeds that

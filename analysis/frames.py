@@ -30,7 +30,7 @@ class FrameBatch:
         self.index = index  # int64 [n]: global frame indices
         self.pcm = pcm  # int16 [n, F]: 16 kHz samples
         self.energy = energy  # float32 [n]: mean square of the samples scaled to [-1, 1)
-        self.voice_energy = voice_energy  # float32 [n]: the same in 300 Hz - 4 kHz (formants; no breath or rumble)
+        self.voice_energy = voice_energy  # float32 [n]: the same above 300 Hz (formants; no breath or rumble)
 
     def __len__(self) -> int:
         return int(self.index.shape[0])

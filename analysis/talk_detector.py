@@ -2,7 +2,7 @@
 
 Pipeline, per block of ``block_s`` of media time on the global frame grid (all participants together):
 
-All energies are voice-band energies (300 Hz - 4 kHz, from the native ingest).
+All energies are voice-band energies (above 300 Hz, from the native ingest).
 
 1. Noise floor per channel (:mod:`analysis.vad`, minimum statistics over ``floor_window_s``).
 2. Predicted background per channel = noise floor + leakage learned from the other channels

@@ -2,7 +2,7 @@
 
 Audio: the four AMI headset channels from shared/data, upsampled to 32 kHz as the Zoom SDK delivers
 them. Whole path = 10 ms SDK-sized chunks pushed into the native ingest → polyphase resampling to
-16 kHz → 30 ms frames → talk detector (webrtcvad + crosstalk gating + turns), drained every 50 ms.
+16 kHz → 30 ms frames → talk detector (webrtcvad + crosstalk gating + turns), drained every 100 ms.
 Baseline = webrtcvad.is_speech over the same audio pre-sliced into 16 kHz 30 ms frames. Both are
 measured in process CPU time, so the figures are "× real time per core".
 """

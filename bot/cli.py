@@ -47,13 +47,14 @@ def cache_dir() -> Path:
     return Path(base) / "rollcall"
 
 
-def _run_live(scenario: Path, out: Path, speed: float | None, title: str) -> None:
+def _run_live(scenario: Path, out: Path, speed: float | None, title: str,
+              silence_suppression_dbfs: float | None = None) -> None:
     from bot.live_view import render_snapshot
     from bot.replay import replay
 
     console = Console()
     with Live(console=console, refresh_per_second=8, transient=False) as live:
-        result = replay(scenario, out, speed=speed,
+        result = replay(scenario, out, speed=speed, silence_suppression_dbfs=silence_suppression_dbfs,
                         on_snapshot=lambda s: live.update(render_snapshot(s, title)))
     console.print(f"\nReport: [bold]{result.report_html}[/]  (data: {result.report_json})")
 
@@ -64,6 +65,8 @@ def replay(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     speed: Annotated[str, typer.Option(help="'max' (virtual clock) or a real-time factor such as 1.")] = "max",
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
+    silence_suppression: Annotated[float | None, typer.Option(
+        help="Like Zoom, send no audio for 10 ms chunks quieter than this (dBFS, e.g. -50).")] = None,
 ) -> None:
     """Run a simulated meeting through the whole pipeline; write report.json, report.html and the logs."""
     from bot.replay import replay as run_replay
@@ -71,11 +74,13 @@ def replay(
     pace = _speed(speed)
     if out.exists() and not out.is_dir():
         raise _fail(f"{out}: --out: exists and is not a directory")
+    if silence_suppression is not None and not -120 <= silence_suppression <= 0:
+        raise _fail(f"--silence-suppression: {silence_suppression} is not a level in dBFS (-120 to 0)")
     try:
         if live:
-            _run_live(scenario, out, pace, scenario.stem)
+            _run_live(scenario, out, pace, scenario.stem, silence_suppression)
         else:
-            result = run_replay(scenario, out, speed=pace)
+            result = run_replay(scenario, out, speed=pace, silence_suppression_dbfs=silence_suppression)
             typer.echo(f"{result.report_json}\n{result.report_html}")
     except ScenarioError as exc:
         raise _fail(str(exc)) from None

@@ -34,14 +34,15 @@ class ReplayResult:
 
 
 def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | None = None,
-           config: PipelineConfig | None = None,
+           silence_suppression_dbfs: float | None = None, config: PipelineConfig | None = None,
            on_snapshot: Callable[[LiveSnapshot], None] | None = None) -> ReplayResult:
     scenario_path = Path(scenario_path)
     out = Path(out_dir)
     scenario = load_scenario(scenario_path)
-    transport = SimulatorTransport(scenario_path, scenario, speed=speed)
+    transport = SimulatorTransport(scenario_path, scenario, speed=speed,
+                                   silence_suppression_dbfs=silence_suppression_dbfs)
     m = scenario.meeting
-    info = MeetingInfo(id=m.id, topic=m.topic, start=m.start, duration_s=m.duration_s)
+    info = MeetingInfo(id=m.id, topic=m.topic, start=m.start, duration_s=scenario.end_s)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "events.jsonl").open("w", encoding="utf-8") as events_f, \
             (out / "live.jsonl").open("w", encoding="utf-8") as live_f:

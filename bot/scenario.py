@@ -120,6 +120,11 @@ class Scenario(_Strict):
         """Events in time order; at equal times file order is kept (join before unmute)."""
         return sorted(self.events, key=lambda e: e.t)
 
+    @property
+    def end_s(self) -> float:
+        """When the meeting ends: its first `end` event, else `duration_s`."""
+        return min([e.t for e in self.events if e.type == "end"] + [self.meeting.duration_s])
+
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
@@ -153,15 +158,17 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
-def load_track(scenario_path: Path, spec: ParticipantSpec, rate: int, duration_s: float) -> np.ndarray | None:
-    """The participant's microphone as int16 mono at `rate`, placed on the meeting clock (t=0 at start)."""
+def load_track(scenario_path: Path, index: int, spec: ParticipantSpec, rate: int,
+               duration_s: float) -> np.ndarray | None:
+    """Participant ``index``'s microphone as int16 mono at `rate`, on the meeting clock (t=0 at start)."""
     if spec.audio is None:
         return None
     audio_path = scenario_path.parent / spec.audio
     try:
         data, file_rate = sf.read(str(audio_path), dtype="float64", always_2d=True)
-    except Exception as exc:
-        raise ScenarioError(scenario_path, "audio", f"{audio_path}: unreadable audio ({exc})") from None
+    except Exception as exc:  # soundfile raises several types for unreadable input
+        raise ScenarioError(scenario_path, f"participants.{index}.audio",
+                            f"{audio_path}: unreadable audio ({exc})") from None
     mono = data.mean(axis=1)
     if file_rate != rate:
         g = np.gcd(int(file_rate), rate)

@@ -59,7 +59,8 @@ class SimulatorTransport:
         m = scenario.meeting
         self.rate = m.sample_rate
         self.chunk = m.sample_rate * m.frame_ms // 1000
-        self._tracks = {p.key: load_track(scenario_path, p, m.sample_rate, m.duration_s) for p in scenario.participants}
+        self._tracks = {p.key: load_track(scenario_path, i, p, m.sample_rate, m.duration_s)
+                        for i, p in enumerate(scenario.participants)}
         self._spec = {p.key: p for p in scenario.participants}
         self._order = [p.key for p in scenario.participants]
         self._quiet = None
@@ -96,19 +97,17 @@ class SimulatorTransport:
 
     def run(self, handler: MeetingHandler) -> None:
         m = self.scenario.meeting
-        events = self.scenario.sorted_events()
-        n_chunks = math.ceil(m.duration_s * 1000 / m.frame_ms - 1e-9)  # the last one may be short
+        end_s = self.scenario.end_s
+        events = [e for e in self.scenario.sorted_events() if e.type != "end" and e.t <= end_s]
+        n_chunks = math.ceil(end_s * 1000 / m.frame_ms - 1e-9)  # the last one may be short
         per_tick = max(1, int(round(self.tick_s * 1000 / m.frame_ms)))
         ei = 0
         wall0 = self._clock()
         for c in range(n_chunks):
             t = c * m.frame_ms / 1000
             while ei < len(events) and events[ei].t <= t:
-                ev = events[ei]
+                handler.on_meeting_event(self._to_meeting_event(events[ei]))
                 ei += 1
-                if ev.type == "end":
-                    continue
-                handler.on_meeting_event(self._to_meeting_event(ev))
             i0 = c * self.chunk
             for key in self._order:
                 track = self._tracks[key]
@@ -128,7 +127,6 @@ class SimulatorTransport:
                         self._sleep(delay)
                 handler.on_media_time(now)
         for ev in events[ei:]:
-            if ev.type != "end":
-                handler.on_meeting_event(self._to_meeting_event(ev))
-        handler.on_meeting_event(MeetingEvent(t=m.duration_s, type="end"))
-        handler.on_media_time(m.duration_s)
+            handler.on_meeting_event(self._to_meeting_event(ev))
+        handler.on_meeting_event(MeetingEvent(t=end_s, type="end"))
+        handler.on_media_time(end_s)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.replay import replay
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REL_TOL = {"FEE013": 0.10, "FEE016": 0.10, "MEO015": 0.10}  # relative, for the main speakers
 ABS_TOL_S = {"MEE014": 2.0}  # about one second of speech in total: relative error means nothing there
@@ -177,3 +179,16 @@ def test_events_log_holds_joins_and_speech_turns(ami_run):
         assert all(0 <= s < e <= scenario["meeting"]["duration_s"] for s, e in turns)
         # the logged turns are the report's talk time
         assert _union_s(turns) == pytest.approx(rows[key]["talk_time_s"], abs=0.02), key
+
+
+def test_talk_time_holds_when_silent_chunks_are_not_sent(ami_dir, tmp_path):
+    """Zoom sends no audio for a silent participant. With chunks under -50 dBFS suppressed (about half
+    of all audio here), the same criterion holds."""
+    result = replay(ami_dir / "scenario.yaml", tmp_path / "out", silence_suppression_dbfs=-50.0)
+    ref = {k: _union_s(v) for k, v in _rttm_turns(ami_dir / "reference.rttm").items()}
+    got = {p.key: p.talk_time_s for p in result.report.participants}
+    delivered = sum(s["pushed_samples"] for s in result.ingest.values()) / (4 * 60 * 32000)
+    assert delivered < 0.6  # the suppression really removed a lot
+    for k in ("FEE013", "FEE016", "MEO015"):
+        assert abs(got[k] - ref[k]) <= 0.10 * ref[k], (k, got[k], ref[k])
+    assert abs(got["MEE014"] - ref["MEE014"]) <= 2.0

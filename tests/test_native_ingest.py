@@ -196,16 +196,22 @@ def test_threaded_producers_account_for_every_sample() -> None:
     frames_seen: dict[int, int] = {}
     sent = [0] * n_threads
 
+    as_array = np.frombuffer(payload, dtype=np.uint8)
+
     def producer(k: int) -> None:
         r = np.random.default_rng(100 + k)
         rate = 32000 if k % 2 else 48000
         stream = k % 4  # two threads share some streams
         ts = 0.0
-        for _ in range(pushes):
+        for i in range(pushes):
             nbytes = int(r.integers(1, 2000))  # odd sizes too
-            ing.push(stream, payload[:nbytes], rate, float("nan") if r.random() < 0.5 else ts)
+            # numpy buffers take the path that releases the GIL, so producers really run in parallel
+            data = as_array[:nbytes] if i % 2 else payload[:nbytes]
+            ing.push(stream, data, rate, float("nan") if r.random() < 0.5 else ts)
             sent[k] += nbytes // 2
             ts += (nbytes // 2) * 1000 / rate
+            if k == 5 and i % 300 == 150:
+                ing.set_consent(3, i % 600 != 150)  # stream 3 opts out and back in while others push
 
     def consumer() -> None:
         while not stop.is_set():
@@ -249,3 +255,49 @@ def test_bad_arguments_raise_clear_errors() -> None:
     with pytest.raises(TypeError):
         ing.push(1, b"\x00\x00")
     assert 1 not in ing.stats()  # a refused chunk creates nothing and is counted nowhere as pushed
+
+
+def _voice_reference(pcm16: np.ndarray) -> np.ndarray:
+    """Voice-band energy per 30 ms frame computed independently: pairs averaged to 8 kHz, then scipy's
+    4th-order Butterworth high-pass at 300 Hz run continuously."""
+    from scipy.signal import butter, sosfilt
+
+    x = pcm16.astype(np.float64)
+    x8 = 0.5 * (x[0::2] + x[1::2])
+    y = sosfilt(butter(4, 300, btype="high", fs=8000, output="sos"), x8)
+    n = len(y) // 240
+    return np.mean((y[: n * 240].reshape(n, 240) / 32768.0) ** 2, axis=1)
+
+
+def test_voice_band_energy_matches_a_continuous_reference(ami_dir) -> None:
+    speech, _ = sf.read(str(ami_dir / "channels" / "source3.wav"), dtype="int16")
+    ing = Ingest(30, 20.0)
+    ing.push(0, speech[: 16000 * 10].tobytes(), 16000, 0.0)
+    _, idx, pcm, energy, voice = ing.drain(flush=True)
+    ref = _voice_reference(pcm.reshape(-1))
+    loud = energy > 1e-6  # where the comparison means something (well above int16 rounding)
+    assert loud.sum() > 100
+    err_db = 10 * np.log10(voice[loud] / ref[loud])
+    assert np.percentile(np.abs(err_db), 99) < 0.1, np.percentile(np.abs(err_db), [50, 99, 100])
+    tone = (8000 * np.sin(2 * np.pi * 100 * np.arange(16000) / 16000)).astype("<i2")  # below the band
+    ing2 = Ingest(30, 5.0)
+    ing2.push(0, tone.tobytes(), 16000, 0.0)
+    _, _, _, e, v = ing2.drain(flush=True)
+    assert np.all(10 * np.log10(v[5:-1] / e[5:-1]) < -30)  # a 100 Hz hum is not voice (the last frame holds the cut-off click)
+
+
+def test_voice_band_energy_does_not_depend_on_the_drain_cadence(ami_dir) -> None:
+    speech, _ = sf.read(str(ami_dir / "channels" / "source1.wav"), dtype="int16")
+    x = np.repeat(speech[: 16000 * 4], 2)  # at 32 kHz
+    results = []
+    for every in (1, 7, 10_000):
+        ing = Ingest(30, 20.0)
+        parts = []
+        for i in range(0, len(x), 320):
+            ing.push(0, x[i:i + 320].tobytes(), 32000, i / 32)
+            if (i // 320) % every == 0:
+                parts.append(ing.drain(now_ms=i / 32))
+        parts.append(ing.drain(flush=True))
+        results.append((np.concatenate([p[1] for p in parts]), np.concatenate([p[4] for p in parts])))
+    for idx, voice in results[1:]:
+        assert np.array_equal(idx, results[0][0]) and np.array_equal(voice, results[0][1])

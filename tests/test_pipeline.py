@@ -46,3 +46,15 @@ def test_final_snapshot_is_marked_and_matches_the_report() -> None:
     assert snaps[-1].participants[0].talk_time_s == report.participants[0].talk_time_s
     talk = [s.participants[0].talk_time_s for s in snaps]
     assert talk == sorted(talk)  # live talk time never goes down
+
+
+def test_an_opt_out_holds_for_the_whole_meeting_even_if_a_rejoin_says_otherwise() -> None:
+    p = _pipeline()
+    chunk = np.full(320, 3000, dtype="<i2").tobytes()
+    p.on_meeting_event(MeetingEvent(t=0.0, type="join", key="a", user_id=1, name="A", consent=False))
+    p.on_meeting_event(MeetingEvent(t=0.5, type="leave", key="a", user_id=1))
+    p.on_meeting_event(MeetingEvent(t=0.6, type="join", key="a", user_id=2, name="A", consent=True))
+    for i in range(100):
+        p.on_one_way_audio(SimAudioChunk(chunk, 32000, 600.0 + i * 10), 2)
+    stats = p.ingest.stats()[0]
+    assert stats["dropped_consent_samples"] == 100 * 320 and stats["drained_samples"] == 0

@@ -253,6 +253,18 @@ def test_media_time_is_monotonic_and_ends_at_duration(tmp_path):
     assert [e.type for e in rec.events if e.key == "b"] == ["join", "leave"]
 
 
+def test_an_end_event_ends_the_meeting_early(tmp_path):
+    a = write_wav(tmp_path / "a.wav", tone(32000, 4.0), 32000)
+    path = write_scenario(tmp_path, duration=4.0, participants=[{"key": "a", "name": "Ann", "audio": a}],
+                          events=[{"t": 0.0, "type": "join", "who": "a"}, {"t": 0.0, "type": "unmute", "who": "a"},
+                                  {"t": 2.5, "type": "end"}, {"t": 3.0, "type": "video_on", "who": "a"}])
+    rec, _ = run_sim(path)
+    assert rec.times[-1] == pytest.approx(2.5)
+    assert max(c[2] for c in rec.audio) < 2500  # no audio after the end
+    assert [e.type for e in rec.events] == ["join", "unmute", "end"]  # nothing after it either
+    assert rec.events[-1].t == pytest.approx(2.5)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 0.0

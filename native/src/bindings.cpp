@@ -148,7 +148,7 @@ PYBIND11_MODULE(_ingest, m) {
           py::arg("now_ms") = std::numeric_limits<double>::quiet_NaN(), py::arg("flush") = false,
           "Frames ready since the last call, of every stream: (stream uint32[n], index int64[n], "
           "pcm int16[n, F], energy float32[n], voice_energy float32[n]), grouped by stream, each stream's in "
-          "index order. Energies are mean squares of samples scaled to [-1, 1); voice_energy covers 300 Hz - 4 kHz.")
+          "index order. Energies are mean squares of samples scaled to [-1, 1); voice_energy is above 300 Hz, rolling off above 4 kHz.")
       .def(
           "stats",
           [](const Ingest& self) {

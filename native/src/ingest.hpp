@@ -37,7 +37,7 @@ struct FrameOutput {
   std::vector<std::int64_t> index;
   std::vector<std::int16_t> pcm;  // index.size() * frame_len
   std::vector<float> energy;        // mean square of the frame, samples scaled to [-1, 1)
-  std::vector<float> voice_energy;  // the same from 300 Hz to 4 kHz: the band of speech formants
+  std::vector<float> voice_energy;  // the same above 300 Hz (rolling off above 4 kHz): speech formants
 };
 
 class Ingest {

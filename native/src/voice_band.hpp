@@ -1,5 +1,5 @@
-// Per-frame energy from 300 Hz to 4 kHz: the band of speech formants, free of breath, handling noise and
-// rumble, and the band webrtcvad looks at.
+// Per-frame energy above 300 Hz, rolling off above 4 kHz (pairs of samples are averaged: -4 dB at 4.5 kHz,
+// -8 dB at 6 kHz): the band of speech formants, free of breath, handling noise and rumble.
 #pragma once
 
 #include <cstddef>
