@@ -44,6 +44,10 @@ def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray
     the channel's last ``floor_frames`` *received* frames. Missing frames (mute, silence suppression,
     gaps) take no part and do not age the floor, so speech that resumes after a pause is measured
     against the floor from before the pause, not against itself. Missing frames get +inf."""
+    w = channels[0].floor_frames
+    if w > 1 and present.all() and all(len(ch.floor_hist) == w - 1 for ch in channels):
+        # Every frame arrived (the usual case without silence suppression): all channels at once.
+        return _trailing(channels, np.maximum(energy, ENERGY_EPS), "floor_hist", w, minimum_filter1d)
     out = np.full(energy.shape, np.inf)
     for c, ch in enumerate(channels):
         got = present[c]
@@ -51,7 +55,6 @@ def floors(channels: list[ChannelState], energy: np.ndarray, present: np.ndarray
             continue
         received = np.maximum(energy[c, got], ENERGY_EPS)
         seq = np.concatenate([ch.floor_hist, received])
-        w = ch.floor_frames
         ch.floor_hist = seq[-(w - 1):] if w > 1 else seq[:0]
         # scipy's window is centred; origin moves it to end at each frame (inf pads the start).
         mins = minimum_filter1d(seq, w, mode="constant", cval=np.inf, origin=(w - 1) // 2) if w > 1 else seq
