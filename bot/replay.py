@@ -13,6 +13,7 @@ from pathlib import Path
 from analysis.live import LiveSnapshot
 from analysis.report import MeetingInfo, Report
 from bot.pipeline import MeetingPipeline, PipelineConfig
+from bot.transcriber import AsrConfig, Transcriber
 from bot.report_html import render_report_html
 from bot.scenario import load_scenario
 from bot.simulator import SimulatorTransport
@@ -35,7 +36,9 @@ class ReplayResult:
 
 def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | None = None,
            silence_suppression_dbfs: float | None = None, config: PipelineConfig | None = None,
+           asr: AsrConfig | None = None,
            on_snapshot: Callable[[LiveSnapshot], None] | None = None) -> ReplayResult:
+    """With `asr` (an AsrConfig), speech is transcribed too; without it, everything else still runs."""
     scenario_path = Path(scenario_path)
     out = Path(out_dir)
     scenario = load_scenario(scenario_path)
@@ -54,7 +57,10 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
             if on_snapshot is not None:
                 on_snapshot(s)
 
-        pipeline = MeetingPipeline(info, config, on_snapshot=snapshot, on_log=log)
+        pipeline_config = config or PipelineConfig()
+        transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
+        pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=snapshot, on_log=log,
+                                   transcriber=transcriber)
         transport.run(pipeline)
         report = pipeline.finish()
     stats = pipeline.ingest_stats()
