@@ -1,0 +1,108 @@
+"""Speech recognition with the real tiny.en model: packing queued utterances into one window and
+splitting the words back to the right utterance and participant."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from analysis.transcript import SAMPLE_RATE, Utterance, Word, pack, split_words, text_signals
+from bot.asr import AsrScheduler, ModelNotFoundError, WhisperRecognizer
+from bot.tts import Voice, synthesize
+
+LINES = [  # (participant, voice, what they say)
+    ("ana", Voice(name="en-us", variant="f2", rate=150, pitch=60), "Please check the link before you click it."),
+    ("ben", Voice(name="en-us", variant="m3", rate=150, pitch=40), "The sender address looked strange to me."),
+    ("ana", Voice(name="en-us", variant="f2", rate=150, pitch=60), "Report every strange email to the security team."),
+    ("cy", Voice(name="en-us", variant="m1", rate=140, pitch=50), "Thank you, that was very helpful."),
+]
+normalise = EnglishTextNormalizer()
+
+
+def _speech(text: str, voice: Voice) -> np.ndarray:
+    x, rate = synthesize(text, voice)
+    return resample_poly(x.astype(np.float64), SAMPLE_RATE, rate).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> WhisperRecognizer:
+    return WhisperRecognizer(cpu_threads=2)
+
+
+@pytest.fixture(scope="module")
+def utterances() -> list[Utterance]:
+    return [Utterance(i, key, 10.0 * i, 10.0 * i + 3, _speech(text, voice))
+            for i, (key, voice, text) in enumerate(LINES)]
+
+
+def test_packing_splits_words_back_to_each_utterance(recognizer, utterances) -> None:
+    results = []
+    done = threading.Event()
+
+    def on_result(r):
+        results.append(r)
+        if len(results) == len(utterances):
+            done.set()
+
+    scheduler = AsrScheduler(recognizer, on_result)
+    with scheduler._cv:  # hold the scheduler while the backlog builds up, as when the CPU is behind
+        for u in utterances:
+            scheduler.submit(u)
+    assert done.wait(60)
+    scheduler.close(10)
+    assert scheduler.calls == 1  # one window for all four
+    by_id = {r.utterance.id: r for r in results}
+    vocab = [set(normalise(text).split()) for _, _, text in LINES]
+    for u, (key, _, text) in zip(utterances, LINES):
+        r = by_id[u.id]
+        assert r.packed_with == len(utterances) and r.utterance.key == key
+        got, own = set(normalise(r.text).split()), vocab[u.id]
+        others = set().union(*(v for i, v in enumerate(vocab) if i != u.id)) - own
+        assert len(got & own) >= 0.75 * len(own), (r.text, text)  # its own words came back to it
+        assert not got & others, (r.text, text)  # and none of its neighbours' words bled in
+
+
+def test_an_idle_scheduler_decodes_each_utterance_at_once(recognizer, utterances) -> None:
+    results = []
+    scheduler = AsrScheduler(recognizer, results.append)
+    for u in utterances[:2]:
+        scheduler.submit(u)
+        while not scheduler.idle():
+            threading.Event().wait(0.01)
+    scheduler.close(10)
+    assert [r.packed_with for r in results] == [1, 1] and scheduler.calls == 2
+
+
+def test_backlog_is_bounded_and_gives_up_the_oldest(recognizer, utterances) -> None:
+    results = []
+    scheduler = AsrScheduler(recognizer, results.append, max_backlog_s=5.0)
+    with scheduler._cv:
+        for u in utterances:
+            scheduler.submit(u)
+    scheduler.close(30)
+    given_up = [r.utterance.id for r in results if r.text is None]
+    assert given_up and given_up == sorted(given_up) and given_up[0] == 0  # oldest first
+    assert scheduler.given_up == len(given_up)
+    assert sum(u.duration_s for u in utterances if u.id not in given_up) <= 5.0 + max(u.duration_s for u in utterances)
+
+
+def test_split_words_uses_the_gaps_between_members() -> None:
+    a = Utterance(1, "a", 0.0, 1.0, np.zeros(16000, np.float32))
+    b = Utterance(2, "b", 5.0, 6.0, np.zeros(8000, np.float32))
+    p = pack([a, b], gap_s=0.5)
+    assert p.offsets_s == (0.0, 1.5) and len(p.audio) == 16000 + 8000 + 8000
+    words = [Word(0.1, 0.4, " hello"), Word(0.9, 1.2, " there"), Word(1.4, 1.7, " next"), Word(1.8, 1.9, " one")]
+    assert split_words(p, words) == {1: "hello there", 2: "next one"}
+
+
+def test_text_signals_count_on_raw_text() -> None:
+    s = text_signals("Um, is this recorded? Uh I think so. Really?")
+    assert (s.words, s.questions, s.fillers) == (9, 2, 2)
+
+
+def test_a_missing_model_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no model.bin"):
+        WhisperRecognizer(tmp_path)
