@@ -131,15 +131,20 @@ class TalkDetector:
         out.sort(key=lambda s: (s.start_s, s.key))
         return out
 
+    @property
+    def decided_s(self) -> float:
+        """Media time up to which every frame has been decided (turns ending before it are final)."""
+        return self.next_frame * self.dt
+
     def talking_now(self) -> dict[str, bool]:
         return dict(self._talking)
 
-    def open_turn(self, key: str) -> tuple[float, float] | None:
-        """The provisional turn (start_s, end_s) decided so far, once it holds enough voice to be kept.
-        It only grows until it becomes final with the same start."""
+    def open_turn(self, key: str, *, even_short: bool = False) -> tuple[float, float] | None:
+        """The provisional turn (start_s, end_s) decided so far, once it holds enough voice to be kept
+        (or at all, with ``even_short``). It only grows until it becomes final with the same start."""
         c = self.index_of.get(key)
         t = self.open[c] if c is not None else None
-        if t is None or t.voiced < self.min_voiced:
+        if t is None or (t.voiced < self.min_voiced and not even_short):
             return None
         return t.start * self.dt, t.end * self.dt
 

@@ -32,7 +32,8 @@ def default_model_dir() -> Path:
 
 
 class WhisperRecognizer:
-    """faster-whisper with word timestamps, greedy decoding, English, no text carried between calls."""
+    """faster-whisper with word timestamps, greedy decoding, English, no text carried between calls, and
+    no temperature fallback (a re-decode at higher temperature would cost a whole extra pass)."""
 
     def __init__(self, model_dir: str | Path | None = None, *, cpu_threads: int = 2, beam_size: int = 1) -> None:
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
@@ -45,7 +46,7 @@ class WhisperRecognizer:
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
 
     def words(self, audio: np.ndarray) -> list[Word]:
-        segments, _ = self.model.transcribe(audio, language="en", beam_size=self.beam_size,
+        segments, _ = self.model.transcribe(audio, language="en", beam_size=self.beam_size, temperature=0.0,
                                             condition_on_previous_text=False, word_timestamps=True,
                                             vad_filter=False)
         return [Word(float(w.start), float(w.end), w.word) for s in segments for w in (s.words or [])]

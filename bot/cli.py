@@ -132,6 +132,20 @@ def bench_ingest(
         raise _fail(str(exc)) from None
 
 
+@bench_app.command("asr")
+def bench_asr(
+    realtime: Annotated[bool, typer.Option("--realtime/--no-realtime",
+                                           help="Also replay the AMI minute at real-time pace for latency.")] = True,
+) -> None:
+    """WER (live vs offline), throughput under backlog, latency at real-time pace, peak memory."""
+    from bot.bench_asr import run_asr_bench
+
+    try:
+        run_asr_bench(Console(), realtime=realtime)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+
+
 @bench_app.command("talk")
 def bench_talk() -> None:
     """Talk-time accuracy: AMI against human references (with perturbations), demo against ground truth."""
@@ -148,3 +162,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

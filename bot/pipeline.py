@@ -95,6 +95,8 @@ class MeetingPipeline:
         watermark = math.floor((t_s * 1000.0 - self.config.idle_ms) / self.frame_ms) - 1
         self._accept(self.detector.advance(watermark))
         if self.transcriber is not None:
+            self.transcriber.decided_until(self.detector.decided_s,
+                                           lambda k: self.detector.open_turn(k, even_short=True))
             self._collect(self.transcriber.ready())
         if t_s + 1e-9 >= self._next_snapshot:
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)

@@ -6,6 +6,7 @@ normalised event and final talk turn as it happened), DIR/live.jsonl (the live s
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from analysis.live import LiveSnapshot
 from analysis.report import MeetingInfo, Report
 from bot.pipeline import MeetingPipeline, PipelineConfig
-from bot.transcriber import AsrConfig, Transcriber
+from bot.transcriber import AsrConfig, Line, Transcriber
 from bot.report_html import render_report_html
 from bot.scenario import load_scenario
 from bot.simulator import SimulatorTransport
@@ -24,6 +25,8 @@ class ReplayResult:
     report: Report
     out_dir: Path
     ingest: dict[str, dict[str, int]]
+    run_started: float  # time.monotonic() when the simulator started: media t=0 at real-time pacing
+    transcriber_lines: list[Line]  # every transcript line with when it was ready (empty without ASR)
 
     @property
     def report_json(self) -> Path:
@@ -61,6 +64,7 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
         transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
         pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=snapshot, on_log=log,
                                    transcriber=transcriber)
+        run_started = time.monotonic()
         transport.run(pipeline)
         report = pipeline.finish()
     stats = pipeline.ingest_stats()
@@ -70,4 +74,5 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
                                        "rejected": pipeline.rejected_audio_chunks}
     (out / "report.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.html").write_text(render_report_html(report), encoding="utf-8")
-    return ReplayResult(report=report, out_dir=out, ingest=stats)
+    return ReplayResult(report=report, out_dir=out, ingest=stats, run_started=run_started,
+                        transcriber_lines=transcriber.lines if transcriber is not None else [])

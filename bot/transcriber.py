@@ -23,7 +23,8 @@ class AsrConfig:
     cpu_threads: int = 2  # CTranslate2 intra-op threads
     beam_size: int = 1
     pad_s: float = 0.2  # audio kept before and after each turn (word onsets and tails)
-    max_utterance_s: float = 20.0  # longer turns are cut at their quietest point near this length
+    merge_gap_s: float = 1.5  # a participant's turns closer than this are transcribed as one (context)
+    max_utterance_s: float = 28.0  # longer spans are cut at their quietest point near this (Whisper: 30 s)
     window_s: float = 30.0  # the most audio packed into one recognition call
     gap_s: float = 0.5  # silence between packed utterances
     max_backlog_s: float = 120.0  # queued audio beyond this: the oldest is given up
@@ -50,6 +51,7 @@ class Transcriber:
         self._done: queue.SimpleQueue[Line] = queue.SimpleQueue()
         self._ids = itertools.count()
         self.lines: list[Line] = []
+        self._pending: dict[str, list[float]] = {}  # key -> [start_s, end_s] of turns not yet queued
         self.scheduler = AsrScheduler(self.recognizer, self._on_result, window_s=config.window_s,
                                       gap_s=config.gap_s, max_backlog_s=config.max_backlog_s, clock=clock)
 
@@ -57,16 +59,38 @@ class Transcriber:
         self.store.add(batch)
 
     def turn_ended(self, seg: SpeechSegment) -> None:
-        """Cut the turn (padded; long ones at quiet points) into utterances and queue them."""
+        """A final talk turn. Turns of one participant with pauses under merge_gap_s between them are
+        held and transcribed together: Whisper does much better with a sentence's context."""
+        span = self._pending.get(seg.key)
+        if span is not None and seg.start_s - span[1] < self.config.merge_gap_s:
+            span[1] = seg.end_s
+            return
+        if span is not None:
+            self._queue(seg.key, *span)
+        self._pending[seg.key] = [seg.start_s, seg.end_s]
+
+    def decided_until(self, t_s: float, open_turn: Callable[[str], tuple[float, float] | None] = lambda k: None) -> None:
+        """All talk before t_s is final, and ``open_turn(key)`` is the turn still running, if any: queue
+        every held span that no later turn can join any more."""
+        for key, span in list(self._pending.items()):
+            running = open_turn(key)
+            if running is not None and running[0] - span[1] < self.config.merge_gap_s:
+                continue  # the next turn is under way and will join this one
+            if t_s - span[1] >= self.config.merge_gap_s or running is not None:
+                del self._pending[key]
+                self._queue(key, *span)
+
+    def _queue(self, key: str, start_s: float, end_s: float) -> None:
+        """Cut the span (padded; long ones at quiet points) into utterances and submit them."""
         pad = round(self.config.pad_s / self.frame_s)
-        first = max(0, math.floor(seg.start_s / self.frame_s) - pad)
-        stop = math.ceil(seg.end_s / self.frame_s) + pad
-        audio, voice = self.store.cut(seg.key, first, stop)
+        first = max(0, math.floor(start_s / self.frame_s) - pad)
+        stop = math.ceil(end_s / self.frame_s) + pad
+        audio, voice = self.store.cut(key, first, stop)
         max_frames = max(1, round(self.config.max_utterance_s / self.frame_s))
         cuts = [0, *split_points(voice, max_frames, search_frames=max_frames // 4), stop - first]
         n = self.frame_len
         for a, b in zip(cuts, cuts[1:]):
-            self.scheduler.submit(Utterance(next(self._ids), seg.key, (first + a) * self.frame_s,
+            self.scheduler.submit(Utterance(next(self._ids), key, (first + a) * self.frame_s,
                                             (first + b) * self.frame_s, audio[a * n:b * n]))
 
     def ready(self) -> list[Line]:
@@ -81,7 +105,8 @@ class Transcriber:
         return out
 
     def finish(self, timeout_s: float) -> list[Line]:
-        """Let the queue run dry (or give up after the timeout) and return the last lines."""
+        """Queue what is held, let the queue run dry (or give up after the timeout), return the last lines."""
+        self.decided_until(float("inf"))
         self.scheduler.close(timeout_s)
         return self.ready()
 

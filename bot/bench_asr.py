@@ -1,0 +1,198 @@
+"""`rollcall bench asr`: word error rate, throughput under backlog, latency and memory of transcription.
+
+WER is scored after Whisper's English text normaliser (`whisper-normalizer`: lower case, no punctuation,
+numbers and spellings standardised, fillers such as "um" and "mm" dropped) on both sides, corpus-level
+(jiwer). "Offline" is plain faster-whisper on each whole file with the same model and settings (greedy,
+English, no text carried over): the ceiling for this model. "Live" is the whole pipeline: the file as a
+participant's 32 kHz SDK audio → ingest → talk detector → utterances → scheduler → transcript.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import soundfile as sf
+import yaml
+from rich.console import Console
+from rich.table import Table
+from scipy.signal import resample_poly
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from analysis.transcript import SAMPLE_RATE, Utterance, pack
+from bot.asr import AsrScheduler, WhisperRecognizer
+from bot.replay import replay
+from bot.transcriber import AsrConfig
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ASR = DATA / "asr"
+AMI = DATA / "meetings" / "ami-es2004a-750s"
+AMI_CHANNELS = {"MEO015": "source0.wav", "FEE013": "source1.wav", "MEE014": "source2.wav", "FEE016": "source3.wav"}
+# Which text/mixture.X file is whose words: read off the content against each speaker's turns in
+# reference.rttm (the data README's letter list does not match the text files).
+AMI_TEXT = {"MEO015": "A", "FEE013": "B", "MEE014": "C", "FEE016": "D"}
+normalise = EnglishTextNormalizer()
+
+
+def _load16k(path: Path) -> np.ndarray:
+    x, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    x = x.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        g = np.gcd(int(rate), SAMPLE_RATE)
+        x = resample_poly(x, SAMPLE_RATE // g, int(rate) // g)
+    return x.astype(np.float32)
+
+
+def _offline(recognizer: WhisperRecognizer, audio: np.ndarray) -> str:
+    segments, _ = recognizer.model.transcribe(audio, language="en", beam_size=recognizer.beam_size,
+                                              temperature=0.0, condition_on_previous_text=False, vad_filter=False)
+    return " ".join(s.text.strip() for s in segments)
+
+
+def _wer(refs: list[str], hyps: list[str]) -> float:
+    return jiwer.wer([normalise(r) for r in refs], [normalise(h) or "-" for h in hyps])
+
+
+def _live(files: list[Path], asr: AsrConfig, tmp: Path) -> list[str]:
+    """Each file replayed as a one-person meeting through the whole pipeline; its transcript text."""
+    out = []
+    for i, f in enumerate(files):
+        duration = float(sf.info(str(f)).duration) + 1.0
+        scenario = {"meeting": {"id": str(i), "topic": f.name, "start": "2026-01-01T00:00:00Z",
+                                "duration_s": duration, "sample_rate": 32000, "frame_ms": 10},
+                    "participants": [{"key": "p", "name": "P", "audio": str(f.resolve())}],
+                    "events": [{"t": 0.0, "type": "join", "who": "p"}, {"t": 0.0, "type": "unmute", "who": "p"}]}
+        path = tmp / f"s{i}.yaml"
+        path.write_text(yaml.safe_dump(scenario))
+        report = replay(path, tmp / f"o{i}", asr=asr).report
+        out.append(" ".join(e.text for e in report.transcript))
+    return out
+
+
+def _merged(spans: list[tuple[float, float]], gap_s: float) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a - out[-1][1] < gap_s:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def _ami_reference(letter: str) -> str:
+    text = (AMI / "text" / f"mixture.{letter}.words_joined.txt").read_text()
+    return re.sub(r"\b((?:[A-Za-z]_)+)", lambda m: m.group(1).replace("_", ""), text)  # L_C_D_ -> LCD
+
+
+def run_asr_bench(console: Console | None = None, realtime: bool = True) -> dict:
+    console = console or Console()
+    if not ASR.exists():
+        raise FileNotFoundError(f"ASR data not found under {ASR}")
+    asr = AsrConfig()
+    recognizer = WhisperRecognizer(asr.model_dir, cpu_threads=asr.cpu_threads, beam_size=asr.beam_size)
+    rows = list(csv.DictReader((ASR / "references.tsv").open(encoding="utf-8"), delimiter="\t"))
+    files = [ASR / r["file"] for r in rows]
+    refs = [r["text"] for r in rows]
+    audio = [_load16k(f) for f in files]
+    results: dict = {}
+
+    # 1. WER: the shared ASR set and the AMI channels, offline and live, in this run.
+    offline = [_offline(recognizer, a) for a in audio]
+    with tempfile.TemporaryDirectory() as tmp:
+        live = _live(files, asr, Path(tmp))
+        ami_report = replay(AMI / "scenario.yaml", Path(tmp) / "ami", asr=asr).report
+    # Offline on a headset channel would transcribe everyone the headset hears; its ceiling is the
+    # channel decoded within its speaker's reference turns only (oracle segmentation).
+    turns: dict[str, list[tuple[float, float]]] = {}
+    for line in (AMI / "reference.rttm").read_text().splitlines():
+        f = line.split()
+        turns.setdefault(f[7], []).append((float(f[3]), float(f[3]) + float(f[4])))
+    ami_off = {}
+    for k, name in AMI_CHANNELS.items():
+        x = _load16k(AMI / "channels" / name)
+        ami_off[k] = " ".join(_offline(recognizer, x[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)])
+                              for a, b in _merged(turns[k], 1.5))
+    ami_live = {k: " ".join(e.text for e in ami_report.transcript if e.participant == k) for k in AMI_CHANNELS}
+    keys = list(AMI_CHANNELS)
+    ami_refs = [_ami_reference(AMI_TEXT[k]) for k in keys]
+    results["wer"] = {
+        "asr_set": {"offline": _wer(refs, offline), "live": _wer(refs, live)},
+        "ami": {"offline": _wer(ami_refs, [ami_off[k] for k in keys]),
+                "live": _wer(ami_refs, [ami_live[k] for k in keys])},
+    }
+    t = Table(title="Word error rate (Whisper English normaliser, corpus level)")
+    for c in ("data", "offline faster-whisper", "live pipeline", "live / offline"):
+        t.add_column(c, justify="right" if c != "data" else "left")
+    for name, label in (("asr_set", f"shared ASR set ({len(files)} files)"),
+                        ("ami", "AMI minute, 4 headsets (offline: within reference turns)")):
+        w = results["wer"][name]
+        t.add_row(label, f"{100 * w['offline']:.1f} %", f"{100 * w['live']:.1f} %",
+                  f"{w['live'] / w['offline']:.2f}" if w["offline"] else "—")
+    console.print(t)
+
+    # 2. Throughput with a full queue: the whole ASR set, and its meeting-length utterances (≤ 6 s).
+    recognizer.words(audio[0][:SAMPLE_RATE])  # warm up
+    results["throughput"] = {}
+    t = Table(title="Throughput under backlog, × real time (same run)")
+    for c in ("utterances", "each decoded alone", "scheduler, full queue", "gain", "packing limit"):
+        t.add_column(c, justify="right" if c != "utterances" else "left")
+    for label, chosen in (("all 22", audio), ("the 16 of ≤ 6 s", [a for a in audio if len(a) <= 6 * SAMPLE_RATE])):
+        utts = [Utterance(i, "p", 0.0, len(a) / SAMPLE_RATE, a) for i, a in enumerate(chosen)]
+        speech_s = sum(u.duration_s for u in utts)
+        t0 = time.perf_counter()
+        for u in utts:
+            recognizer.words(u.audio)
+        alone = time.perf_counter() - t0
+        scheduler = AsrScheduler(recognizer, lambda r: None)
+        t0 = time.perf_counter()
+        with scheduler._cv:  # the whole backlog is there before the scheduler looks
+            for u in utts:
+                scheduler.submit(u)
+        scheduler.close()
+        packed = time.perf_counter() - t0
+        window = pack(utts, 30.0)
+        t0 = time.perf_counter()
+        recognizer.words(window.audio)
+        limit = time.perf_counter() - t0
+        limit_speech = sum(u.duration_s for u in window.members)
+        results["throughput"][label] = {"per_utterance_xrt": speech_s / alone, "backlog_xrt": speech_s / packed,
+                                        "gain": alone / packed, "packing_limit_xrt": limit_speech / limit,
+                                        "calls": scheduler.calls, "speech_s": speech_s}
+        t.add_row(f"{label} ({speech_s:.0f} s)", f"{speech_s / alone:.1f}",
+                  f"{speech_s / packed:.1f} ({scheduler.calls} calls)", f"{alone / packed:.2f}×",
+                  f"{limit_speech / limit:.1f} ({limit_speech:.0f} s in one window)")
+    console.print(t)
+
+    # 3. Latency at real-time pacing, and memory.
+    if realtime:
+        from bot.pipeline import PipelineConfig
+
+        with tempfile.TemporaryDirectory() as tmp:
+            result = replay(AMI / "scenario.yaml", Path(tmp) / "rt", speed=1.0, asr=asr,
+                            config=PipelineConfig())
+            finished = time.monotonic()
+        t0 = result.run_started
+        lines = result.transcriber_lines
+        lat = np.array([ln.done_at - (t0 + ln.utterance_end_s) for ln in lines
+                        if ln.entry and ln.entry.end_s - ln.entry.start_s <= 10.0])
+        behind = finished - (t0 + result.report.meeting.duration_s)
+        results["latency"] = {"p50_s": float(np.percentile(lat, 50)), "p95_s": float(np.percentile(lat, 95)),
+                              "n": int(len(lat)), "complete_after_end_s": behind}
+        console.print(f"Latency at --speed 1 (AMI minute): end of speech → final text p50 "
+                      f"{results['latency']['p50_s']:.2f} s, p95 {results['latency']['p95_s']:.2f} s "
+                      f"over {len(lat)} utterances ≤ 10 s; transcript complete {behind:.2f} s after the end")
+    # Memory of a bot process: a separate `rollcall replay` of the AMI minute with ASR on.
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "bot.cli", "replay", str(AMI / "scenario.yaml"), "--out",
+                        str(Path(tmp) / "rss")], check=True, capture_output=True)
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    results["peak_rss_mb"] = rss_mb
+    console.print(f"Peak resident memory of a `rollcall replay` process with ASR on (AMI minute): {rss_mb:.0f} MB")
+    return results
