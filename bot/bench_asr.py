@@ -41,6 +41,17 @@ AMI_TEXT = {"MEO015": "A", "FEE013": "B", "MEE014": "C", "FEE016": "D"}
 normalise = EnglishTextNormalizer()
 
 
+_RSS_PROBE = """
+import sys
+from bot.cli import app
+try:
+    app(["replay", sys.argv[1], "--out", sys.argv[2]])
+except SystemExit:
+    pass
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
 def _load16k(path: Path) -> np.ndarray:
     x, rate = sf.read(str(path), dtype="float64", always_2d=True)
     x = x.mean(axis=1)
@@ -188,11 +199,12 @@ def run_asr_bench(console: Console | None = None, realtime: bool = True) -> dict
         console.print(f"Latency at --speed 1 (AMI minute): end of speech → final text p50 "
                       f"{results['latency']['p50_s']:.2f} s, p95 {results['latency']['p95_s']:.2f} s "
                       f"over {len(lat)} utterances ≤ 10 s; transcript complete {behind:.2f} s after the end")
-    # Memory of a bot process: a separate `rollcall replay` of the AMI minute with ASR on.
+    # Memory of a bot process: a separate `rollcall replay` of the AMI minute with ASR on. Its own
+    # high-water mark (VmHWM) is read inside it: a forked child's rusage also counts the parent's pages.
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "bot.cli", "replay", str(AMI / "scenario.yaml"), "--out",
-                        str(Path(tmp) / "rss")], check=True, capture_output=True)
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        proc = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(AMI / "scenario.yaml"), str(Path(tmp) / "rss")],
+                              check=True, capture_output=True, text=True)
+    rss_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024
     results["peak_rss_mb"] = rss_mb
     console.print(f"Peak resident memory of a `rollcall replay` process with ASR on (AMI minute): {rss_mb:.0f} MB")
     return results
