@@ -51,13 +51,14 @@ def cache_dir() -> Path:
 
 def _run_live(scenario: Path, out: Path, speed: float | None, title: str,
               silence_suppression_dbfs: float | None = None, asr: AsrConfig | None = None) -> None:
-    from bot.live_view import render_snapshot
+    from bot.live_view import LiveView
     from bot.replay import replay
 
     console = Console()
+    view = LiveView(title)
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         result = replay(scenario, out, speed=speed, silence_suppression_dbfs=silence_suppression_dbfs, asr=asr,
-                        on_snapshot=lambda s: live.update(render_snapshot(s, title)))
+                        on_snapshot=lambda s: live.update(view.render(s)))
     console.print(f"\nReport: [bold]{result.report_html}[/]  (data: {result.report_json})")
 
 

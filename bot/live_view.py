@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +19,22 @@ def _bar(pct: float | None, width: int = 8) -> Text:
         return Text("—", style="dim")
     filled = int(round(pct / 100 * width))
     return Text("█" * filled, style="cyan") + Text("░" * (width - filled), style="dim") + Text(f" {pct:4.1f}%")
+
+
+class LiveView:
+    """The table plus the latest transcript line (snapshots carry only the lines new since the last)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.caption: Text | None = None
+
+    def render(self, snap: LiveSnapshot) -> Group:
+        if snap.transcript:
+            line = snap.transcript[-1]
+            name = next((p.name for p in snap.participants if p.key == line.participant), line.participant)
+            self.caption = Text.assemble((f"{name}: ", "bold"), (line.text, "italic"))
+        table = render_snapshot(snap, self.title)
+        return Group(table, self.caption) if self.caption is not None else Group(table)
 
 
 def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
