@@ -60,6 +60,7 @@ class LiveSnapshot(BaseModel):
     t: float  # media seconds from meeting start
     ended: bool = False  # the final snapshot, at the meeting end: totals are final, nobody is present
     transcript: list[TranscriptEntry] = []  # final transcript lines that became ready since the last snapshot
+    interim: list[TranscriptEntry] = []  # provisional text of speech still going on (replaced by finals)
     participants: list[LiveParticipant]
     totals: LiveTotals
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.transcript import Utterance, Word, pack, split_words
+from analysis.transcript import Pack, Utterance, Word, pack, split_words
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -58,6 +58,7 @@ class AsrResult:
     text: str | None  # None: given up under backlog
     packed_with: int  # how many utterances shared the recognition call (0 when given up)
     done_at: float  # scheduler clock when the text was ready
+    interim: bool = False  # a provisional text of speech still going on
 
 
 class AsrScheduler:
@@ -69,6 +70,7 @@ class AsrScheduler:
         self._on_result = on_result
         self._clock = clock
         self._queue: deque[Utterance] = deque()
+        self._interim: dict[str, Utterance] = {}  # the latest provisional request per participant
         self._backlog_s = 0.0
         self._cv = threading.Condition()
         self._closing = False
@@ -95,9 +97,16 @@ class AsrScheduler:
             self.given_up += 1
             self._on_result(AsrResult(old, None, 0, self._clock()))
 
+    def submit_interim(self, u: Utterance) -> None:
+        """Ask for a provisional text of speech still going on. Only decoded when no final utterance is
+        waiting, and a newer request for the same participant replaces an older one."""
+        with self._cv:
+            self._interim[u.key] = u
+            self._cv.notify()
+
     def idle(self) -> bool:
         with self._cv:
-            return not self._queue and not self._busy
+            return not self._queue and not self._interim and not self._busy
 
     def close(self, timeout_s: float | None = None) -> bool:
         """Finish what is queued, then stop. Returns False if that did not happen within the timeout."""
@@ -107,17 +116,29 @@ class AsrScheduler:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
+    def _next_job(self) -> tuple[Pack, bool] | None:
+        """Under the lock: what to decode next, finals before provisional texts; None to stop."""
+        while not self._queue and not self._interim and not self._closing:
+            self._cv.wait()
+        if self._queue:
+            p = pack(list(self._queue), self.window_s, self.gap_s)
+            for _ in p.members:
+                self._backlog_s -= self._queue.popleft().duration_s
+            return p, False
+        if self._interim and not self._closing:
+            oldest = min(self._interim.values(), key=lambda u: u.id)
+            del self._interim[oldest.key]
+            return pack([oldest], self.window_s, self.gap_s), True
+        return None
+
     def _run(self) -> None:
         while True:
             with self._cv:
-                while not self._queue and not self._closing:
-                    self._cv.wait()
-                if not self._queue:
+                job = self._next_job()
+                if job is None:
                     return
-                p = pack(list(self._queue), self.window_s, self.gap_s)
-                for _ in p.members:
-                    self._backlog_s -= self._queue.popleft().duration_s
                 self._busy = True
+            p, interim = job
             t0 = self._clock()
             try:
                 texts = split_words(p, self.recognizer.words(p.audio))
@@ -127,7 +148,8 @@ class AsrScheduler:
             self.calls += 1
             self.busy_s += done - t0
             for u in p.members:
-                self.decoded += texts[u.id] is not None
-                self._on_result(AsrResult(u, texts[u.id], len(p.members), done))
+                if not interim:
+                    self.decoded += texts[u.id] is not None
+                self._on_result(AsrResult(u, texts[u.id], len(p.members), done, interim))
             with self._cv:
                 self._busy = False

@@ -40,6 +40,7 @@ class MeetingPipeline:
         self.transcriber = transcriber  # None: no ASR (talk time and everything else still run)
         self.transcript: list[TranscriptEntry] = []
         self._new_lines: list[TranscriptEntry] = []  # for the next live snapshot
+        self._interim: dict[str, TranscriptEntry] = {}  # latest provisional text per participant
         self.config = config or PipelineConfig()
         self.frame_ms = self.config.talk.frame_ms
         self.ingest = Ingest(self.frame_ms, self.config.ring_capacity_s, self.config.idle_ms)
@@ -97,10 +98,15 @@ class MeetingPipeline:
         if self.transcriber is not None:
             self.transcriber.decided_until(self.detector.decided_s,
                                            lambda k: self.detector.open_turn(k, even_short=True))
+            for key in self._key_of_stream:
+                turn = self.detector.open_turn(key)
+                if turn is not None and self._consented(key):
+                    self.transcriber.speaking(key, turn)
             self._collect(self.transcriber.ready())
         if t_s + 1e-9 >= self._next_snapshot:
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
-            self._on_snapshot(snap.model_copy(update={"transcript": self._take_new_lines()}))
+            self._on_snapshot(snap.model_copy(update={"transcript": self._take_new_lines(),
+                                                      "interim": list(self._interim.values())}))
             self._next_snapshot = t_s + self.config.snapshot_every_s
 
     # ---- end of meeting ---------------------------------------------------------------------
@@ -143,6 +149,10 @@ class MeetingPipeline:
             e = line.entry
             if e is None or not self._consented(e.participant):
                 continue
+            if line.interim:
+                self._interim[e.participant] = e
+                continue
+            self._interim.pop(e.participant, None)
             self.transcript.append(e)
             self._new_lines.append(e)
             self._log({"kind": "transcript", **e.model_dump()})

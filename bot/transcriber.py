@@ -24,6 +24,7 @@ class AsrConfig:
     beam_size: int = 1
     pad_s: float = 0.2  # audio kept before and after each turn (word onsets and tails)
     merge_gap_s: float = 1.5  # a participant's turns closer than this are transcribed as one (context)
+    interim_every_s: float = 2.0  # provisional text for speech still going on, every this much new speech
     max_utterance_s: float = 28.0  # longer spans are cut at their quietest point near this (Whisper: 30 s)
     window_s: float = 30.0  # the most audio packed into one recognition call
     gap_s: float = 0.5  # silence between packed utterances
@@ -37,6 +38,7 @@ class Line:
     utterance_end_s: float
     done_at: float  # transcriber clock
     packed_with: int
+    interim: bool = False  # provisional text of speech still going on; the final line replaces it
 
 
 class Transcriber:
@@ -52,6 +54,7 @@ class Transcriber:
         self._ids = itertools.count()
         self.lines: list[Line] = []
         self._pending: dict[str, list[float]] = {}  # key -> [start_s, end_s] of turns not yet queued
+        self._interim_end: dict[str, float] = {}  # key -> end of the speech the last interim request covered
         self.scheduler = AsrScheduler(self.recognizer, self._on_result, window_s=config.window_s,
                                       gap_s=config.gap_s, max_backlog_s=config.max_backlog_s, clock=clock)
 
@@ -79,6 +82,20 @@ class Transcriber:
             if t_s - span[1] >= self.config.merge_gap_s or running is not None:
                 del self._pending[key]
                 self._queue(key, *span)
+
+    def speaking(self, key: str, open_turn: tuple[float, float]) -> None:
+        """``key`` is mid-turn (start_s, end_s decided so far): every interim_every_s of new speech, ask
+        for a provisional text of everything since the held span (or this turn) began."""
+        span = self._pending.get(key)
+        start = span[0] if span is not None and open_turn[0] - span[1] < self.config.merge_gap_s else open_turn[0]
+        end = open_turn[1]
+        last = max(self._interim_end.get(key, start), start)
+        if end - last < self.config.interim_every_s or end - start > self.config.max_utterance_s:
+            return
+        self._interim_end[key] = end
+        first, stop = math.floor(start / self.frame_s), math.ceil(end / self.frame_s)
+        audio, _ = self.store.cut(key, first, stop)
+        self.scheduler.submit_interim(Utterance(next(self._ids), key, first * self.frame_s, stop * self.frame_s, audio))
 
     def _queue(self, key: str, start_s: float, end_s: float) -> None:
         """Cut the span (padded; long ones at quiet points) into utterances and submit them."""
@@ -116,4 +133,4 @@ class Transcriber:
         if r.text:  # None: given up; "": nothing intelligible
             entry = TranscriptEntry(participant=u.key, start_s=round(u.start_s, 3), end_s=round(u.end_s, 3),
                                     text=r.text)
-        self._done.put(Line(entry, u.end_s, r.done_at, r.packed_with))
+        self._done.put(Line(entry, u.end_s, r.done_at, r.packed_with, r.interim))

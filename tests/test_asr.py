@@ -106,3 +106,18 @@ def test_text_signals_count_on_raw_text() -> None:
 def test_a_missing_model_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ModelNotFoundError, match="no model.bin"):
         WhisperRecognizer(tmp_path)
+
+
+def test_interim_requests_wait_for_finals_and_replace_each_other(recognizer, utterances) -> None:
+    results = []
+    scheduler = AsrScheduler(recognizer, results.append)
+    newer = Utterance(10, "ana", 20.0, 23.0, utterances[2].audio)
+    with scheduler._cv:
+        scheduler.submit_interim(utterances[0])  # ana, still talking...
+        scheduler.submit_interim(newer)  # ...and a newer request for her replaces the older one
+        scheduler.submit(utterances[1])  # a final utterance goes first
+    while not scheduler.idle():
+        threading.Event().wait(0.01)
+    scheduler.close(10)
+    assert [(r.utterance.id, r.interim) for r in results] == [(1, False), (10, True)]
+    assert "security team" in normalise(results[1].text)
