@@ -28,13 +28,11 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from analysis.transcript import SAMPLE_RATE, Utterance, pack
 from bot.asr import AsrScheduler, WhisperRecognizer
+from bot.bench_talk import AMI, AMI_CHANNELS, rttm_turns
 from bot.replay import replay
 from bot.transcriber import AsrConfig
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ASR = DATA / "asr"
-AMI = DATA / "meetings" / "ami-es2004a-750s"
-AMI_CHANNELS = {"MEO015": "source0.wav", "FEE013": "source1.wav", "MEE014": "source2.wav", "FEE016": "source3.wav"}
+ASR = AMI.parents[1] / "asr"
 # Which text/mixture.X file is whose words: read off the content against each speaker's turns in
 # reference.rttm (the data README's letter list does not match the text files).
 AMI_TEXT = {"MEO015": "A", "FEE013": "B", "MEE014": "C", "FEE016": "D"}
@@ -121,10 +119,7 @@ def run_asr_bench(console: Console | None = None, realtime: bool = True) -> dict
         ami_report = replay(AMI / "scenario.yaml", Path(tmp) / "ami", asr=asr).report
     # Offline on a headset channel would transcribe everyone the headset hears; its ceiling is the
     # channel decoded within its speaker's reference turns only (oracle segmentation).
-    turns: dict[str, list[tuple[float, float]]] = {}
-    for line in (AMI / "reference.rttm").read_text().splitlines():
-        f = line.split()
-        turns.setdefault(f[7], []).append((float(f[3]), float(f[3]) + float(f[4])))
+    turns = rttm_turns(AMI / "reference.rttm")
     ami_off = {}
     for k, name in AMI_CHANNELS.items():
         x = _load16k(AMI / "channels" / name)

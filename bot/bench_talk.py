@@ -29,15 +29,20 @@ AMI_CHANNELS = {"MEO015": "source0.wav", "FEE013": "source1.wav", "MEE014": "sou
 QUIET = "MEE014"  # says only "Mm. Yeah."
 
 
-def reference_talk(rttm: Path) -> dict[str, float]:
-    """Union of each speaker's turns in an RTTM file, in seconds."""
+def rttm_turns(rttm: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each speaker's turns (start_s, end_s) in an RTTM file."""
     turns: dict[str, list[tuple[float, float]]] = {}
     for line in rttm.read_text().splitlines():
         f = line.split()
         if f and f[0] == "SPEAKER":
             turns.setdefault(f[7], []).append((float(f[3]), float(f[3]) + float(f[4])))
+    return turns
+
+
+def reference_talk(rttm: Path) -> dict[str, float]:
+    """Union of each speaker's turns in an RTTM file, in seconds."""
     out = {}
-    for spk, iv in turns.items():
+    for spk, iv in rttm_turns(rttm).items():
         total, end = 0.0, -1.0
         for a, b in sorted(iv):
             if b > end:

@@ -1,8 +1,8 @@
 """Wires a transport to the analysis: native ingest → talk detector → live snapshots → final report.
 
 The handler methods are the ones every transport calls (see bot.transport). Audio only touches the
-native ingest (copy + queue, GIL released); all analysis runs in ``on_media_time`` on media time, so a
-replay at any speed gives identical results.
+native ingest (a bounded copy into the participant's queue); all analysis runs in ``on_media_time`` on
+media time, so a replay at any speed gives the same talk time and metrics.
 """
 from __future__ import annotations
 

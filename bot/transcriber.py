@@ -65,7 +65,7 @@ class Transcriber:
         """A final talk turn. Turns of one participant with pauses under merge_gap_s between them are
         held and transcribed together: Whisper does much better with a sentence's context."""
         span = self._pending.get(seg.key)
-        if span is not None and seg.start_s - span[1] < self.config.merge_gap_s:
+        if span is not None and self._joins(span, seg.start_s):
             span[1] = seg.end_s
             return
         if span is not None:
@@ -77,7 +77,7 @@ class Transcriber:
         every held span that no later turn can join any more."""
         for key, span in list(self._pending.items()):
             running = open_turn(key)
-            if running is not None and running[0] - span[1] < self.config.merge_gap_s:
+            if running is not None and self._joins(span, running[0]):
                 continue  # the next turn is under way and will join this one
             if t_s - span[1] >= self.config.merge_gap_s or running is not None:
                 del self._pending[key]
@@ -87,7 +87,7 @@ class Transcriber:
         """``key`` is mid-turn (start_s, end_s decided so far): every interim_every_s of new speech, ask
         for a provisional text of everything since the held span (or this turn) began."""
         span = self._pending.get(key)
-        start = span[0] if span is not None and open_turn[0] - span[1] < self.config.merge_gap_s else open_turn[0]
+        start = span[0] if span is not None and self._joins(span, open_turn[0]) else open_turn[0]
         end = open_turn[1]
         last = max(self._interim_end.get(key, start), start)
         if end - last < self.config.interim_every_s or end - start > self.config.max_utterance_s:
@@ -96,6 +96,10 @@ class Transcriber:
         first, stop = math.floor(start / self.frame_s), math.ceil(end / self.frame_s)
         audio, _ = self.store.cut(key, first, stop)
         self.scheduler.submit_interim(Utterance(next(self._ids), key, first * self.frame_s, stop * self.frame_s, audio))
+
+    def _joins(self, span: list[float], turn_start_s: float) -> bool:
+        """A turn starting then belongs with the held span: the pause is under merge_gap_s."""
+        return turn_start_s - span[1] < self.config.merge_gap_s
 
     def _queue(self, key: str, start_s: float, end_s: float) -> None:
         """Cut the span (padded; long ones at quiet points) into utterances and submit them."""
