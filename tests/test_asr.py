@@ -48,7 +48,7 @@ def test_packing_splits_words_back_to_each_utterance(recognizer, utterances) -> 
             done.set()
 
     scheduler = AsrScheduler(recognizer, on_result)
-    with scheduler._cv:  # hold the scheduler while the backlog builds up, as when the CPU is behind
+    with scheduler.paused():  # hold the scheduler while the backlog builds up, as when the CPU is behind
         for u in utterances:
             scheduler.submit(u)
     assert done.wait(60)
@@ -79,7 +79,7 @@ def test_an_idle_scheduler_decodes_each_utterance_at_once(recognizer, utterances
 def test_backlog_is_bounded_and_gives_up_the_oldest(recognizer, utterances) -> None:
     results = []
     scheduler = AsrScheduler(recognizer, results.append, max_backlog_s=5.0)
-    with scheduler._cv:
+    with scheduler.paused():
         for u in utterances:
             scheduler.submit(u)
     scheduler.close(30)
@@ -112,7 +112,7 @@ def test_interim_requests_wait_for_finals_and_replace_each_other(recognizer, utt
     results = []
     scheduler = AsrScheduler(recognizer, results.append)
     newer = Utterance(10, "ana", 20.0, 23.0, utterances[2].audio)
-    with scheduler._cv:
+    with scheduler.paused():
         scheduler.submit_interim(utterances[0])  # ana, still talking...
         scheduler.submit_interim(newer)  # ...and a newer request for her replaces the older one
         scheduler.submit(utterances[1])  # a final utterance goes first
