@@ -1,33 +1,30 @@
 """Talk-time detector: per-participant talk turns from each participant's own microphone stream.
 
-Pipeline, per block of ``block_s`` of media time on the global frame grid (all participants together):
+Frame by frame on the global frame grid (all participants together):
 
-All energies are voice-band energies (above 300 Hz, from the native ingest).
-
-1. Noise floor per channel (:mod:`analysis.vad`, minimum statistics over ``floor_window_s``).
-2. Predicted background per channel = noise floor + leakage learned from the other channels
-   (:mod:`analysis.crosstalk`). A frame is an own-voice candidate if its energy exceeds the background
-   by ``margin_db`` and its full-band energy is not more than ``max_low_tilt_db`` above its voice-band
-   energy (breath, handling noise and rumble sit below 300 Hz). Frames that are not candidates are
-   silence and never reach webrtcvad.
-3. webrtcvad (``vad_mode``) on the candidates: voiced frames.
-4. Turns: voiced frames closer than ``bridge_s`` are one turn (pauses within a person's speech are
+1. The energy gate (:mod:`analysis.energy_gate`): noise floor, leakage predicted from the other channels
+   through the learned coupling (:mod:`analysis.crosstalk`), and the low-frequency tilt check leave the
+   frames that could be own voice. Frames that are not candidates are silence and never reach webrtcvad.
+2. webrtcvad (``vad_mode``) on the candidates: voiced frames.
+3. Turns: voiced frames closer than ``bridge_s`` are one turn (pauses within a person's speech are
    talk time, as in human turn annotations); a turn ends with its last voiced frame;
    turns with less than ``min_voiced_s`` of voiced frames are dropped (clicks, coughs, stray leakage).
 
-Blocks are aligned to the grid, so results depend only on the media, never on how frames were batched
-or when advance() was called. Latency: up to one block plus ``bridge_s`` before a turn becomes final.
+Every step depends only on the frames in grid order, so results never depend on how frames were batched
+or when advance() was called; ``step_s`` only sets how often decisions are made. A turn is final
+``bridge_s`` after its last voiced frame, plus up to one step.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import webrtcvad
 
-from .crosstalk import CouplingModel
+from .energy_gate import EnergyGate
 from .events import SpeechSegment
-from .frames import FrameBatch, frame_len_for
-from .vad import ChannelState, floors, spreads
+from .frames import SAMPLE_RATE, FrameBatch, frame_len_for
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,17 @@ class TalkConfig:
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
     bridge_s: float = 0.6  # pauses shorter than this inside one person's speech count as talk
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
-    block_s: float = 1.92  # processing/learning block; latency <= block_s + bridge_s
+    step_s: float = 0.24  # decide whenever this much media time is waiting: latency against CPU, same results
+
+
+_NO_ROWS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+
+
+@dataclass(frozen=True)
+class _Queued:
+    channel: np.ndarray  # channel of each row
+    batch: FrameBatch
+    last: int  # highest frame index in the batch
 
 
 @dataclass
@@ -56,25 +63,27 @@ class _Turn:
 
 
 class TalkDetector:
-    def __init__(self, config: TalkConfig | None = None) -> None:
+    def __init__(self, config: TalkConfig | None = None, gate: Callable[..., EnergyGate] = EnergyGate) -> None:
+        """``gate`` builds the energy gate from its parameters: the numpy reference by default; the bot
+        passes ``native.EnergyGate``, the same arithmetic in C++."""
         self.cfg = cfg = config or TalkConfig()
         self.frame_len = frame_len_for(cfg.frame_ms)
         self.frame_bytes = self.frame_len * 2
         self.dt = cfg.frame_ms / 1000.0
         fms = cfg.frame_ms
-        self.block = max(1, int(round(cfg.block_s * 1000 / fms)))
-        self.floor_frames = max(1, int(round(cfg.floor_window_s * 1000 / fms)))
-        self.spread_frames = max(1, int(round(cfg.leak_spread_ms / fms)))
+        self.step = max(1, int(round(cfg.step_s * 1000 / fms)))
         self.bridge = int(round(cfg.bridge_s * 1000 / fms))
         self.min_voiced = int(np.ceil(cfg.min_voiced_s * 1000 / fms - 1e-9))
-        self.margin = 10.0 ** (cfg.margin_db / 10.0)
-        self.max_tilt = 10.0 ** (cfg.max_low_tilt_db / 10.0)
-        self.clear = 10.0 ** (cfg.coupling_clear_db / 10.0)
-        self.coupling = CouplingModel(cfg.coupling_quantile, cfg.coupling_prior_db,
-                                      cfg.coupling_prior_weight, cfg.coupling_cap)
-        self.channels: list[ChannelState] = []
+        self.gate = gate(floor_frames=max(1, int(round(cfg.floor_window_s * 1000 / fms))),
+                         spread_frames=max(1, int(round(cfg.leak_spread_ms / fms))),
+                         margin=10.0 ** (cfg.margin_db / 10.0), max_tilt=10.0 ** (cfg.max_low_tilt_db / 10.0),
+                         clear=10.0 ** (cfg.coupling_clear_db / 10.0), quantile=cfg.coupling_quantile,
+                         prior_db=cfg.coupling_prior_db, prior_weight=cfg.coupling_prior_weight,
+                         cap=cfg.coupling_cap)
+        self.keys: list[str] = []  # participant of each channel
+        self.vads: list[webrtcvad.Vad] = []  # one each: webrtcvad keeps state from frame to frame
         self.index_of: dict[str, int] = {}
-        self.pending: list[tuple[np.ndarray, FrameBatch]] = []  # (channel of each row, frames)
+        self.pending: list[_Queued] = []
         self._stream_map: tuple[object, int, np.ndarray] = (None, 0, np.zeros(0, dtype=np.int64))
         self.next_frame = 0  # all frames < next_frame are processed
         self.open: list[_Turn | None] = []
@@ -82,14 +91,14 @@ class TalkDetector:
 
     # ---------------------------------------------------------------- input
     def push(self, batch: FrameBatch) -> None:
-        """Queue a drain's frames (any participants). Cheap on purpose: it runs on every drain, and all
-        checking happens once per block in _take (frames for time already decided are dropped there)."""
+        """Queue a drain's frames (any participants). Cheap on purpose: it runs on every drain; frames for
+        time already decided, and duplicates, are sorted out when they are decided."""
         table = self._channels_of(batch.keys)
         if len(batch.index) == 0:
             return
         if batch.pcm.shape[1] != self.frame_len:
             raise ValueError(f"frame length {batch.pcm.shape[1]} != {self.frame_len} ({self.cfg.frame_ms} ms)")
-        self.pending.append((table[batch.stream], batch))
+        self.pending.append(_Queued(table[batch.stream], batch, int(batch.index.max())))
 
     def _channels_of(self, keys) -> np.ndarray:
         """Channel of each stream id of a batch; registers new participants. Cached for the keys list
@@ -102,32 +111,32 @@ class TalkDetector:
         return table
 
     def _register(self, key: str) -> int:
-        c = len(self.channels)
-        self.channels.append(ChannelState(key, self.cfg.vad_mode, self.floor_frames, self.spread_frames))
+        c = len(self.keys)
+        self.keys.append(key)
+        self.vads.append(webrtcvad.Vad(self.cfg.vad_mode))
+        self.gate.add_channel()
         self.index_of[key] = c
         self.open.append(None)
         self._talking[key] = False
-        self.coupling.add_channel(key)
         return c
 
     # ---------------------------------------------------------------- output
     def advance(self, until_index: int) -> list[SpeechSegment]:
-        end = (int(until_index) // self.block) * self.block
-        return self._process(end)
+        """Decide the frames before ``until_index`` (all final), once at least a step of them is waiting."""
+        if int(until_index) - self.next_frame < self.step:
+            return []
+        return self._process(int(until_index))
 
     def finish(self, end_index: int | None = None) -> list[SpeechSegment]:
         """Decide everything queued and close all turns. Frames at or after ``end_index`` (the meeting's
         end, when known) are dropped: audio stamped beyond the meeting is a clock error, not speech."""
-        last = max([self.next_frame] + [int(b.index.max()) + 1 for _, b in self.pending])
+        last = max([self.next_frame] + [q.last + 1 for q in self.pending])
         out = self._process(last if end_index is None else max(self.next_frame, min(last, end_index)))
         self.pending = []
-        for c in range(len(self.channels)):
-            t = self.open[c]
+        for c in range(len(self.keys)):
+            self._close(c, self.open[c], out)
             self.open[c] = None
-            seg = self._close(c, t)
-            if seg is not None:
-                out.append(seg)
-            self._talking[self.channels[c].key] = False
+            self._talking[self.keys[c]] = False
         out.sort(key=lambda s: (s.start_s, s.key))
         return out
 
@@ -139,124 +148,81 @@ class TalkDetector:
     def talking_now(self) -> dict[str, bool]:
         return dict(self._talking)
 
-    def open_turn(self, key: str, *, even_short: bool = False) -> tuple[float, float] | None:
-        """The provisional turn (start_s, end_s) decided so far, once it holds enough voice to be kept
-        (or at all, with ``even_short``). It only grows until it becomes final with the same start."""
+    def open_turn(self, key: str) -> tuple[float, float] | None:
+        """The provisional turn (start_s, end_s) decided so far, once it holds enough voice to be kept.
+        It only grows until it becomes final with the same start."""
         c = self.index_of.get(key)
         t = self.open[c] if c is not None else None
-        if t is None or (t.voiced < self.min_voiced and not even_short):
+        if t is None or t.voiced < self.min_voiced:
             return None
         return t.start * self.dt, t.end * self.dt
 
     # ---------------------------------------------------------------- core
-    def _take(self, end: int) -> tuple[np.ndarray, FrameBatch] | None:
-        """Pop the queued frames with index < end: (channel of each row, frames).
-        Frames for time already decided are dropped, and of duplicates the first queued is kept."""
+    def _queued(self) -> tuple[np.ndarray, FrameBatch] | None:
+        """Everything queued, as one batch (channel of each row, frames), in the order it arrived."""
         if not self.pending:
             return None
         if len(self.pending) == 1:
-            channel, b = self.pending[0]
-        else:
-            channel = np.concatenate([c for c, _ in self.pending])
-            parts = [b for _, b in self.pending]
-            b = FrameBatch(parts[0].keys, np.concatenate([p.stream for p in parts]),
+            return self.pending[0].channel, self.pending[0].batch
+        parts = [q.batch for q in self.pending]
+        return (np.concatenate([q.channel for q in self.pending]),
+                FrameBatch(parts[0].keys, np.concatenate([p.stream for p in parts]),
                            np.concatenate([p.index for p in parts]), np.concatenate([p.pcm for p in parts]),
-                           np.concatenate([p.energy for p in parts]), np.concatenate([p.voice_energy for p in parts]))
-        self.pending = []
-        keep = b.index >= self.next_frame
-        key = channel * (1 << 40) + b.index
-        _, first = np.unique(key, return_index=True)
-        if len(first) < len(key):
-            unique = np.zeros(len(key), dtype=bool)
-            unique[first] = True
-            keep &= unique
-        take = keep & (b.index < end)
-        later = keep & ~take
-        if later.any():
-            self.pending = [(channel[later], b.select(later))]
-        if not take.any():
-            return None
-        return (channel, b) if take.all() else (channel[take], b.select(take))
+                           np.concatenate([p.energy for p in parts]), np.concatenate([p.voice_energy for p in parts])))
 
     def _process(self, end: int) -> list[SpeechSegment]:
-        """Decide frames [next_frame, end): everything that does not depend on the learned coupling
-        (noise floors, leakage spread, the tilt check, turns) runs once over the whole range; only the
-        leakage gate and coupling learning step block by block, in grid order."""
+        """Decide frames [next_frame, end): the energy gate, webrtcvad on its candidates, turns."""
         start = self.next_frame
-        C = len(self.channels)
+        C = len(self.keys)
         if end <= start:
             return []
         if C == 0:
             self.next_frame = end
             return []
         n = end - start
-        full = np.zeros((C, n))
-        voice = np.zeros((C, n))  # voice-band energy: what gating and coupling work on
-        present = np.zeros((C, n), dtype=bool)
-        rows = np.zeros((C, n), dtype=np.int64)
-        taken = self._take(end)
-        pcm = None
-        if taken is not None:
-            channel, b = taken
+        voiced = np.zeros((C, n + 2), dtype=np.int8)  # a silent frame either side: runs are closed
+        queued = self._queued()
+        # Batches with frames for later decisions stay queued; their rows decided here are ignored then.
+        self.pending = [q for q in self.pending if q.last >= end]
+        if queued is not None:
+            channel, b = queued
             pos = b.index - start
-            full[channel, pos] = b.energy
-            voice[channel, pos] = b.voice_energy
-            present[channel, pos] = True
-            rows[channel, pos] = np.arange(len(pos))
-            pcm = memoryview(np.ascontiguousarray(b.pcm, dtype=np.int16)).cast("B")
-        floor = floors(self.channels, voice, present)
-        spread = spreads(self.channels, voice)
-        # Own voice: clearly above noise and expected leakage in the voice band, and not a sound whose
-        # energy sits almost all below 300 Hz (breath on the microphone, handling noise, rumble).
-        plausible = present & (full <= self.max_tilt * voice)
-        cand = np.zeros((C, n), dtype=bool)
-        for b0 in range(0, n, self.block):
-            b = slice(b0, min(b0 + self.block, n))
-            e, fl, sp, ok = voice[:, b], floor[:, b], spread[:, b], plausible[:, b]
-            cb = ok & (e > self.margin * (fl + self.coupling.leakage(sp)))
-            # Learn from this block first, then gate again: a pair's first shared speech is already
-            # judged with what it teaches (no leakage credited while the model catches up).
-            if self.coupling.update(e, present[:, b], cb & (e > self.clear * fl)):
-                cb = ok & (e > self.margin * (fl + self.coupling.leakage(sp)))
-            cand[:, b] = cb
-        out: list[SpeechSegment] = []
-        for c, ch in enumerate(self.channels):
-            voiced = np.zeros(n, dtype=bool)
-            k = np.flatnonzero(cand[c])
-            if len(k):
-                voiced[k] = ch.vad_frames(pcm, rows[c, k], self.frame_bytes)
-            out.extend(self._turns(c, voiced, start, end))
-            self._talking[ch.key] = self.open_turn(ch.key) is not None
+            rows = self.gate.process(channel, pos, b.voice_energy, b.energy, n)
+            if len(rows):
+                # webrtcvad on every candidate, channel by channel in frame order (each keeps state).
+                pcm = memoryview(np.ascontiguousarray(b.pcm, dtype=np.int16)).cast("B")
+                vads, fb, rate = [v.is_speech for v in self.vads], self.frame_bytes, SAMPLE_RATE
+                cc = channel[rows]
+                voiced[cc, pos[rows] + 1] = [vads[c](pcm[r * fb:(r + 1) * fb], rate)
+                                             for c, r in zip(cc.tolist(), rows.tolist())]
+        else:
+            self.gate.process(*_NO_ROWS, n)
+        out = self._turns(voiced, start, end)
         self.next_frame = end
         out.sort(key=lambda seg: (seg.start_s, seg.key))
         return out
 
-    def _turns(self, c: int, voiced: np.ndarray, b0: int, b1: int) -> list[SpeechSegment]:
+    def _turns(self, voiced: np.ndarray, b0: int, b1: int) -> list[SpeechSegment]:
+        """Extend, open and close turns with the voiced runs of frames [b0, b1) of every channel."""
         out = []
-        t = self.open[c]
-        if voiced.any():
-            v = voiced.astype(np.int8)
-            d = np.diff(np.concatenate([[0], v, [0]]))
-            starts = np.flatnonzero(d == 1) + b0
-            ends = np.flatnonzero(d == -1) + b0
-            for s, e in zip(starts.tolist(), ends.tolist()):
-                if t is not None and s - t.end < self.bridge:
-                    t.end = e
-                    t.voiced += e - s
-                else:
-                    seg = self._close(c, t)
-                    if seg is not None:
-                        out.append(seg)
-                    t = _Turn(s, e, e - s)
-        if t is not None and b1 - t.end >= self.bridge:
-            seg = self._close(c, t)
-            if seg is not None:
-                out.append(seg)
-            t = None
-        self.open[c] = t
+        d = np.diff(voiced, axis=1)
+        rc, rs = np.nonzero(d == 1)  # run starts, channel-major, in frame order
+        _, re = np.nonzero(d == -1)
+        for c, s, e in zip(rc.tolist(), (rs + b0).tolist(), (re + b0).tolist()):
+            t = self.open[c]
+            if t is not None and s - t.end < self.bridge:
+                t.end = e
+                t.voiced += e - s
+            else:
+                self._close(c, t, out)
+                self.open[c] = _Turn(s, e, e - s)
+        for c, t in enumerate(self.open):
+            if t is not None and b1 - t.end >= self.bridge:
+                self._close(c, t, out)
+                self.open[c] = None
+            self._talking[self.keys[c]] = t is not None and t.voiced >= self.min_voiced and self.open[c] is t
         return out
 
-    def _close(self, c: int, t: _Turn | None) -> SpeechSegment | None:
-        if t is None or t.voiced < self.min_voiced:
-            return None
-        return SpeechSegment(self.channels[c].key, t.start * self.dt, t.end * self.dt)
+    def _close(self, c: int, t: _Turn | None, out: list[SpeechSegment]) -> None:
+        if t is not None and t.voiced >= self.min_voiced:
+            out.append(SpeechSegment(self.keys[c], t.start * self.dt, t.end * self.dt))

@@ -197,6 +197,17 @@ class AsrScheduler:
             self._interim[u.key] = u
             self._cv.notify()
 
+    def withdraw(self, ids: list[int]) -> set[int]:
+        """Take utterances back out of the queue (their speech went on); returns those that were still
+        queued. One already being decoded is not stopped."""
+        wanted = set(ids)
+        with self._cv:
+            out = {u.id for u in self._queue if u.id in wanted}
+            if out:
+                self._backlog_s -= sum(u.duration_s for u in self._queue if u.id in out)
+                self._queue = deque(u for u in self._queue if u.id not in out)
+        return out
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Hold the scheduler between jobs while a backlog is submitted (benchmarks and tests build a full

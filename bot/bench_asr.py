@@ -194,8 +194,8 @@ def run_asr_bench(console: Console | None = None, realtime: bool = True) -> dict
             finished = time.monotonic()
         t0 = result.run_started
         lines = result.transcriber_lines
-        lat = np.array([ln.done_at - (t0 + ln.utterance_end_s) for ln in lines
-                        if ln.entry and ln.entry.end_s - ln.entry.start_s <= 10.0])
+        lat = np.array([ln.done_at - (t0 + ln.speech_end_s) for ln in lines
+                        if ln.entry and not ln.interim and ln.entry.end_s - ln.entry.start_s <= 10.0])
         behind = finished - (t0 + result.report.meeting.duration_s)
         results["latency"] = {"p50_s": float(np.percentile(lat, 50)), "p95_s": float(np.percentile(lat, 95)),
                               "n": int(len(lat)), "complete_after_end_s": behind}

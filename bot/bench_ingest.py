@@ -20,7 +20,7 @@ from scipy.signal import resample_poly
 
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
-from native import Ingest
+from native import EnergyGate, Ingest
 
 AMI = Path(__file__).resolve().parents[2] / "shared" / "data" / "meetings" / "ami-es2004a-750s"
 SDK_RATE = 32000
@@ -56,7 +56,7 @@ def _raw_vad(channels16: list[np.ndarray], mode: int) -> float:
 
 def _whole_path(chunks: list[list[bytes]]) -> float:
     ing = Ingest(30, 10.0)
-    det = TalkDetector(TalkConfig(frame_ms=30))
+    det = TalkDetector(TalkConfig(frame_ms=30), gate=EnergyGate)
     keys = [f"ch{i}" for i in range(len(chunks))]
     ticks = list(zip(*chunks))  # what the SDK delivers every 10 ms: one chunk per participant
     per_drain = DRAIN_EVERY_MS // CHUNK_MS

@@ -22,7 +22,7 @@ from rich.table import Table
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
 from bot.replay import replay
-from native import Ingest
+from native import EnergyGate, Ingest
 
 AMI = Path(__file__).resolve().parents[2] / "shared" / "data" / "meetings" / "ami-es2004a-750s"
 AMI_CHANNELS = {"MEO015": "source0.wav", "FEE013": "source1.wav", "MEE014": "source2.wav", "FEE016": "source3.wav"}
@@ -65,7 +65,7 @@ def _detector_totals(cfg: TalkConfig, gains_db: dict[str, float], noise: float) 
         x, _ = sf.read(str(AMI / "channels" / AMI_CHANNELS[key]), dtype="float64")
         y = x * 32768 * 10 ** (gains_db.get(key, 0.0) / 20) + rng.standard_normal(len(x)) * noise
         ing.push(s, np.clip(np.round(y), -32768, 32767).astype("<i2").tobytes(), 16000, 0.0)
-    det = TalkDetector(cfg)
+    det = TalkDetector(cfg, gate=EnergyGate)
     det.push(FrameBatch(keys, *ing.drain(flush=True)))
     totals = dict.fromkeys(keys, 0.0)
     for seg in det.finish():

@@ -19,7 +19,7 @@ from analysis.report import MeetingInfo, Report, TranscriptEntry, build_report
 from analysis.talk_detector import TalkConfig, TalkDetector
 from bot.transcriber import Line, Transcriber
 from bot.transport import RawAudio
-from native import Ingest
+from native import EnergyGate, Ingest
 
 
 @dataclass
@@ -44,7 +44,7 @@ class MeetingPipeline:
         self.config = config or PipelineConfig()
         self.frame_ms = self.config.talk.frame_ms
         self.ingest = Ingest(self.frame_ms, self.config.ring_capacity_s, self.config.idle_ms)
-        self.detector = TalkDetector(self.config.talk)
+        self.detector = TalkDetector(self.config.talk, gate=EnergyGate)
         self.state = MeetingState()
         self.live = LiveTracker()
         self.segments: list[SpeechSegment] = []
@@ -96,12 +96,9 @@ class MeetingPipeline:
         watermark = math.floor((t_s * 1000.0 - self.config.idle_ms) / self.frame_ms) - 1
         self._accept(self.detector.advance(watermark))
         if self.transcriber is not None:
-            self.transcriber.decided_until(self.detector.decided_s,
-                                           lambda k: self.detector.open_turn(k, even_short=True))
-            for key in self._key_of_stream:
-                turn = self.detector.open_turn(key)
-                if turn is not None and self._consented(key):
-                    self.transcriber.speaking(key, turn)
+            turns = {key: turn for key in self._key_of_stream
+                     if (turn := self.detector.open_turn(key)) is not None and self._consented(key)}
+            self.transcriber.running(self.detector.decided_s, turns)
             self._collect(self.transcriber.ready())
         if t_s + 1e-9 >= self._next_snapshot:
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)

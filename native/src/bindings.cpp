@@ -7,10 +7,12 @@
 #include <cmath>
 #include <limits>
 
+#include "energy_gate.hpp"
 #include "ingest.hpp"
 #include "resampler.hpp"
 
 namespace py = pybind11;
+using rollcall::EnergyGate;
 using rollcall::FrameOutput;
 using rollcall::Ingest;
 using rollcall::Resampler;
@@ -114,7 +116,7 @@ py::dict stats_dict(const StreamStats& s) {
 
 PYBIND11_MODULE(_ingest, m) {
   m.doc() = "Rollcall raw-audio ingest: per-participant ring buffers, polyphase resampling to 16 kHz, "
-            "fixed frames on a global media-time grid.";
+            "fixed frames on a global media-time grid; and the talk detector's per-frame energy gate.";
   m.attr("OUT_RATE") = rollcall::kOutRate;
 
   auto ingest_cls = py::class_<Ingest>(m, "Ingest");
@@ -161,6 +163,56 @@ PYBIND11_MODULE(_ingest, m) {
 
   ingest_cls.attr("push") = py::reinterpret_steal<py::object>(
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(ingest_cls.ptr()), &push_def));
+
+  using Rows = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+  using Values = py::array_t<double, py::array::c_style | py::array::forcecast>;
+  py::class_<EnergyGate>(m, "EnergyGate")
+      .def(py::init<int, double, double, double, double, double, double, double, double>(),
+           py::arg("floor_frames"), py::arg("spread_frames"), py::arg("margin"), py::arg("max_tilt"),
+           py::arg("clear"), py::arg("quantile"), py::arg("prior_db"), py::arg("prior_weight"), py::arg("cap"))
+      .def("add_channel", &EnergyGate::add_channel)
+      .def_property_readonly("channels", &EnergyGate::channels)
+      .def(
+          "process",
+          [](EnergyGate& self, const Rows& channel, const Rows& pos, const Values& voice, const Values& full,
+             std::int64_t n) {
+            const auto m = channel.size();
+            if (pos.size() != m || voice.size() != m || full.size() != m || channel.ndim() != 1 || n < 0)
+              throw std::invalid_argument("process() wants four 1-D arrays of one length and n >= 0");
+            const auto c = static_cast<std::int64_t>(self.channels());
+            const std::int64_t* ch = channel.data();
+            const std::int64_t* at = pos.data();
+            std::vector<double> v(c * n, 0.0), f(c * n, 0.0);
+            std::vector<std::uint8_t> got(c * n, 0), cand(c * n, 0);
+            std::vector<std::int64_t> row(c * n, -1);
+            for (py::ssize_t r = 0; r < m; ++r) {
+              if (ch[r] < 0 || ch[r] >= c) throw std::invalid_argument("process(): a row's channel is out of range");
+              if (at[r] < 0 || at[r] >= n) continue;  // decided already, or for a later call
+              const auto k = ch[r] * n + at[r];
+              if (got[k]) continue;  // a duplicate (a stream that rewound): the first row wins
+              v[k] = voice.data()[r];
+              f[k] = full.data()[r];
+              got[k] = 1;
+              row[k] = r;
+            }
+            self.process(v.data(), f.data(), got.data(), n, cand.data());
+            std::vector<std::int64_t> out;
+            for (std::int64_t k = 0; k < c * n; ++k)
+              if (cand[k]) out.push_back(row[k]);
+            const auto len = static_cast<py::ssize_t>(out.size());
+            return to_numpy(std::move(out), {len});
+          },
+          py::arg("channel"), py::arg("pos"), py::arg("voice"), py::arg("full"), py::arg("n"),
+          "The rows that are own-voice candidates, channel by channel in frame order, for the next n "
+          "frames: each row is one received frame (channel, position, voice-band and full-band energy). "
+          "Rows outside 0..n-1 are ignored; of two rows for one frame the first counts. The coupling is "
+          "learned frame by frame as it goes.")
+      .def("gains", [](const EnergyGate& self) {
+        const auto c = static_cast<py::ssize_t>(self.channels());
+        py::array_t<double> g({c, c});
+        std::copy(self.gains().begin(), self.gains().end(), g.mutable_data());
+        return g;
+      });
 
   py::class_<Resampler>(m, "Resampler")
       .def(py::init<int, int>(), py::arg("in_rate"), py::arg("out_rate") = rollcall::kOutRate)

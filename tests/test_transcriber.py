@@ -1,0 +1,111 @@
+"""The transcriber's early endpointing: a running turn that goes quiet is transcribed before it is final;
+its text counts only once the turn ends there, and is withdrawn if the speaker goes on. A stand-in
+recogniser reports how much audio it was given, so the tests see exactly which spans were decoded."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from analysis.events import SpeechSegment
+from analysis.frames import FrameBatch
+from analysis.transcript import SAMPLE_RATE, Word
+from bot.transcriber import AsrConfig, Transcriber
+
+FRAME_MS = 30
+
+
+class SpanRecognizer:
+    """Answers every audio with one word: its length in seconds. Can be held to keep the ASR thread busy."""
+
+    def __init__(self) -> None:
+        self.decoded: list[float] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def recognize(self, audios: list[np.ndarray]) -> list[list[Word]]:
+        assert self.release.wait(10)
+        secs = [round(len(a) / SAMPLE_RATE, 2) for a in audios]
+        self.decoded += secs
+        return [[Word(0.0, s, f" {s:.2f}")] for s in secs]
+
+
+def transcriber(rec: SpanRecognizer) -> Transcriber:
+    tr = Transcriber(AsrConfig(), FRAME_MS, recognizer=rec)
+    n = 400  # 12 s of audio for two participants
+    idx = np.tile(np.arange(n), 2)
+    pcm = np.full((2 * n, 16 * FRAME_MS), 1000, dtype=np.int16)
+    tr.add_frames(FrameBatch(["a", "b"], np.repeat([0, 1], n), idx, pcm, np.ones(2 * n, np.float32),
+                             np.ones(2 * n, np.float32)))
+    return tr
+
+
+def settle(tr: Transcriber) -> list:
+    """Lines until the ASR thread has nothing left."""
+    lines = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines += tr.ready()
+        if tr.scheduler.idle() and tr._done.empty():
+            return lines + tr.ready()
+        time.sleep(0.01)
+    raise AssertionError("the ASR thread did not finish")
+
+
+def test_quiet_turn_is_transcribed_early_and_final_when_the_turn_ends_there():
+    rec = SpanRecognizer()
+    tr = transcriber(rec)
+    tr.running(1.71, {"a": (0.99, 1.5)})  # 0.21 s of silence: not yet
+    assert settle(tr) == [] and rec.decoded == []
+    tr.running(1.8, {"a": (0.99, 1.5)})  # 0.3 s: transcribed now, held until the turn is final
+    assert settle(tr) == [] and rec.decoded == [0.93]  # padded by 7 frames (0.21 s) on each side
+    tr.turn_ended(SpeechSegment("a", 0.99, 1.5))
+    lines = tr.ready()
+    assert [(ln.entry.participant, ln.entry.text, ln.speech_end_s, ln.interim) for ln in lines] == \
+        [("a", "0.93", 1.5, False)]
+    assert settle(tr) == [] and rec.decoded == [0.93]  # decoded once, not again when final
+
+
+def test_early_text_is_withdrawn_when_the_speaker_goes_on():
+    rec = SpanRecognizer()
+    tr = transcriber(rec)
+    tr.running(1.8, {"a": (0.99, 1.5)})
+    assert settle(tr) == []  # early text in, held
+    tr.running(2.4, {"a": (0.99, 2.19)})  # the speaker went on: withdrawn
+    tr.running(2.49, {"a": (0.99, 2.19)})
+    tr.turn_ended(SpeechSegment("a", 0.99, 2.19))
+    lines = settle(tr)
+    assert [ln.entry.text for ln in lines] == ["1.62"]  # the whole turn, once; nothing of the first try
+    assert rec.decoded == [0.93, 1.62] and tr.withdrawn == 1
+
+
+def test_withdrawn_utterance_still_queued_is_never_decoded():
+    rec = SpanRecognizer()
+    tr = transcriber(rec)
+    rec.release.clear()
+    tr.turn_ended(SpeechSegment("b", 0.3, 3.0))  # keeps the ASR thread busy
+    time.sleep(0.1)
+    tr.running(1.8, {"a": (0.99, 1.5)})  # queued behind it
+    tr.running(2.1, {"a": (0.99, 2.1)})  # went on: taken back out of the queue
+    rec.release.set()
+    tr.turn_ended(SpeechSegment("a", 0.99, 2.4))  # ends later than the running turn was seen: transcribed now
+    lines = settle(tr)
+    assert sorted(rec.decoded) == [1.83, 3.12]
+    assert sorted((ln.entry.participant, ln.entry.text) for ln in lines) == [("a", "1.83"), ("b", "3.12")]
+
+
+def test_long_turn_gets_interim_text_every_two_seconds_then_one_final():
+    rec = SpanRecognizer()
+    tr = transcriber(rec)
+    for end in np.arange(0.6, 6.01, 0.3):  # speech going on, decided a little behind it
+        tr.running(end + 0.09, {"a": (0.0, float(end))})
+        settle(tr)
+    tr.running(6.3, {"a": (0.0, 6.0)})
+    tr.turn_ended(SpeechSegment("a", 0.0, 6.0))
+    settle(tr)
+    lines = tr.lines
+    interims = [ln for ln in lines if ln.interim]
+    finals = [ln for ln in lines if not ln.interim]
+    assert [ln.entry.text for ln in interims] == ["2.10", "4.20"]  # every 2 s of new speech
+    assert [ln.entry.text for ln in finals] == ["6.21"]
