@@ -69,8 +69,10 @@ def _wer(refs: list[str], hyps: list[str]) -> float:
     return jiwer.wer([normalise(r) for r in refs], [normalise(h) or "-" for h in hyps])
 
 
-def _live(files: list[Path], asr: AsrConfig, tmp: Path) -> list[str]:
-    """Each file replayed as a one-person meeting through the whole pipeline; its transcript text."""
+def _live(files: list[Path], asr: AsrConfig, tmp: Path, speed: float | None = 1.0) -> list[str]:
+    """Each file replayed as a one-person meeting through the whole pipeline, at real-time pacing as a
+    live meeting runs (``speed=None``: as fast as possible, which queues every utterance at once and
+    so measures the packed path); its transcript text."""
     out = []
     for i, f in enumerate(files):
         duration = float(sf.info(str(f)).duration) + 1.0
@@ -80,7 +82,7 @@ def _live(files: list[Path], asr: AsrConfig, tmp: Path) -> list[str]:
                     "events": [{"t": 0.0, "type": "join", "who": "p"}, {"t": 0.0, "type": "unmute", "who": "p"}]}
         path = tmp / f"s{i}.yaml"
         path.write_text(yaml.safe_dump(scenario))
-        report = replay(path, tmp / f"o{i}", asr=asr).report
+        report = replay(path, tmp / f"o{i}", speed=speed, asr=asr).report
         out.append(" ".join(e.text for e in report.transcript))
     return out
 

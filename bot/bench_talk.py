@@ -105,8 +105,7 @@ def run_talk_bench(console: Console | None = None) -> dict:
         variants.append((f"{k} −6 dB, noise σ=30", base, {k: -6.0}, 30.0))
         variants.append((f"{k} +6 dB, noise σ=30", base, {k: 6.0}, 30.0))
     for field, values in (("margin_db", (4.0, 6.0, 8.0)), ("max_low_tilt_db", (16.0, 22.0)),
-                          ("bridge_s", (0.5, 0.7)), ("vad_mode", (2,)), ("frame_ms", (10, 20)),
-                          ("block_s", (0.96,))):
+                          ("bridge_s", (0.5, 0.7)), ("vad_mode", (2,)), ("frame_ms", (10, 20))):
         for v in values:
             variants.append((f"{field} = {v}", replace(base, **{field: v}), {}, 0.0))
     sens = Table(title="Sensitivity: detector alone on the AMI channels (✗ = outside the criterion)")

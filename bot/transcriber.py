@@ -6,7 +6,7 @@ import itertools
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analysis.events import SpeechSegment
 from analysis.frames import FrameBatch
@@ -22,8 +22,9 @@ class AsrConfig:
     cpu_threads: int = 2  # CTranslate2 threads of the encoder
     decoder_threads: int = 1  # CTranslate2 threads of the token decoder (small steps: one thread is fastest)
     beam_size: int = 1
-    pad_s: float = 0.2  # audio kept before and after each turn (word onsets and tails)
-    endpoint_s: float = 0.3  # silence after which a running turn is transcribed, before it is final
+    pad_s: float = 0.2  # audio kept before and after each span (word onsets and tails)
+    merge_gap_s: float = 0.9  # a speaker's turns with shorter pauses between them are one utterance
+    endpoint_s: float = 0.3  # silence after which a span is decoded, before it is known to be complete
     interim_every_s: float = 2.0  # provisional text for speech still going on, every this much new speech
     max_utterance_s: float = 28.0  # longer spans are cut at their quietest point near this (Whisper: 30 s)
     window_s: float = 30.0  # the most audio packed into one recognition call
@@ -36,29 +37,32 @@ class AsrConfig:
 @dataclass(frozen=True)
 class Line:
     entry: TranscriptEntry | None  # None: given up under backlog
-    speech_end_s: float  # media time where the speech this line transcribes ends (its turn's end)
-    done_at: float  # transcriber clock when the line was final (text ready and its turn final)
+    speech_end_s: float  # media time where the speech this line transcribes ends
+    done_at: float  # transcriber clock when the line was final (text ready and its span complete)
     packed_with: int
     interim: bool = False  # provisional text of speech still going on; the final line replaces it
 
 
 @dataclass
-class _Early:
-    """Utterances of a running turn, submitted once it had been silent for endpoint_s: final if the turn
-    ends where they end, withdrawn if the speaker goes on."""
+class _Span:
+    """A speaker's speech transcribed as one utterance: final turns, each pause under merge_gap_s, and
+    while it is close enough the running turn."""
 
-    span: tuple[float, float]
-    ids: list[int]
+    start: float
+    end: float | None  # end of its final turns (None: only a running turn so far)
+    ids: list[int] = field(default_factory=list)  # speculative utterances submitted for [start, decoded_end)
+    decoded_end: float | None = None
 
 
 class Transcriber:
-    """Final turns and running turns in, transcript lines out; all calls from the analysis thread.
+    """Talk turns in, transcript lines out; all calls come from the analysis thread.
 
-    Latency: a turn is final only ``bridge_s`` (0.6 s) after its last word, since a shorter pause belongs to
-    the turn. Waiting for that before transcribing would put the bridge on top of every decode, so a
-    running turn is transcribed as soon as it has been silent for ``endpoint_s``; when the turn then ends
-    at that point (the usual case) the text is already there or on its way, and if the speaker goes on,
-    the early utterances are withdrawn and the turn is transcribed again when it ends."""
+    A speaker's turns with pauses under ``merge_gap_s`` are one utterance: Whisper needs a sentence's
+    context, and people pause mid-sentence. Waiting until no further turn can join before decoding would
+    put that wait on top of every decode, so a span is decoded speculatively once it has been silent for
+    ``endpoint_s``, and its text is final as soon as the span is known to be complete (silent for
+    merge_gap_s); if the speaker goes on, the speculative utterances are withdrawn (or their text
+    dropped) and the longer span is decoded the same way."""
 
     def __init__(self, config: AsrConfig, frame_ms: int, *, recognizer: WhisperRecognizer | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -74,12 +78,12 @@ class Transcriber:
         self._ids = itertools.count()
         self.lines: list[Line] = []
         self._out: list[Line] = []  # lines final since the last ready()
-        self._early: dict[str, _Early] = {}  # key -> early utterances of its running turn
-        self._state: dict[int, str] = {}  # early utterance -> "pending" | "confirmed" | "withdrawn"
-        self._held: dict[int, AsrResult] = {}  # texts of pending early utterances
-        self._speech_end: dict[int, float] = {}  # utterance -> where its turn's speech ends
+        self._spans: dict[str, _Span] = {}  # key -> its span not yet complete
+        self._state: dict[int, str] = {}  # speculative utterance -> "pending" | "final" | "withdrawn"
+        self._held: dict[int, AsrResult] = {}  # texts of pending speculative utterances
+        self._speech_end: dict[int, float] = {}  # utterance -> where its span's speech ends
         self._interim_end: dict[str, float] = {}  # key -> end of the speech the last interim request covered
-        self.withdrawn = 0  # early utterances whose turn went on
+        self.withdrawn = 0  # speculative utterances whose speaker went on
         self.scheduler = AsrScheduler(self.recognizer, self._done.put, window_s=config.window_s,
                                       gap_s=config.gap_s, max_backlog_s=config.max_backlog_s,
                                       max_batch=config.max_batch, clock=clock)
@@ -88,37 +92,76 @@ class Transcriber:
         self.store.add(batch)
 
     def turn_ended(self, seg: SpeechSegment) -> None:
-        """A final talk turn: its early utterances become final, or it is transcribed now."""
-        early = self._early.pop(seg.key, None)
-        self._interim_end.pop(seg.key, None)
-        if early is not None and early.span == (seg.start_s, seg.end_s):
-            now = self._clock()
-            for uid in early.ids:
-                if uid in self._held:
-                    del self._state[uid]
-                    self._emit(self._held.pop(uid), now)
-                else:
-                    self._state[uid] = "confirmed"  # final as soon as its text is in
-            return
-        if early is not None:
-            self._withdraw(early)
-        self._submit(seg.key, seg.start_s, seg.end_s)
+        """A final talk turn: it joins the speaker's span, or starts one (completing the old one)."""
+        span = self._spans.get(seg.key)
+        if span is not None and span.end is not None and seg.start_s - span.end >= self.config.merge_gap_s:
+            self._complete(seg.key)
+            span = None
+        if span is None:
+            self._spans[seg.key] = _Span(seg.start_s, seg.end_s)
+        else:
+            span.end = seg.end_s
 
     def running(self, decided_s: float, turns: dict[str, tuple[float, float]]) -> None:
-        """Turns still going on (start_s, end_s so far), decided up to ``decided_s``: transcribe those
-        silent for endpoint_s, withdraw early utterances of turns that went on, and every interim_every_s
-        of new speech ask for a provisional text."""
-        for key, early in list(self._early.items()):
-            if turns.get(key, early.span) != early.span:
-                del self._early[key]
-                self._withdraw(early)
-        for key, (start, end) in turns.items():
-            if key not in self._early and decided_s - end >= self.config.endpoint_s - 1e-9:
-                ids = self._submit(key, start, end)
-                self._state.update(dict.fromkeys(ids, "pending"))
-                self._early[key] = _Early((start, end), ids)
-            elif key not in self._early:
-                self._interim(key, start, end)
+        """Called every step: everything before ``decided_s`` is decided, and ``turns`` are the turns still
+        going on (start_s, end_s so far). Completes spans silent for merge_gap_s, decodes spans silent for
+        endpoint_s, withdraws what was decoded for a span that then grew, and every interim_every_s of new
+        speech asks for a provisional text."""
+        for key in list(self._spans.keys() | turns.keys()):
+            span, turn = self._spans.get(key), turns.get(key)
+            if span is not None and span.end is not None and (turn is None or turn[0] - span.end >= self.config.merge_gap_s):
+                if decided_s - span.end >= self.config.merge_gap_s - 1e-9:
+                    self._complete(key)
+                    span = None
+            elif span is not None and turn is None:  # its running turn is gone (the speaker withdrew consent)
+                self._withdraw(self._spans.pop(key))
+                continue
+            if span is None:
+                if turn is None:
+                    continue
+                span = self._spans[key] = _Span(turn[0], None)
+            end = turn[1] if turn is not None and (span.end is None or turn[0] - span.end < self.config.merge_gap_s) \
+                else span.end
+            self._speculate(key, span, end, decided_s)
+
+    def finish(self, timeout_s: float) -> list[Line]:
+        """The meeting is over and every turn has ended: complete every span, let the queue run dry (or give
+        up after the timeout), and return the last lines."""
+        for key in list(self._spans):
+            if self._spans[key].end is None:
+                self._withdraw(self._spans.pop(key))
+            else:
+                self._complete(key)
+        self.scheduler.close(timeout_s)
+        return self.ready()
+
+    def _speculate(self, key: str, span: _Span, end: float, decided_s: float) -> None:
+        """The span runs [span.start, end) so far: withdraw what was decoded for a shorter one; decode it
+        once silent for endpoint_s, otherwise maybe ask for interim text."""
+        if span.ids and span.decoded_end != end:
+            self._withdraw(span)
+        if not span.ids and decided_s - end >= self.config.endpoint_s - 1e-9:
+            span.ids, span.decoded_end = self._submit(key, span.start, end), end
+            self._state.update(dict.fromkeys(span.ids, "pending"))
+        elif not span.ids:
+            self._interim(key, span.start, end)
+
+    def _complete(self, key: str) -> None:
+        """No more speech can join the span: what was decoded for it is final, or it is decoded now."""
+        span = self._spans.pop(key)
+        self._interim_end.pop(key, None)
+        if span.ids and span.decoded_end != span.end:
+            self._withdraw(span)
+        if not span.ids:
+            self._submit(key, span.start, span.end)
+            return
+        now = self._clock()
+        for uid in span.ids:
+            if uid in self._held:
+                del self._state[uid]
+                self._emit(self._held.pop(uid), now)
+            else:
+                self._state[uid] = "final"  # final as soon as its text is in
 
     def _interim(self, key: str, start: float, end: float) -> None:
         last = max(self._interim_end.get(key, start), start)
@@ -129,16 +172,17 @@ class Transcriber:
         audio, _ = self.store.cut(key, first, stop)
         self.scheduler.submit_interim(Utterance(next(self._ids), key, first * self.frame_s, stop * self.frame_s, audio))
 
-    def _withdraw(self, early: _Early) -> None:
-        """The speaker went on: drop the early utterances (a decode already under way is ignored)."""
-        self.withdrawn += len(early.ids)
-        unqueued = self.scheduler.withdraw(early.ids)
-        for uid in early.ids:
+    def _withdraw(self, span: _Span) -> None:
+        """The speaker went on: drop the span's speculative utterances (a decode under way is ignored)."""
+        self.withdrawn += len(span.ids)
+        unqueued = self.scheduler.withdraw(span.ids)
+        for uid in span.ids:
             self._held.pop(uid, None)
             if uid in unqueued or uid not in self._state:
                 self._state.pop(uid, None)
             else:
                 self._state[uid] = "withdrawn"
+        span.ids, span.decoded_end = [], None
 
     def _submit(self, key: str, start_s: float, end_s: float) -> list[int]:
         """Cut the span (padded; long ones at quiet points) into utterances and submit them."""
@@ -176,11 +220,6 @@ class Transcriber:
         out, self._out = self._out, []
         self.lines.extend(out)
         return out
-
-    def finish(self, timeout_s: float) -> list[Line]:
-        """Let the queue run dry (or give up after the timeout); the last lines. Every turn has ended."""
-        self.scheduler.close(timeout_s)
-        return self.ready()
 
     def _emit(self, r: AsrResult, final_at: float) -> None:
         u = r.utterance

@@ -1,5 +1,5 @@
-"""The transcriber's early endpointing: a running turn that goes quiet is transcribed before it is final;
-its text counts only once the turn ends there, and is withdrawn if the speaker goes on. A stand-in
+"""The transcriber: a speaker's turns with short pauses are one utterance, decoded speculatively once the
+speech goes quiet and final once nothing more can join; withdrawn if the speaker goes on. A stand-in
 recogniser reports how much audio it was given, so the tests see exactly which spans were decoded."""
 from __future__ import annotations
 
@@ -53,46 +53,74 @@ def settle(tr: Transcriber) -> list:
     raise AssertionError("the ASR thread did not finish")
 
 
-def test_quiet_turn_is_transcribed_early_and_final_when_the_turn_ends_there():
+def test_quiet_span_is_decoded_early_and_final_once_nothing_more_can_join():
     rec = SpanRecognizer()
     tr = transcriber(rec)
     tr.running(1.71, {"a": (0.99, 1.5)})  # 0.21 s of silence: not yet
     assert settle(tr) == [] and rec.decoded == []
-    tr.running(1.8, {"a": (0.99, 1.5)})  # 0.3 s: transcribed now, held until the turn is final
+    tr.running(1.8, {"a": (0.99, 1.5)})  # 0.3 s: decoded now, held until the span is complete
     assert settle(tr) == [] and rec.decoded == [0.93]  # padded by 7 frames (0.21 s) on each side
-    tr.turn_ended(SpeechSegment("a", 0.99, 1.5))
+    tr.turn_ended(SpeechSegment("a", 0.99, 1.5))  # the turn is final (0.6 s later) ...
+    tr.running(2.31, {})
+    assert settle(tr) == []  # ... but another turn could still join it
+    tr.running(2.4, {})  # 0.9 s of silence: complete
     lines = tr.ready()
     assert [(ln.entry.participant, ln.entry.text, ln.speech_end_s, ln.interim) for ln in lines] == \
         [("a", "0.93", 1.5, False)]
-    assert settle(tr) == [] and rec.decoded == [0.93]  # decoded once, not again when final
+    assert settle(tr) == [] and rec.decoded == [0.93]  # decoded once
 
 
-def test_early_text_is_withdrawn_when_the_speaker_goes_on():
+def test_span_grows_when_the_speaker_goes_on_and_is_decoded_whole():
     rec = SpanRecognizer()
     tr = transcriber(rec)
     tr.running(1.8, {"a": (0.99, 1.5)})
-    assert settle(tr) == []  # early text in, held
-    tr.running(2.4, {"a": (0.99, 2.19)})  # the speaker went on: withdrawn
-    tr.running(2.49, {"a": (0.99, 2.19)})
-    tr.turn_ended(SpeechSegment("a", 0.99, 2.19))
+    assert settle(tr) == []
+    tr.turn_ended(SpeechSegment("a", 0.99, 1.5))
+    tr.running(2.1, {})
+    tr.running(2.4, {"a": (2.19, 2.4)})  # a new turn 0.69 s later joins: the early text is withdrawn
+    tr.running(2.7, {"a": (2.19, 2.4)})  # quiet again: the whole span is decoded
+    tr.turn_ended(SpeechSegment("a", 2.19, 2.4))
+    tr.running(3.0, {})
+    assert settle(tr) == []
+    tr.running(3.3, {})
     lines = settle(tr)
-    assert [ln.entry.text for ln in lines] == ["1.62"]  # the whole turn, once; nothing of the first try
-    assert rec.decoded == [0.93, 1.62] and tr.withdrawn == 1
+    assert [ln.entry.text for ln in lines] == ["1.83"]  # one line for both turns; nothing of the first try
+    assert rec.decoded == [0.93, 1.83] and tr.withdrawn == 1
+
+
+def test_turns_further_apart_are_separate_lines():
+    rec = SpanRecognizer()
+    tr = transcriber(rec)
+    tr.turn_ended(SpeechSegment("a", 0.99, 1.5))
+    tr.turn_ended(SpeechSegment("a", 2.49, 3.0))  # 0.99 s later: a new utterance, the first is complete
+    tr.running(3.9, {})
+    assert sorted(ln.entry.text for ln in settle(tr)) == ["0.93", "0.93"]
 
 
 def test_withdrawn_utterance_still_queued_is_never_decoded():
     rec = SpanRecognizer()
     tr = transcriber(rec)
     rec.release.clear()
-    tr.turn_ended(SpeechSegment("b", 0.3, 3.0))  # keeps the ASR thread busy
+    tr.turn_ended(SpeechSegment("b", 0.3, 3.0))
+    tr.running(4.0, {})  # b complete: keeps the ASR thread busy
     time.sleep(0.1)
-    tr.running(1.8, {"a": (0.99, 1.5)})  # queued behind it
-    tr.running(2.1, {"a": (0.99, 2.1)})  # went on: taken back out of the queue
+    tr.running(4.0, {"a": (0.99, 1.5)})  # queued behind it
+    tr.running(4.0, {"a": (0.99, 2.4)})  # went on: taken back out of the queue
     rec.release.set()
-    tr.turn_ended(SpeechSegment("a", 0.99, 2.4))  # ends later than the running turn was seen: transcribed now
+    tr.turn_ended(SpeechSegment("a", 0.99, 2.4))
+    tr.running(4.0, {})
     lines = settle(tr)
     assert sorted(rec.decoded) == [1.83, 3.12]
     assert sorted((ln.entry.participant, ln.entry.text) for ln in lines) == [("a", "1.83"), ("b", "3.12")]
+
+
+def test_running_turn_that_vanishes_leaves_no_line():
+    rec = SpanRecognizer()
+    tr = transcriber(rec)
+    tr.running(1.8, {"a": (0.99, 1.5)})  # decoded early
+    tr.running(2.1, {})  # the turn is gone without becoming final (consent withdrawn)
+    tr.running(3.0, {})
+    assert settle(tr) == [] and tr.finish(5) == []
 
 
 def test_long_turn_gets_interim_text_every_two_seconds_then_one_final():
@@ -101,11 +129,10 @@ def test_long_turn_gets_interim_text_every_two_seconds_then_one_final():
     for end in np.arange(0.6, 6.01, 0.3):  # speech going on, decided a little behind it
         tr.running(end + 0.09, {"a": (0.0, float(end))})
         settle(tr)
-    tr.running(6.3, {"a": (0.0, 6.0)})
     tr.turn_ended(SpeechSegment("a", 0.0, 6.0))
+    tr.running(6.9, {})
     settle(tr)
-    lines = tr.lines
-    interims = [ln for ln in lines if ln.interim]
-    finals = [ln for ln in lines if not ln.interim]
+    interims = [ln for ln in tr.lines if ln.interim]
+    finals = [ln for ln in tr.lines if not ln.interim]
     assert [ln.entry.text for ln in interims] == ["2.10", "4.20"]  # every 2 s of new speech
     assert [ln.entry.text for ln in finals] == ["6.21"]
