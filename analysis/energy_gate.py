@@ -26,7 +26,7 @@ plain to read and to check, too slow for a live meeting. The bot runs the same a
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .crosstalk import CouplingModel
 
@@ -98,11 +98,9 @@ class EnergyGate:
             if not got.any():
                 continue
             received = np.maximum(energy[c, got], ENERGY_EPS)
-            seq = np.concatenate([self._floor_hist[c], received])
-            self._floor_hist[c] = seq[-(w - 1):] if w > 1 else seq[:0]
-            # scipy's window is centred; origin moves it to end at each frame (inf pads the start).
-            mins = minimum_filter1d(seq, w, mode="constant", cval=np.inf, origin=(w - 1) // 2) if w > 1 else seq
-            out[c, got] = mins[len(seq) - len(received):]
+            seq = np.concatenate([np.full(w - 1 - len(self._floor_hist[c]), np.inf), self._floor_hist[c], received])
+            self._floor_hist[c] = seq[-(w - 1):][np.isfinite(seq[-(w - 1):])] if w > 1 else seq[:0]
+            out[c, got] = sliding_window_view(seq, w).min(axis=1)  # the window ending at each frame
         return out
 
     def _spreads(self, energy: np.ndarray) -> np.ndarray:
@@ -112,4 +110,4 @@ class EnergyGate:
             return energy
         seq = np.concatenate([np.stack(self._spread_hist), energy], axis=1)
         self._spread_hist = [row.copy() for row in seq[:, -(w - 1):]]
-        return maximum_filter1d(seq, w, axis=1, mode="nearest", origin=(w - 1) // 2)[:, w - 1:]
+        return sliding_window_view(seq, w, axis=1).max(axis=2)

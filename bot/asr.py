@@ -34,6 +34,7 @@ def default_model_dir() -> Path:
 
 WINDOW_S = 30.0  # Whisper's encoder window
 MIN_REST_S = 1.0  # a remainder shorter than this after an unfinished window is not decoded again
+MIN_CHECK_S, MIN_WORDS_PER_S = 1.0, 0.25  # a packed utterance this long with fewer words is decoded again
 _PREPEND = "\"'“¿([{-"  # faster-whisper's defaults for attaching punctuation to words
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -171,6 +172,7 @@ class AsrScheduler:
         self.calls = 0
         self.decoded = 0
         self.given_up = 0
+        self.redecoded = 0  # packed utterances decoded again alone (see _run)
         self.busy_s = 0.0
         self._thread = threading.Thread(target=self._run, name="asr", daemon=True)
         self._thread.start()
@@ -265,6 +267,14 @@ class AsrScheduler:
             try:
                 for p, words in zip(packs, self.recognizer.recognize([p.audio for p in packs])):
                     texts.update(split_words(p, words))
+                # Whisper sometimes stops early in a packed window (a short word in another voice, then
+                # silence, and it calls the rest done): a member left with almost no words is decoded alone.
+                lost = [u for p in packs if len(p.members) > 1 for u in p.members
+                        if u.duration_s >= MIN_CHECK_S and len(texts[u.id].split()) < u.duration_s * MIN_WORDS_PER_S]
+                if lost:
+                    self.redecoded += len(lost)
+                    for u, words in zip(lost, self.recognizer.recognize([u.audio for u in lost])):
+                        texts[u.id] = "".join(w.text for w in words).strip()
             except Exception:  # noqa: BLE001 - a failed call must not end transcription for the meeting
                 texts = {u.id: None for p in packs for u in p.members}
             done = self._clock()

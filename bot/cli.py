@@ -136,7 +136,8 @@ def bench_ingest(
 @bench_app.command("asr")
 def bench_asr(
     realtime: Annotated[bool, typer.Option("--realtime/--no-realtime",
-                                           help="Also replay the AMI minute at real-time pace for latency.")] = True,
+                                           help="Also replay everything at real-time pace (WER as the bot runs, latency; "
+                                                "about 4 minutes).")] = True,
 ) -> None:
     """WER (live vs offline), throughput under backlog, latency at real-time pace, peak memory."""
     from bot.bench_asr import run_asr_bench

@@ -121,3 +121,30 @@ def test_interim_requests_wait_for_finals_and_replace_each_other(recognizer, utt
     scheduler.close(10)
     assert [(r.utterance.id, r.interim) for r in results] == [(1, False), (10, True)]
     assert "security team" in normalise(results[1].text)
+
+
+class StopsEarlyInPacks:
+    """Answers a window holding several utterances with one word at its start, as Whisper sometimes
+    does after a short word in another voice; an utterance decoded alone gets its words."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[float]] = []
+
+    def recognize(self, audios: list[np.ndarray]) -> list[list[Word]]:
+        self.calls.append([round(len(a) / SAMPLE_RATE, 2) for a in audios])
+        return [[Word(0.1, 0.4, " Yeah.")] if len(a) > 3 * SAMPLE_RATE else
+                [Word(0.1, 0.4, " alone"), Word(0.5, 0.9, " words")] for a in audios]
+
+
+def test_packed_utterance_left_without_words_is_decoded_alone() -> None:
+    rec = StopsEarlyInPacks()
+    results = []
+    scheduler = AsrScheduler(rec, results.append)
+    short = Utterance(1, "a", 0.0, 1.0, np.zeros(SAMPLE_RATE, np.float32))
+    speech = Utterance(2, "b", 2.0, 4.0, np.zeros(2 * SAMPLE_RATE, np.float32))
+    with scheduler.paused():
+        scheduler.submit(short)
+        scheduler.submit(speech)
+    scheduler.close(10)
+    assert {r.utterance.id: r.text for r in results} == {1: "Yeah.", 2: "alone words"}
+    assert rec.calls == [[3.5], [2.0]] and scheduler.redecoded == 1
