@@ -38,7 +38,7 @@ class TalkConfig:
     coupling_clear_db: float = 15.0  # frames of j this far above j's floor (and candidates) teach coupling into others
     coupling_quantile: float = 0.25  # low quantile of E_i/E_j on j's clear frames = coupling gain j->i
     coupling_prior_db: float = -30.0  # coupling assumed before anything is learned
-    coupling_prior_weight: float = 3.0  # prior strength in frames: a few clear frames of a new pair override it
+    coupling_prior_weight: float = 2.5  # prior strength in frames: a few clear frames of a new pair override it
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
     bridge_s: float = 0.6  # pauses shorter than this inside one person's speech count as talk
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
