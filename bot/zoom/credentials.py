@@ -1,0 +1,80 @@
+"""What the bot needs to join: the Meeting SDK JWT, the join tokens, the customer key, all from the
+environment, and the redaction of every secret from anything we print."""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import jwt
+from pydantic import BaseModel, SecretStr
+
+JWT_MIN_S, JWT_MAX_S = 1800, 48 * 3600  # Zoom's bounds on exp - iat for Meeting SDK JWTs
+CUSTOMER_KEY_MAX = 35  # Zoom's limit on customer_key
+
+
+class MissingCredentials(ValueError):
+    """A required credential is not in the environment."""
+
+
+class ZoomCredentials(BaseModel):
+    """From ``ZOOM_SDK_CLIENT_ID``, ``ZOOM_SDK_CLIENT_SECRET`` and the optional join tokens ``ZOOM_ZAK``
+    (join as that user), ``ZOOM_OBF_TOKEN`` (on behalf of a user who must be in the meeting),
+    ``ZOOM_APP_PRIVILEGE_TOKEN`` (record without asking the host) and ``ZOOM_WEBINAR_TOKEN``."""
+
+    client_id: str
+    client_secret: SecretStr
+    zak: SecretStr | None = None
+    obf_token: SecretStr | None = None
+    app_privilege_token: SecretStr | None = None
+    webinar_token: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ZoomCredentials:
+        env = dict(os.environ) if env is None else env
+        missing = [k for k in ("ZOOM_SDK_CLIENT_ID", "ZOOM_SDK_CLIENT_SECRET") if not env.get(k)]
+        if missing:
+            raise MissingCredentials(f"set {' and '.join(missing)} (the Meeting SDK app's credentials)")
+        return cls(client_id=env["ZOOM_SDK_CLIENT_ID"], client_secret=env["ZOOM_SDK_CLIENT_SECRET"],
+                   zak=env.get("ZOOM_ZAK") or None, obf_token=env.get("ZOOM_OBF_TOKEN") or None,
+                   app_privilege_token=env.get("ZOOM_APP_PRIVILEGE_TOKEN") or None,
+                   webinar_token=env.get("ZOOM_WEBINAR_TOKEN") or None)
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.client_secret, self.zak, self.obf_token,
+                                               self.app_privilege_token, self.webinar_token) if s is not None]
+
+
+def make_jwt(client_id: str, client_secret: str, *, now: float | None = None, lifetime_s: int = 24 * 3600) -> str:
+    """The Meeting SDK JWT: HS256 with the app's secret, claims appKey, iat, exp and tokenExp (= exp).
+    ``iat`` is backdated 30 s against clock skew; the lifetime must lie within Zoom's bounds."""
+    if not JWT_MIN_S <= lifetime_s <= JWT_MAX_S:
+        raise ValueError(f"JWT lifetime must be {JWT_MIN_S}..{JWT_MAX_S} s, not {lifetime_s}")
+    iat = int(now if now is not None else time.time()) - 30
+    exp = iat + lifetime_s
+    return jwt.encode({"appKey": client_id, "iat": iat, "exp": exp, "tokenExp": exp}, client_secret,
+                      algorithm="HS256")
+
+
+def customer_key_for(job_id: str) -> str:
+    """The ``customer_key`` the bot joins with, so its own row can be found in Zoom's reports later:
+    ``rollcall-`` and the job id, kept to Zoom's 35 characters and to letters, digits, ``-`` and ``_``."""
+    key = "rollcall-" + re.sub(r"[^A-Za-z0-9_-]", "", job_id)
+    return key[:CUSTOMER_KEY_MAX]
+
+
+def meeting_from_url(url: str) -> tuple[int, str | None]:
+    """Meeting number and passcode from a join link (``https://…zoom.us/j/85012345678?pwd=…``)."""
+    m = re.search(r"/(?:j|w|wc/join|s)/(\d{9,11})", url)
+    if not m:
+        raise ValueError(f"not a Zoom meeting link: {redact(url, [])}")
+    pwd = re.search(r"[?&]pwd=([^&#]+)", url)
+    return int(m.group(1)), (pwd.group(1) if pwd else None)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret, every JWT-looking token and every ``pwd=`` value replaced."""
+    for s in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(s, "[redacted]")
+    text = re.sub(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", "[redacted-jwt]", text)
+    return re.sub(r"(pwd=)[^&#\s]+", r"\1[redacted]", text)
