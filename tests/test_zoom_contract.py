@@ -49,3 +49,46 @@ def test_sdk_names_exist_and_the_sdk_starts_and_stops_offline(tmp_path):
 def test_without_isolation_the_sdk_prints_its_parameters(tmp_path):
     _, output = probe(tmp_path, "plain")
     assert MARKER in output  # the trap is real: what isolate_stdout keeps out of our output
+
+
+SESSION = r"""
+import json, os, sys, time
+from pathlib import Path
+from bot.zoom.guard import private_home, isolate_stdout
+private_home(Path(sys.argv[1]))
+out = isolate_stdout()
+import zoom_meeting_sdk as zoom
+from bot.zoom.credentials import ZoomCredentials
+from bot.zoom.loop import GLibLoop
+from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
+creds = ZoomCredentials(client_id="fake-client-id", client_secret="f" * 32, zak="fake-zak")
+spec = JoinSpec(85012345678, "S3cretPass!", "Rollcall", "rollcall-test")
+s = ZoomSession(zoom, creds, spec, config=ZoomConfig(auth_timeout_s=3))
+t0 = time.monotonic()
+s.start()
+loop = GLibLoop()
+loop.run(lambda: s.done, s.tick)
+auth = (s.lifecycle.outcome.name, round(time.monotonic() - t0, 1))
+# What a successful authentication would lead to: the join call with every field set (refused offline).
+s2 = ZoomSession(zoom, creds, spec)
+s2.lifecycle.to(s2.lifecycle.phase.AUTHENTICATING)
+s2._on_auth(zoom.AuthResult.AUTHRET_SUCCESS)
+join = (s2.lifecycle.outcome.name, s2.lifecycle.detail)
+s2.close()
+print(json.dumps({"auth": auth, "join": join, "loop": loop.backend, "errors": dict(s.guard.errors) | dict(s2.guard.errors)}),
+      file=out, flush=True)
+os._exit(0)
+"""
+
+
+def test_session_against_the_real_sdk_offline(tmp_path):
+    """Authentication cannot reach Zoom offline: the watchdog ends it as a connection failure; the join call,
+    made with every field the session sets, is refused without authentication. Nothing raised in a callback,
+    and neither the passcode nor the ZAK reached our output."""
+    proc = subprocess.run([sys.executable, "-c", SESSION, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    assert result["auth"][0] == "CONNECTION_LOST" and 2.5 <= result["auth"][1] < 30
+    assert result["join"][0] == "JOIN_REFUSED" and result["join"][1].startswith("sdkerr_")
+    assert result["errors"] == {} and result["loop"] in ("ctypes", "pygobject")
+    assert "S3cretPass!" not in proc.stdout + proc.stderr and "fake-zak" not in proc.stdout + proc.stderr
