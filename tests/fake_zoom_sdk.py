@@ -22,11 +22,15 @@ MeetingFailCode = IntEnum("MeetingFailCode", {
 MeetingEndReason = IntEnum("MeetingEndReason", {f"EndMeetingReason_{n}": i for i, n in enumerate(
     ["None", "KickByHost", "EndByHost", "JBHTimeOut", "NoAttendee", "HostStartAnotherMeeting",
      "FreeMeetingTimeOut", "Undefined", "DueToAuthorizedUserLeave"])})
-SDKError = Enum("SDKError", {"SDKERR_SUCCESS": 0, "SDKERR_UNAUTHENTICATION": 8})
+SDKError = Enum("SDKError", {"SDKERR_SUCCESS": 0, "SDKERR_UNAUTHENTICATION": 8, "SDKERR_NO_PERMISSION": 12})
 SDKUserType = Enum("SDKUserType", {"SDK_UT_NORMALUSER": 100, "SDK_UT_WITHOUT_LOGIN": 101})
 AudioRawdataSamplingRate = Enum("AudioRawdataSamplingRate", {"AudioRawdataSamplingRate_32K": 0,
                                                              "AudioRawdataSamplingRate_48K": 1})
 LEAVE_MEETING = 0
+UserRole = Enum("UserRole", {f"USERROLE_{n}": i for i, n in enumerate(
+    ["NONE", "HOST", "COHOST", "PANELIST", "BREAKOUTROOM_MODERATOR", "ATTENDEE"])})
+RequestLocalRecordingStatus = Enum("RequestLocalRecordingStatus", {
+    "RequestLocalRecording_Granted": 0, "RequestLocalRecording_Denied": 1, "RequestLocalRecording_Timeout": 2})
 
 
 class _Callbacks(SimpleNamespace):
@@ -45,6 +49,70 @@ class AuthServiceEventCallbacks(_Callbacks):
 
 class MeetingServiceEventCallbacks(_Callbacks):
     allowed = frozenset({"onMeetingStatusChangedCallback"})
+
+
+class MeetingParticipantsCtrlEventCallbacks(_Callbacks):
+    allowed = frozenset({"onUserJoinCallback", "onUserLeftCallback", "onUserNamesChangedCallback",
+                         "onHostChangeNotificationCallback", "onCoHostChangeNotificationCallback",
+                         "onLowOrRaiseHandStatusChangedCallback"})
+
+
+class MeetingAudioCtrlEventCallbacks(_Callbacks):
+    allowed = frozenset({"onUserAudioStatusChangeCallback", "onUserActiveAudioChangeCallback"})
+
+
+class MeetingChatEventCallbacks(_Callbacks):
+    allowed = frozenset({"onChatMsgNotificationCallback"})
+
+
+class MeetingRecordingCtrlEventCallbacks(_Callbacks):
+    allowed = frozenset({"onRecordPrivilegeChangedCallback", "onLocalRecordingPrivilegeRequestStatusCallback"})
+
+
+class MeetingReminderEventCallbacks(_Callbacks):
+    allowed = frozenset({"onReminderNotifyCallback"})
+
+
+class ZoomSDKAudioRawDataDelegateCallbacks(_Callbacks):
+    allowed = frozenset({"onOneWayAudioRawDataReceivedCallback", "onMixedAudioRawDataReceivedCallback"})
+
+
+class FakeUser:
+    """An ``IUserInfo``; tests change its fields to change what Zoom reports."""
+
+    def __init__(self, uid: int, pid: str, name: str, *, role: str = "ATTENDEE", muted: bool = True,
+                 video: bool = False, hand: bool = False, me: bool = False, customer_key: str = "") -> None:
+        self.uid, self.pid, self.name, self.role = uid, pid, name, role
+        self.muted, self.video, self.hand, self.me, self.customer_key = muted, video, hand, me, customer_key
+
+    def GetUserID(self): return self.uid
+    def GetPersistentId(self): return self.pid
+    def GetUserName(self): return self.name
+    def GetCustomerKey(self): return self.customer_key
+    def GetUserRole(self): return UserRole[f"USERROLE_{self.role}"]
+    def IsAudioMuted(self): return self.muted
+    def IsVideoOn(self): return self.video
+    def IsRaiseHand(self): return self.hand
+    def IsMySelf(self): return self.me
+
+
+class FakeAudio:
+    def __init__(self, pcm: bytes, rate: int) -> None:
+        self.pcm, self.rate = pcm, rate
+
+    def GetBuffer(self): return self.pcm
+    def GetSampleRate(self): return self.rate
+    def GetTimeStamp(self): return 123456789.0  # the SDK's own clock: not ours
+
+
+class FakeChat:
+    def __init__(self, sender: int, receiver: int, to_all: bool, text: str) -> None:
+        self.sender, self.receiver, self.to_all, self.text = sender, receiver, to_all, text
+
+    def GetSenderUserId(self): return self.sender
+    def GetReceiverUserId(self): return self.receiver
+    def IsChatToAll(self): return self.to_all
+    def GetContent(self): return self.text
 
 
 class InitParam(SimpleNamespace):
@@ -69,10 +137,23 @@ class FakeZoom:
     SDKError, SDKUserType, AudioRawdataSamplingRate = SDKError, SDKUserType, AudioRawdataSamplingRate
     InitParam, AuthContext, JoinParam, LEAVE_MEETING = InitParam, AuthContext, JoinParam, LEAVE_MEETING
     AuthServiceEventCallbacks, MeetingServiceEventCallbacks = AuthServiceEventCallbacks, MeetingServiceEventCallbacks
+    MeetingParticipantsCtrlEventCallbacks, MeetingAudioCtrlEventCallbacks = (MeetingParticipantsCtrlEventCallbacks,
+                                                                            MeetingAudioCtrlEventCallbacks)
+    MeetingChatEventCallbacks, MeetingRecordingCtrlEventCallbacks = MeetingChatEventCallbacks, MeetingRecordingCtrlEventCallbacks
+    MeetingReminderEventCallbacks = MeetingReminderEventCallbacks
+    ZoomSDKAudioRawDataDelegateCallbacks = ZoomSDKAudioRawDataDelegateCallbacks
+    UserRole, RequestLocalRecordingStatus = UserRole, RequestLocalRecordingStatus
 
     def __init__(self, auth: str | None = "AUTHRET_SUCCESS",
-                 joins: list[list[tuple[str, int]]] | None = None) -> None:
+                 joins: list[list[tuple[str, int]]] | None = None, *, can_record: bool = True,
+                 host_answer: str | None = "RequestLocalRecording_Granted") -> None:
+        """``can_record``: raw recording allowed at once (an app privilege token, or the host allows it);
+        otherwise the host answers the request with ``host_answer`` (None: never)."""
         self.auth = auth
+        self.can_record, self.host_answer = can_record, host_answer
+        self.users: dict[int, FakeUser] = {1: FakeUser(1, "bot", "Rollcall", me=True)}
+        self.cb: dict[str, object] = {}  # controller callbacks by controller name
+        self.audio_cb = None
         self.joins = joins if joins is not None else [[("CONNECTING", 0), ("INMEETING", 0)]]
         self.pending: deque = deque()
         self.calls: list[str] = []
@@ -125,7 +206,86 @@ class FakeZoom:
             def Leave(self, cmd):
                 fake.calls.append("Leave")
 
+            def GetMeetingParticipantsController(self):
+                return fake._controller("participants", GetMySelfUser=lambda: fake.users[1],
+                                        GetParticipantsList=lambda: list(fake.users),
+                                        GetUserByUserID=lambda uid: fake.users.get(uid))
+
+            def GetMeetingAudioController(self):
+                return fake._controller("audio", JoinVoip=lambda: fake.calls.append("JoinVoip") or SDKError.SDKERR_SUCCESS)
+
+            def GetMeetingChatController(self):
+                return fake._controller("chat")
+
+            def GetMeetingReminderController(self):
+                return fake._controller("reminder")
+
+            def GetMeetingRecordingController(self):
+                return fake._controller(
+                    "recording",
+                    CanStartRawRecording=lambda: SDKError.SDKERR_SUCCESS if fake.can_record else SDKError.SDKERR_NO_PERMISSION,
+                    StartRawRecording=fake._start_raw, RequestLocalRecordingPrivilege=fake._request_privilege)
+
         return Meeting()
+
+    def _controller(self, name: str, **methods):
+        fake = self
+
+        class Controller:
+            def SetEvent(self, cb):
+                fake.cb[name] = cb
+                return SDKError.SDKERR_SUCCESS
+
+        c = Controller()
+        for method, fn in methods.items():
+            setattr(c, method, fn)
+        return c
+
+    def _start_raw(self):
+        self.calls.append("StartRawRecording")
+        return SDKError.SDKERR_SUCCESS if self.can_record else SDKError.SDKERR_NO_PERMISSION
+
+    def _request_privilege(self):
+        self.calls.append("RequestLocalRecordingPrivilege")
+        if self.host_answer is not None:
+            answer = RequestLocalRecordingStatus[self.host_answer]
+            if answer.name == "RequestLocalRecording_Granted":
+                self.can_record = True
+                self.pending.append(lambda: self.cb["recording"].onRecordPrivilegeChangedCallback(True))
+            self.pending.append(lambda: self.cb["recording"].onLocalRecordingPrivilegeRequestStatusCallback(answer))
+        return SDKError.SDKERR_SUCCESS
+
+    def GetAudioRawdataHelper(self):
+        fake = self
+
+        class Helper:
+            def subscribe(self, cb, mixed):
+                fake.audio_cb = cb
+                return SDKError.SDKERR_SUCCESS
+
+            def unSubscribe(self):
+                fake.audio_cb = None
+
+        return Helper()
+
+    # ---- what people in the meeting do (delivered on pump) -----------------------------------
+    def add_user(self, user: FakeUser) -> None:
+        self.users[user.uid] = user
+        if "participants" in self.cb:
+            self.pending.append(lambda: self.cb["participants"].onUserJoinCallback([user.uid], ""))
+
+    def remove_user(self, uid: int) -> None:
+        self.users.pop(uid)
+        self.pending.append(lambda: self.cb["participants"].onUserLeftCallback([uid], ""))
+
+    def audio(self, uid: int, pcm: bytes, rate: int = 32000) -> None:
+        """Delivered at once, as the SDK's audio thread would."""
+        if self.audio_cb is not None:
+            self.audio_cb.onOneWayAudioRawDataReceivedCallback(FakeAudio(pcm, rate), uid)
+
+    def chat(self, sender: int, text: str, *, to: int = 0) -> None:
+        msg = FakeChat(sender, to, to == 0, text)
+        self.pending.append(lambda: self.cb["chat"].onChatMsgNotificationCallback(msg, None))
 
     def DestroyAuthService(self, service):
         self.calls.append("DestroyAuthService")
@@ -137,3 +297,20 @@ class FakeZoom:
         """The meeting ends (``reason``: a MeetingEndReason name without prefix)."""
         self.pending.append(lambda: self._meeting_cb.onMeetingStatusChangedCallback(
             MeetingStatus.MEETING_STATUS_ENDED, MeetingEndReason[f"EndMeetingReason_{reason}"].value))
+
+
+def interfaces() -> dict[str, set[str]]:
+    """The stand-in's objects under the real SDK's interface names, with the methods each offers (the
+    contract tests check that the real interfaces have them all)."""
+    fake = FakeZoom()
+    meeting = fake.CreateMeetingService()
+    objects = {"IAuthService": fake.CreateAuthService(), "IMeetingService": meeting,
+               "IMeetingParticipantsController": meeting.GetMeetingParticipantsController(),
+               "IMeetingAudioController": meeting.GetMeetingAudioController(),
+               "IMeetingChatController": meeting.GetMeetingChatController(),
+               "IMeetingReminderController": meeting.GetMeetingReminderController(),
+               "IMeetingRecordingController": meeting.GetMeetingRecordingController(),
+               "IZoomSDKAudioRawDataHelper": fake.GetAudioRawdataHelper(), "IUserInfo": fake.users[1],
+               "AudioRawData": FakeAudio(b"", 32000), "IChatMsgInfo": FakeChat(0, 0, True, "")}
+    return {name: {m for m in dir(o) if not m.startswith("_") and callable(getattr(o, m))}
+            for name, o in objects.items()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 MARKER = "MARKER-7f3a"
 
@@ -92,3 +93,45 @@ def test_session_against_the_real_sdk_offline(tmp_path):
     assert result["join"][0] == "JOIN_REFUSED" and result["join"][1].startswith("sdkerr_")
     assert result["errors"] == {} and result["loop"] in ("ctypes", "pygobject")
     assert "S3cretPass!" not in proc.stdout + proc.stderr and "fake-zak" not in proc.stdout + proc.stderr
+
+
+FAITHFUL = r"""
+import enum, json, os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from bot.zoom.guard import private_home, isolate_stdout
+private_home(Path(sys.argv[1]))
+out = isolate_stdout()
+import zoom_meeting_sdk as zoom
+import fake_zoom_sdk as F
+problems = []
+api = [n for n in dir(F.FakeZoom) if n[0].isupper()]
+problems += [f"module: {n}" for n in api if not hasattr(zoom, n)]
+for name in api:
+    fake = getattr(F.FakeZoom, name)
+    if isinstance(fake, type) and issubclass(fake, enum.Enum):
+        real = getattr(zoom, name)
+        problems += [f"{name}.{m.name}" for m in fake if not hasattr(real, m.name) or getattr(real, m.name).value != m.value]
+    elif isinstance(fake, type) and issubclass(fake, F._Callbacks):
+        try:
+            getattr(zoom, name)(**{k: (lambda *a: None) for k in fake.allowed})
+        except TypeError as exc:
+            problems.append(f"{name}: {exc}")
+for iface, methods in F.interfaces().items():
+    real = getattr(zoom, iface, None)
+    problems += [f"{iface}.{m}" for m in sorted(methods) if real is None or not hasattr(real, m)]
+print(json.dumps({"problems": problems, "checked": len(api)}), file=out, flush=True)
+os._exit(0)
+"""
+
+
+def test_the_stand_in_sdk_is_a_faithful_subset_of_the_real_one(tmp_path):
+    """The session is tested against the stand-in; this holds the stand-in to the real module: every name,
+    enum value, callback keyword and interface method it offers exists in ``zoom_meeting_sdk``, so the
+    session cannot depend on anything the real SDK lacks."""
+    tests_dir = str(Path(__file__).parent)
+    proc = subprocess.run([sys.executable, "-c", FAITHFUL, str(tmp_path), tests_dir], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    assert result["problems"] == [] and result["checked"] > 25

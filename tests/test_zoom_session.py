@@ -37,8 +37,8 @@ def run(fake: FakeZoom, *, creds: ZoomCredentials | None = None, until_phase: Ph
 def test_successful_join_sets_every_join_field_and_ends_with_the_meeting():
     fake = FakeZoom()
     creds = ZoomCredentials(client_id="cid", client_secret=SECRET, zak="zak-1", app_privilege_token="apt-1")
-    s = run(fake, creds=creds, until_phase=Phase.IN_MEETING)
-    assert s.lifecycle.phase is Phase.IN_MEETING and not s.done
+    s = run(fake, creds=creds, until_phase=Phase.RECORDING)
+    assert s.lifecycle.phase is Phase.RECORDING and not s.done
     p = fake.join_params[0]
     assert (p["meetingNumber"], p["psw"], p["userName"], p["customer_key"]) == (
         85012345678, "S3cretPass!", "Rollcall", "rollcall-job-1")
@@ -83,8 +83,8 @@ def test_on_behalf_user_not_in_meeting_is_retried_then_given_up():
 
 def test_on_behalf_user_arriving_lets_the_retry_in():
     fake = FakeZoom(joins=[[("CONNECTING", 0), ("FAILED", 501)], [("CONNECTING", 0), ("INMEETING", 0)]])
-    s = run(fake, until_phase=Phase.IN_MEETING)
-    assert s.lifecycle.phase is Phase.IN_MEETING and len(fake.join_params) == 2 and not s.done
+    s = run(fake, until_phase=Phase.RECORDING)
+    assert s.lifecycle.phase is Phase.RECORDING and len(fake.join_params) == 2 and not s.done
 
 
 def test_an_unnamed_fail_code_keeps_its_number():
@@ -94,7 +94,7 @@ def test_an_unnamed_fail_code_keeps_its_number():
 
 def test_a_callback_that_raises_is_contained():
     fake = FakeZoom()
-    s = run(fake, until_phase=Phase.IN_MEETING)
+    s = run(fake, until_phase=Phase.RECORDING)
     fake.pending.append(lambda: fake._meeting_cb.onMeetingStatusChangedCallback(None, 0))  # no .name: raises inside
     fake.pump()
-    assert s.guard.errors["status"] == 1 and s.lifecycle.phase is Phase.IN_MEETING and not s.done
+    assert s.guard.errors["status"] == 1 and s.lifecycle.phase is Phase.RECORDING and not s.done

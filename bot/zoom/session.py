@@ -14,10 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.events import MeetingEvent
+from bot.transport import MeetingHandler
 from bot.zoom.credentials import ZoomCredentials, make_jwt
 from bot.zoom.guard import SdkGuard
 from bot.zoom.lifecycle import (AUTHORIZED_USER_NOT_IN_MEETING, Lifecycle, Outcome, Phase, auth_outcome,
                                 end_outcome, fail_outcome)
+from bot.zoom.roster import Roster, UserState
 
 log = logging.getLogger("rollcall.zoom")
 
@@ -38,12 +41,18 @@ class ZoomConfig:
     waiting_room_s: float = 900.0  # not admitted
     obf_retries: int = 5  # "authorized user not in meeting" (501): the user may still arrive
     obf_retry_s: float = 15.0
+    recording_permission_s: float = 120.0  # the host's answer to our request to record
+    video_poll_s: float = 3.0  # cameras are only visible by polling IsVideoOn()
+    alone_s: float = 300.0  # leave when no one else has been here this long
+    max_duration_s: float = 4 * 3600.0
+    resync_ms: float = 150.0  # audio arriving further than this from where its stream should be: a gap
 
 
 class ZoomSession:
-    def __init__(self, sdk: Any, credentials: ZoomCredentials, join: JoinSpec, *, config: ZoomConfig | None = None,
-                 guard: SdkGuard | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.sdk, self.credentials, self.spec = sdk, credentials, join
+    def __init__(self, sdk: Any, credentials: ZoomCredentials, join: JoinSpec, handler: MeetingHandler | None = None,
+                 *, config: ZoomConfig | None = None, guard: SdkGuard | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sdk, self.credentials, self.spec, self.handler = sdk, credentials, join, handler
         self.config = config or ZoomConfig()
         self.guard = guard or SdkGuard()
         self.clock = clock
@@ -53,6 +62,14 @@ class ZoomSession:
         self._deadline: tuple[float, Outcome, str] | None = None  # (when, outcome, detail)
         self._retry_at: float | None = None
         self.obf_attempts = 0
+        self.roster = Roster()
+        self.my_id: int | None = None
+        self.t0: float | None = None  # clock at the first INMEETING: media time 0
+        self._controllers: dict[str, Any] = {}
+        self._raw: Any = None
+        self._next_poll = 0.0
+        self._alone_since: float | None = None
+        self._audio = _AudioClock(self.config.resync_ms)
 
     # ---- start -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +139,7 @@ class ZoomSession:
         elif name == "INMEETING":
             self.lifecycle.to(Phase.IN_MEETING)
             self._deadline = None
+            self._in_meeting()
         elif name == "FAILED":
             self._failed(_member(self.sdk.MeetingFailCode, result, "MEETING_FAIL_"))
         elif name == "ENDED":
@@ -140,6 +158,110 @@ class ZoomSession:
         outcome, detail = fail_outcome(code)
         self.lifecycle.finish(outcome, detail)
 
+    # ---- in the meeting ------------------------------------------------------------------------
+    def _in_meeting(self) -> None:
+        """Controllers, the roster as it is, audio, and recording. Runs again after a waiting room or a
+        breakout room returns us here; what is already set up stays."""
+        sdk, keep, cb, ms = self.sdk, self.guard.keep, self.guard.callback, self.meeting
+        if self.t0 is None:
+            self.t0 = self.clock()
+        if not self._controllers:
+            pc = ms.GetMeetingParticipantsController()
+            pc.SetEvent(keep(sdk.MeetingParticipantsCtrlEventCallbacks(
+                onUserJoinCallback=cb("user_join", lambda ids, _s: self._observe(ids)),
+                onUserLeftCallback=cb("user_left", lambda ids, _s: self._left(ids)),
+                onUserNamesChangedCallback=cb("user_names", self._observe),
+                onHostChangeNotificationCallback=cb("host", lambda uid: self._observe([uid])),
+                onCoHostChangeNotificationCallback=cb("cohost", lambda uid, _on: self._observe([uid])),
+                onLowOrRaiseHandStatusChangedCallback=cb("hand", lambda _low, uid: self._observe([uid])))))
+            audio = ms.GetMeetingAudioController()
+            audio.SetEvent(keep(sdk.MeetingAudioCtrlEventCallbacks(onUserAudioStatusChangeCallback=cb(
+                "audio_status", lambda statuses, _s: self._observe([st.GetUserId() for st in statuses])))))
+            chat = ms.GetMeetingChatController()
+            chat.SetEvent(keep(sdk.MeetingChatEventCallbacks(onChatMsgNotificationCallback=cb("chat", self._on_chat))))
+            rec = ms.GetMeetingRecordingController()
+            rec.SetEvent(keep(sdk.MeetingRecordingCtrlEventCallbacks(
+                onRecordPrivilegeChangedCallback=cb("record_privilege", self._on_record_privilege),
+                onLocalRecordingPrivilegeRequestStatusCallback=cb("record_request", self._on_record_request))))
+            ms.GetMeetingReminderController().SetEvent(keep(sdk.MeetingReminderEventCallbacks(
+                onReminderNotifyCallback=cb("reminder", lambda _content, handler: handler.Accept()))))
+            self._controllers = {"participants": pc, "audio": audio, "chat": chat, "recording": rec}
+        pc = self._controllers["participants"]
+        self.my_id = pc.GetMySelfUser().GetUserID()
+        self._emit(self.roster.snapshot(self._now(), self._states(pc.GetParticipantsList())))
+        self._controllers["audio"].JoinVoip()
+        if self._raw is None:
+            self._start_recording()
+
+    def _start_recording(self) -> None:
+        rec = self._controllers["recording"]
+        if rec.CanStartRawRecording().name == "SDKERR_SUCCESS":
+            self._record()
+        else:
+            rec.RequestLocalRecordingPrivilege()
+            self._expect(self.config.recording_permission_s, Outcome.RECORDING_DENIED, "no answer from the host")
+
+    def _on_record_privilege(self, granted: bool) -> None:
+        if granted and self._raw is None and self.lifecycle.outcome is None:
+            self._deadline = None
+            self._record()
+
+    def _on_record_request(self, status: Any) -> None:
+        if status.name != "RequestLocalRecording_Granted":
+            self.lifecycle.finish(Outcome.RECORDING_DENIED, status.name.removeprefix("RequestLocalRecording_").lower())
+
+    def _record(self) -> None:
+        sdk, keep = self.sdk, self.guard.keep
+        result = self._controllers["recording"].StartRawRecording()
+        if result.name != "SDKERR_SUCCESS":
+            self.lifecycle.finish(Outcome.RECORDING_DENIED, result.name.lower())
+            return
+        self._raw = sdk.GetAudioRawdataHelper()
+        self._raw.subscribe(keep(sdk.ZoomSDKAudioRawDataDelegateCallbacks(
+            onOneWayAudioRawDataReceivedCallback=self.guard.callback("audio", self._on_audio))), False)
+        self.lifecycle.to(Phase.RECORDING)
+
+    def _on_audio(self, data: Any, node_id: int) -> None:
+        """On the SDK's thread for every chunk: skip our own, stamp it on the media clock, hand it on."""
+        if node_id == self.my_id or self.handler is None or self.t0 is None:
+            return
+        buffer, rate = data.GetBuffer(), data.GetSampleRate()
+        ts = self._audio.stamp(node_id, (self.clock() - self.t0) * 1000.0, len(buffer) / 2 / rate * 1000.0)
+        self.handler.on_one_way_audio(_Chunk(buffer, rate, ts), node_id)
+
+    def _on_chat(self, info: Any, _content: Any) -> None:
+        sender = info.GetSenderUserId()
+        if info.IsChatToAll():
+            to = "everyone"
+        elif info.GetReceiverUserId() == self.my_id:
+            to = "bot"
+        else:
+            to = self.roster.key_of(info.GetReceiverUserId()) or "someone"
+        self._emit([MeetingEvent(self._now(), "chat", self.roster.key_of(sender), sender, text=info.GetContent(),
+                                 to=to)])
+
+    def _observe(self, ids: Any) -> None:
+        self._emit([e for state in self._states(ids) for e in self.roster.observe(self._now(), state)])
+
+    def _left(self, ids: Any) -> None:
+        self._emit([e for uid in ids for e in self.roster.left(self._now(), uid)])
+
+    def _states(self, ids: Any) -> list[UserState]:
+        pc, out = self._controllers["participants"], []
+        for uid in ids or []:
+            info = pc.GetUserByUserID(uid)
+            if info is not None:
+                out.append(_user_state(info))
+        return out
+
+    def _emit(self, events: list[MeetingEvent]) -> None:
+        if self.handler is not None:
+            for e in events:
+                self.handler.on_meeting_event(e)
+
+    def _now(self) -> float:
+        return 0.0 if self.t0 is None else self.clock() - self.t0
+
     # ---- time ---------------------------------------------------------------------------------
     def _expect(self, within_s: float, outcome: Outcome, detail: str) -> None:
         self._deadline = (self.clock() + within_s, outcome, detail)
@@ -154,6 +276,22 @@ class ZoomSession:
             _, outcome, detail = self._deadline
             self._deadline = None
             self.lifecycle.finish(outcome, detail)
+        if self.t0 is None or self.lifecycle.outcome is not None or self.lifecycle.phase not in (
+                Phase.IN_MEETING, Phase.RECORDING):
+            return
+        if now >= self._next_poll:  # cameras (and anything an event missed)
+            self._next_poll = now + self.config.video_poll_s
+            self._observe(self._controllers["participants"].GetParticipantsList())
+        if self.roster.users:
+            self._alone_since = None
+        elif self._alone_since is None:
+            self._alone_since = now
+        elif now - self._alone_since >= self.config.alone_s:
+            self.lifecycle.finish(Outcome.LEFT_ALONE, f"alone for {self.config.alone_s:.0f} s")
+        if now - self.t0 >= self.config.max_duration_s:
+            self.lifecycle.finish(Outcome.LEFT_MAX_DURATION, f"{self.config.max_duration_s / 60:.0f} min")
+        if self.handler is not None:
+            self.handler.on_media_time(now - self.t0)
 
     @property
     def done(self) -> bool:
@@ -163,6 +301,8 @@ class ZoomSession:
         """Leave if in a meeting, release the services, CleanUPSDK. The caller then ends the process with
         ``os._exit`` (a normal interpreter exit with the SDK loaded can crash)."""
         sdk = self.sdk
+        if self._raw is not None:
+            self._raw.unSubscribe()
         if self.meeting is not None:
             self.meeting.Leave(sdk.LEAVE_MEETING)
             sdk.DestroyMeetingService(self.meeting)
@@ -177,3 +317,49 @@ def _member(enum: Any, value: int, prefix: str) -> str:
         return enum(value).name
     except ValueError:
         return f"{prefix}{value}"
+
+
+_ROLES = {"USERROLE_HOST": "host", "USERROLE_COHOST": "cohost"}
+
+
+def _user_state(info: Any) -> UserState:
+    """An ``IUserInfo`` as the roster sees it (no e-mail: the SDK has none)."""
+    return UserState(user_id=info.GetUserID(), persistent_id=info.GetPersistentId() or "",
+                     name=info.GetUserName() or "", customer_key=info.GetCustomerKey() or "",
+                     role=_ROLES.get(info.GetUserRole().name, "attendee"), muted=bool(info.IsAudioMuted()),
+                     video=bool(info.IsVideoOn()), hand=bool(info.IsRaiseHand()), is_me=bool(info.IsMySelf()))
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A raw audio chunk as the pipeline takes it (the SDK's ``AudioRawData`` accessors)."""
+
+    buffer: bytes
+    rate: int
+    ts_ms: float
+
+    def GetBuffer(self) -> bytes:  # noqa: N802 - the SDK's names
+        return self.buffer
+
+    def GetSampleRate(self) -> int:  # noqa: N802
+        return self.rate
+
+    def GetTimeStamp(self) -> float:  # noqa: N802
+        return self.ts_ms
+
+
+class _AudioClock:
+    """Media time of each stream's chunks. Chunks arrive with jitter, so each continues where the stream's
+    previous one ended; only when arrival is more than ``resync_ms`` away from that (audio stopped, or
+    drifted) does a chunk take its arrival time, and the ingest sees a gap."""
+
+    def __init__(self, resync_ms: float) -> None:
+        self.resync_ms = resync_ms
+        self._next: dict[int, float] = {}
+
+    def stamp(self, stream: int, arrival_ms: float, duration_ms: float) -> float:
+        expected = self._next.get(stream)
+        ts = expected if expected is not None and abs(arrival_ms - duration_ms - expected) <= self.resync_ms \
+            else arrival_ms - duration_ms
+        self._next[stream] = ts + duration_ms
+        return ts
