@@ -161,6 +161,43 @@ def bench_talk() -> None:
         raise _fail(str(exc)) from None
 
 
+@app.command()
+def bot(
+    meeting_url: Annotated[str | None, typer.Option(help="A Zoom join link (https://…zoom.us/j/NUMBER?pwd=…).")] = None,
+    meeting_id: Annotated[int | None, typer.Option(help="The meeting number (instead of a link).")] = None,
+    passcode: Annotated[str | None, typer.Option(help="The meeting passcode (a link may carry it).")] = None,
+    name: Annotated[str, typer.Option(help="The bot's display name in the meeting.")] = "Rollcall",
+    job_id: Annotated[str | None, typer.Option(
+        help="Job id; the bot joins with customer_key rollcall-<job id> to find itself in Zoom's reports.")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory (report.json, report.html, logs).")] = Path("out/bot"),
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
+) -> None:
+    """Join a real Zoom meeting through the Meeting SDK and measure it (credentials from ZOOM_SDK_CLIENT_ID
+    and ZOOM_SDK_CLIENT_SECRET; tokens from ZOOM_ZAK, ZOOM_OBF_TOKEN, ZOOM_APP_PRIVILEGE_TOKEN). The exit
+    code says how it ended (docs/architecture.md)."""
+    from datetime import UTC, datetime
+
+    from bot.zoom.credentials import MissingCredentials, ZoomCredentials, customer_key_for, meeting_from_url
+    from bot.zoom.run import bot_main
+    from bot.zoom.session import JoinSpec
+
+    try:
+        credentials = ZoomCredentials.from_env()
+        if meeting_url:
+            number, link_passcode = meeting_from_url(meeting_url)
+            passcode = passcode or link_passcode
+        elif meeting_id is not None:
+            number = meeting_id
+        else:
+            raise ValueError("give --meeting-url or --meeting-id")
+    except (MissingCredentials, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    job = job_id or f"{number}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    spec = JoinSpec(number, passcode, name, customer_key_for(job))
+    asr = None if no_asr else AsrConfig()
+    os._exit(bot_main(spec, credentials, out, asr=asr))
+
+
 def main() -> None:
     try:
         app()

@@ -74,6 +74,7 @@ def isolate_stdout() -> io.TextIOWrapper:
 def private_home(path: Path) -> Path:
     """Make ``path`` this process's HOME, with what the SDK expects there (its log directory, and
     ``zoomus.conf`` selecting the default audio device)."""
+    path = path.resolve()  # the SDK rejects a relative HOME
     (path / ".zoomsdk" / "logs").mkdir(parents=True, exist_ok=True)
     conf = path / ".config" / "zoomus.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)

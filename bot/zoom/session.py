@@ -301,6 +301,10 @@ class ZoomSession:
         """Leave if in a meeting, release the services, CleanUPSDK. The caller then ends the process with
         ``os._exit`` (a normal interpreter exit with the SDK loaded can crash)."""
         sdk = self.sdk
+        if self.t0 is not None:  # what the bot observed ends here, whether the meeting ended or it left
+            if self.handler is not None:
+                self.handler.on_media_time(self._now())
+            self._emit([MeetingEvent(self._now(), "end")])
         if self._raw is not None:
             self._raw.unSubscribe()
         if self.meeting is not None:

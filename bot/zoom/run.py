@@ -1,0 +1,98 @@
+"""`rollcall bot`: one process, one meeting, through the Zoom Meeting SDK.
+
+:func:`run_meeting` joins, feeds the pipeline, and writes the same outputs as ``rollcall replay``; it
+takes the SDK module and the loop as arguments so it runs against the stand-in SDK in tests.
+:func:`prepare_process` is what only a real bot process does first (private HOME, file descriptor 1 away
+from the SDK's prints, JSON logs on stderr with every secret redacted).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from analysis.report import MeetingInfo
+from bot.outputs import MeetingOutputs
+from bot.pipeline import MeetingPipeline, PipelineConfig
+from bot.transcriber import AsrConfig, Transcriber
+from bot.zoom.credentials import ZoomCredentials, redact
+from bot.zoom.guard import isolate_stdout, private_home
+from bot.zoom.lifecycle import Lifecycle, Outcome
+from bot.zoom.loop import GLibLoop
+from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
+
+
+class _JsonLines(logging.Formatter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"t": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                           "msg": redact(record.getMessage(), self.secrets)}, ensure_ascii=False)
+
+
+def prepare_process(work_dir: Path, secrets: list[str]) -> TextIO:
+    """Private HOME under ``work_dir``, fd 1 to /dev/null (our own output on the returned stream), and
+    logging to stderr as JSON lines."""
+    private_home(work_dir / "home")
+    ours = isolate_stdout()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLines(secrets))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    return ours
+
+
+def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *,
+                config: ZoomConfig | None = None, asr: AsrConfig | None = None,
+                pipeline_config: PipelineConfig | None = None) -> Lifecycle:
+    """Join, run until an outcome (or SIGTERM/SIGINT: leave), leave, and write the outputs if the bot
+    got into the meeting. Returns the lifecycle (its exit code and reason)."""
+    pipeline_config = pipeline_config or PipelineConfig()
+    outputs = MeetingOutputs(out_dir)
+    info = MeetingInfo(id=str(spec.meeting_number), topic="", start=datetime.now(UTC))
+    transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
+    pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot, on_log=outputs.log,
+                               transcriber=transcriber)
+    session = ZoomSession(sdk, credentials, spec, pipeline, config=config)
+    stop: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        session.start()
+        loop.run(lambda: session.done or bool(stop), session.tick)
+        if stop and not session.done:
+            session.lifecycle.finish(Outcome.LEFT_ON_SIGNAL)
+        session.close()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if session.t0 is not None:
+        outputs.save(pipeline.finish(), pipeline)
+    else:
+        outputs.discard()
+    return session.lifecycle
+
+
+def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr: AsrConfig | None,
+             config: ZoomConfig | None = None) -> int:
+    """The real bot process: prepare it, run the meeting, print one line saying how it ended; returns the
+    exit code (the caller ends the process with os._exit)."""
+    secrets = credentials.secrets() + ([spec.passcode] if spec.passcode else [])
+    ours = prepare_process(out_dir, secrets)
+    try:
+        import zoom_meeting_sdk as sdk
+    except ImportError as exc:
+        lifecycle = Lifecycle()
+        lifecycle.finish(Outcome.SDK_FAILURE, str(exc))
+    else:
+        lifecycle = run_meeting(sdk, GLibLoop(), spec, credentials, out_dir, config=config, asr=asr)
+    line = f"rollcall bot: {lifecycle.summary()} (exit {lifecycle.exit_code})"
+    print(redact(line, secrets), file=sys.stderr, flush=True)
+    if lifecycle.outcome in (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION,
+                             Outcome.LEFT_ON_SIGNAL) and (out_dir / "report.json").exists():
+        print(f"Report: {out_dir / 'report.html'}  (data: {out_dir / 'report.json'})", file=ours, flush=True)
+    return lifecycle.exit_code

@@ -1,0 +1,80 @@
+"""`rollcall bot` as a user runs it: offline with made-up credentials it ends by itself with the documented
+exit code and one readable line, and no secret reaches its output; a SIGTERM mid-meeting leaves and still
+writes the report (stand-in SDK)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fake_zoom_sdk import FakeUser, FakeZoom
+
+from bot.zoom.credentials import ZoomCredentials
+from bot.zoom.lifecycle import Outcome, Phase
+from bot.zoom.run import run_meeting
+from bot.zoom.session import JoinSpec
+
+ROLLCALL = str(Path(sys.executable).with_name("rollcall"))
+SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def test_offline_bot_ends_with_a_connection_failure_and_leaks_nothing(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "ZOOM_SDK_CLIENT_ID": "made-up-id", "ZOOM_SDK_CLIENT_SECRET": SECRET,
+           "ZOOM_ZAK": "made-up-zak-token"}
+    t0 = time.monotonic()
+    proc = subprocess.run([ROLLCALL, "bot", "--meeting-id", "85012345678", "--passcode", "S3cretPass!", "--no-asr",
+                           "--out", str(tmp_path / "out")], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=90)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 60 and proc.returncode in (Outcome.CONNECTION_LOST.exit_code, Outcome.BAD_CREDENTIALS.exit_code)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rollcall bot: ") and last.endswith(f"(exit {proc.returncode})")
+    everything = proc.stdout + proc.stderr
+    for secret in ("S3cretPass!", SECRET, "made-up-zak-token", "eyJ"):  # eyJ: the start of any JWT
+        assert secret not in everything
+    assert not (tmp_path / "out" / "report.json").exists() and not (tmp_path / "out" / "events.jsonl").exists()
+
+
+def test_missing_credentials_are_a_usage_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOOM_")} | {"HOME": str(tmp_path)}
+    proc = subprocess.run([ROLLCALL, "bot", "--meeting-id", "85012345678"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "ZOOM_SDK_CLIENT_ID and ZOOM_SDK_CLIENT_SECRET" in proc.stderr
+
+
+class SignalLoop:
+    """Pumps the stand-in SDK like the GLib loop, feeds a participant's audio once recording, and sends
+    this process SIGTERM after ``stop_after_s`` of meeting."""
+
+    def __init__(self, fake: FakeZoom, stop_after_s: float) -> None:
+        self.fake, self.stop_after_s, self.session_phase = fake, stop_after_s, None
+
+    def run(self, done, tick) -> None:
+        ticks = 0
+        while not done():
+            self.fake.pump()
+            tick()
+            if self.fake.audio_cb is not None:
+                ticks += 1
+                self.fake.audio(100, (b"\x10\x27\xf0\xd8" * 160) if ticks % 50 < 25 else bytes(640))
+                if ticks == int(self.stop_after_s * 100):
+                    os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+
+
+def test_sigterm_mid_meeting_leaves_and_writes_the_report(tmp_path):
+    fake = FakeZoom()
+    fake.users[100] = FakeUser(100, "pA", "Ana", muted=False)
+    before = signal.getsignal(signal.SIGTERM)
+    lifecycle = run_meeting(fake, SignalLoop(fake, 2.0), JoinSpec(85012345678, "pass", "Rollcall", "rollcall-t"),
+                            ZoomCredentials(client_id="cid", client_secret=SECRET), tmp_path)
+    assert (lifecycle.outcome, lifecycle.exit_code, lifecycle.phase) == (Outcome.LEFT_ON_SIGNAL, 5, Phase.LEAVING)
+    assert fake.calls[-4:] == ["Leave", "DestroyMeetingService", "DestroyAuthService", "CleanUPSDK"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    ana = next(p for p in report["participants"] if p["key"] == "pA")
+    assert ana["name"] == "Ana" and report["meeting"]["duration_s"] >= 1.9
+    assert signal.getsignal(signal.SIGTERM) is before  # the bot's handler is gone again
