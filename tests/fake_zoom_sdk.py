@@ -22,7 +22,8 @@ MeetingFailCode = IntEnum("MeetingFailCode", {
 MeetingEndReason = IntEnum("MeetingEndReason", {f"EndMeetingReason_{n}": i for i, n in enumerate(
     ["None", "KickByHost", "EndByHost", "JBHTimeOut", "NoAttendee", "HostStartAnotherMeeting",
      "FreeMeetingTimeOut", "Undefined", "DueToAuthorizedUserLeave"])})
-SDKError = Enum("SDKError", {"SDKERR_SUCCESS": 0, "SDKERR_UNAUTHENTICATION": 8, "SDKERR_NO_PERMISSION": 12})
+SDKError = Enum("SDKError", {"SDKERR_SUCCESS": 0, "SDKERR_UNAUTHENTICATION": 8, "SDKERR_NO_PERMISSION": 12,
+                             "SDKERR_MEETING_DONT_SUPPORT_FEATURE": 20})
 SDKUserType = Enum("SDKUserType", {"SDK_UT_NORMALUSER": 100, "SDK_UT_WITHOUT_LOGIN": 101})
 AudioRawdataSamplingRate = Enum("AudioRawdataSamplingRate", {"AudioRawdataSamplingRate_32K": 0,
                                                              "AudioRawdataSamplingRate_48K": 1})
@@ -80,7 +81,7 @@ class ZoomSDKAudioRawDataDelegateCallbacks(_Callbacks):
 class FakeUser:
     """An ``IUserInfo``; tests change its fields to change what Zoom reports."""
 
-    def __init__(self, uid: int, pid: str, name: str, *, role: str = "ATTENDEE", muted: bool = True,
+    def __init__(self, uid: int, pid: str, name: str, *, role: str = "NONE", muted: bool = True,
                  video: bool = False, hand: bool = False, me: bool = False, customer_key: str = "") -> None:
         self.uid, self.pid, self.name, self.role = uid, pid, name, role
         self.muted, self.video, self.hand, self.me, self.customer_key = muted, video, hand, me, customer_key
@@ -151,6 +152,8 @@ class FakeZoom:
         otherwise the host answers the request with ``host_answer`` (None: never)."""
         self.auth = auth
         self.can_record, self.host_answer = can_record, host_answer
+        self.can_ask = True  # False: the host cannot be asked to allow recording
+        self.requests = 0
         self.users: dict[int, FakeUser] = {1: FakeUser(1, "bot", "Rollcall", me=True)}
         self.cb: dict[str, object] = {}  # controller callbacks by controller name
         self.audio_cb = None
@@ -224,7 +227,9 @@ class FakeZoom:
                 return fake._controller(
                     "recording",
                     CanStartRawRecording=lambda: SDKError.SDKERR_SUCCESS if fake.can_record else SDKError.SDKERR_NO_PERMISSION,
-                    StartRawRecording=fake._start_raw, RequestLocalRecordingPrivilege=fake._request_privilege)
+                    StartRawRecording=fake._start_raw, RequestLocalRecordingPrivilege=fake._request_privilege,
+                    IsSupportRequestLocalRecordingPrivilege=lambda: SDKError.SDKERR_SUCCESS if fake.can_ask
+                    else SDKError.SDKERR_MEETING_DONT_SUPPORT_FEATURE)
 
         return Meeting()
 
@@ -247,6 +252,7 @@ class FakeZoom:
 
     def _request_privilege(self):
         self.calls.append("RequestLocalRecordingPrivilege")
+        self.requests += 1
         if self.host_answer is not None:
             answer = RequestLocalRecordingStatus[self.host_answer]
             if answer.name == "RequestLocalRecording_Granted":

@@ -40,7 +40,7 @@ def test_zoom_transport_gives_the_simulators_talk_time(tmp_path):
     s = ZoomSession(fake, ZoomCredentials(client_id="cid", client_secret="c" * 32),
                     JoinSpec(85012345678, "pass", "Rollcall", "rollcall-ami"), pipeline, clock=clock)
     s.start()
-    while s.lifecycle.phase is not Phase.RECORDING:
+    while s.lifecycle.phase is not Phase.RECORDING and not s.done:
         fake.pump()
         s.tick()
     step = rate // 100  # 10 ms

@@ -121,3 +121,37 @@ def test_leaves_when_alone_and_at_the_maximum_duration():
     s, _, clock = start(fake, ZoomConfig(max_duration_s=30.0))
     step(s, fake, clock, 30.0)
     assert (s.lifecycle.outcome, s.lifecycle.exit_code) == (Outcome.LEFT_MAX_DURATION, 4)
+
+
+def test_the_host_is_asked_again_when_one_arrives():
+    fake = FakeZoom(can_record=False, host_answer=None)  # no host yet: the request goes nowhere
+    fake.users[100] = FakeUser(100, "pA", "Ana")
+    s, _, clock = start(fake)
+    assert fake.requests == 1 and not s.done
+    fake.host_answer = "RequestLocalRecording_Granted"
+    fake.add_user(FakeUser(101, "pB", "Ben", role="HOST"))
+    step(s, fake, clock, 1.0)
+    assert fake.requests == 2 and s.lifecycle.phase is Phase.RECORDING
+
+
+def test_recording_cannot_be_asked_for_or_a_webinar_attendee():
+    fake = with_people(can_record=False)
+    fake.can_ask = False
+    s, _, _ = start(fake)
+    assert s.lifecycle.outcome is Outcome.RECORDING_DENIED and "cannot be asked" in s.lifecycle.detail
+    fake = with_people()
+    fake.users[1].role = "ATTENDEE"
+    s, _, _ = start(fake)
+    assert (s.lifecycle.outcome, s.lifecycle.exit_code) == (Outcome.WEBINAR_NO_RIGHTS, 20)
+
+
+def test_early_bot_waits_for_people_before_the_alone_timer_starts():
+    fake = FakeZoom()  # nobody here yet
+    s, _, clock = start(fake, ZoomConfig(alone_s=60.0))
+    step(s, fake, clock, 120.0)
+    assert not s.done
+    fake.add_user(FakeUser(100, "pA", "Ana"))
+    step(s, fake, clock, 1.0)
+    fake.remove_user(100)
+    step(s, fake, clock, 61.0)
+    assert s.lifecycle.outcome is Outcome.LEFT_ALONE

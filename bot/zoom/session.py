@@ -69,6 +69,8 @@ class ZoomSession:
         self._raw: Any = None
         self._next_poll = 0.0
         self._alone_since: float | None = None
+        self._others_seen = False  # the alone timer starts only once someone else has been here
+        self._asked_to_record = False
         self._audio = _AudioClock(self.config.resync_ms)
 
     # ---- start -------------------------------------------------------------------------------
@@ -187,19 +189,29 @@ class ZoomSession:
                 onReminderNotifyCallback=cb("reminder", lambda _content, handler: handler.Accept()))))
             self._controllers = {"participants": pc, "audio": audio, "chat": chat, "recording": rec}
         pc = self._controllers["participants"]
-        self.my_id = pc.GetMySelfUser().GetUserID()
+        me = pc.GetMySelfUser()
+        self.my_id = me.GetUserID()
         self._emit(self.roster.snapshot(self._now(), self._states(pc.GetParticipantsList())))
         self._controllers["audio"].JoinVoip()
-        if self._raw is None:
+        if me.GetUserRole().name == "USERROLE_ATTENDEE":  # a webinar attendee: no audio of others to record
+            self.lifecycle.finish(Outcome.WEBINAR_NO_RIGHTS, "not promoted to panelist")
+        elif self._raw is None:
             self._start_recording()
 
     def _start_recording(self) -> None:
         rec = self._controllers["recording"]
         if rec.CanStartRawRecording().name == "SDKERR_SUCCESS":
             self._record()
+        elif rec.IsSupportRequestLocalRecordingPrivilege().name != "SDKERR_SUCCESS":
+            self.lifecycle.finish(Outcome.RECORDING_DENIED, "the host cannot be asked (e.g. a Zoom Rooms host)")
         else:
-            rec.RequestLocalRecordingPrivilege()
+            self._ask_to_record()
             self._expect(self.config.recording_permission_s, Outcome.RECORDING_DENIED, "no answer from the host")
+
+    def _ask_to_record(self) -> None:
+        """The request reaches only a host who is present: asked again whenever a host arrives."""
+        self._asked_to_record = True
+        self._controllers["recording"].RequestLocalRecordingPrivilege()
 
     def _on_record_privilege(self, granted: bool) -> None:
         if granted and self._raw is None and self.lifecycle.outcome is None:
@@ -241,7 +253,12 @@ class ZoomSession:
                                  to=to)])
 
     def _observe(self, ids: Any) -> None:
-        self._emit([e for state in self._states(ids) for e in self.roster.observe(self._now(), state)])
+        events = [e for state in self._states(ids) for e in self.roster.observe(self._now(), state)]
+        self._emit(events)
+        if self._asked_to_record and self._raw is None and any(
+                (e.type == "join" and e.role == "host") or (e.type == "host_change" and e.role == "host")
+                for e in events):
+            self._ask_to_record()
 
     def _left(self, ids: Any) -> None:
         self._emit([e for uid in ids for e in self.roster.left(self._now(), uid)])
@@ -283,7 +300,9 @@ class ZoomSession:
             self._next_poll = now + self.config.video_poll_s
             self._observe(self._controllers["participants"].GetParticipantsList())
         if self.roster.users:
-            self._alone_since = None
+            self._others_seen, self._alone_since = True, None
+        elif not self._others_seen:
+            pass  # early for the meeting: waiting is not being alone
         elif self._alone_since is None:
             self._alone_since = now
         elif now - self._alone_since >= self.config.alone_s:
