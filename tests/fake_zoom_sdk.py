@@ -30,6 +30,10 @@ AudioRawdataSamplingRate = Enum("AudioRawdataSamplingRate", {"AudioRawdataSampli
 LEAVE_MEETING = 0
 UserRole = Enum("UserRole", {f"USERROLE_{n}": i for i, n in enumerate(
     ["NONE", "HOST", "COHOST", "PANELIST", "BREAKOUTROOM_MODERATOR", "ATTENDEE"])})
+SDKChatMessageType = Enum("SDKChatMessageType", {"To_None": 0, "To_All": 1, "To_Individual_Panelist": 3,
+                                                 "To_Individual": 4})
+SharingStatus = Enum("SharingStatus", {"Sharing_Self_Send_Begin": 0, "Sharing_Self_Send_End": 1,
+                                       "Sharing_Other_Share_Begin": 4, "Sharing_Other_Share_End": 5})
 RequestLocalRecordingStatus = Enum("RequestLocalRecordingStatus", {
     "RequestLocalRecording_Granted": 0, "RequestLocalRecording_Denied": 1, "RequestLocalRecording_Timeout": 2})
 
@@ -68,6 +72,10 @@ class MeetingChatEventCallbacks(_Callbacks):
 
 class MeetingRecordingCtrlEventCallbacks(_Callbacks):
     allowed = frozenset({"onRecordPrivilegeChangedCallback", "onLocalRecordingPrivilegeRequestStatusCallback"})
+
+
+class MeetingShareCtrlEventCallbacks(_Callbacks):
+    allowed = frozenset({"onSharingStatusCallback"})
 
 
 class MeetingReminderEventCallbacks(_Callbacks):
@@ -116,6 +124,26 @@ class FakeChat:
     def GetContent(self): return self.text
 
 
+class FakeChatBuilder:
+    def __init__(self) -> None:
+        self.msg: dict = {}
+
+    def SetContent(self, text):
+        self.msg["text"] = text
+        return self
+
+    def SetReceiver(self, uid):
+        self.msg["to"] = uid
+        return self
+
+    def SetMessageType(self, kind):
+        self.msg["type"] = kind.name
+        return self
+
+    def Build(self):
+        return dict(self.msg)
+
+
 class InitParam(SimpleNamespace):
     pass
 
@@ -141,7 +169,8 @@ class FakeZoom:
     MeetingParticipantsCtrlEventCallbacks, MeetingAudioCtrlEventCallbacks = (MeetingParticipantsCtrlEventCallbacks,
                                                                             MeetingAudioCtrlEventCallbacks)
     MeetingChatEventCallbacks, MeetingRecordingCtrlEventCallbacks = MeetingChatEventCallbacks, MeetingRecordingCtrlEventCallbacks
-    MeetingReminderEventCallbacks = MeetingReminderEventCallbacks
+    MeetingReminderEventCallbacks, MeetingShareCtrlEventCallbacks = MeetingReminderEventCallbacks, MeetingShareCtrlEventCallbacks
+    SDKChatMessageType, SharingStatus = SDKChatMessageType, SharingStatus
     ZoomSDKAudioRawDataDelegateCallbacks = ZoomSDKAudioRawDataDelegateCallbacks
     UserRole, RequestLocalRecordingStatus = UserRole, RequestLocalRecordingStatus
 
@@ -153,6 +182,7 @@ class FakeZoom:
         self.auth = auth
         self.can_record, self.host_answer = can_record, host_answer
         self.can_ask = True  # False: the host cannot be asked to allow recording
+        self.sent: list[dict] = []  # chat messages the bot sent
         self.requests = 0
         self.users: dict[int, FakeUser] = {1: FakeUser(1, "bot", "Rollcall", me=True)}
         self.cb: dict[str, object] = {}  # controller callbacks by controller name
@@ -218,7 +248,11 @@ class FakeZoom:
                 return fake._controller("audio", JoinVoip=lambda: fake.calls.append("JoinVoip") or SDKError.SDKERR_SUCCESS)
 
             def GetMeetingChatController(self):
-                return fake._controller("chat")
+                return fake._controller("chat", GetChatMessageBuilder=lambda: FakeChatBuilder(),
+                                        SendChatMsgTo=fake._send_chat)
+
+            def GetMeetingShareController(self):
+                return fake._controller("share")
 
             def GetMeetingReminderController(self):
                 return fake._controller("reminder")
@@ -245,6 +279,10 @@ class FakeZoom:
         for method, fn in methods.items():
             setattr(c, method, fn)
         return c
+
+    def _send_chat(self, msg):
+        self.sent.append(msg)
+        return SDKError.SDKERR_SUCCESS
 
     def _start_raw(self):
         self.calls.append("StartRawRecording")
@@ -289,6 +327,11 @@ class FakeZoom:
         if self.audio_cb is not None:
             self.audio_cb.onOneWayAudioRawDataReceivedCallback(FakeAudio(pcm, rate), uid)
 
+    def share(self, uid: int, begin: bool) -> None:
+        info = SimpleNamespace(userid=uid, status=SharingStatus["Sharing_Other_Share_Begin" if begin
+                                                               else "Sharing_Other_Share_End"])
+        self.pending.append(lambda: self.cb["share"].onSharingStatusCallback(info))
+
     def chat(self, sender: int, text: str, *, to: int = 0) -> None:
         msg = FakeChat(sender, to, to == 0, text)
         self.pending.append(lambda: self.cb["chat"].onChatMsgNotificationCallback(msg, None))
@@ -316,6 +359,8 @@ def interfaces() -> dict[str, set[str]]:
                "IMeetingChatController": meeting.GetMeetingChatController(),
                "IMeetingReminderController": meeting.GetMeetingReminderController(),
                "IMeetingRecordingController": meeting.GetMeetingRecordingController(),
+               "IMeetingShareController": meeting.GetMeetingShareController(),
+               "IChatMsgInfoBuilder": FakeChatBuilder(),
                "IZoomSDKAudioRawDataHelper": fake.GetAudioRawdataHelper(), "IUserInfo": fake.users[1],
                "AudioRawData": FakeAudio(b"", 32000), "IChatMsgInfo": FakeChat(0, 0, True, "")}
     return {name: {m for m in dir(o) if not m.startswith("_") and callable(getattr(o, m))}

@@ -155,3 +155,16 @@ def test_early_bot_waits_for_people_before_the_alone_timer_starts():
     fake.remove_user(100)
     step(s, fake, clock, 61.0)
     assert s.lifecycle.outcome is Outcome.LEFT_ALONE
+
+
+def test_sharing_is_reported_and_the_bot_can_chat_to_everyone_or_one_person():
+    fake = with_people()
+    s, rec, clock = start(fake)
+    fake.share(101, True)
+    fake.share(101, False)
+    step(s, fake, clock, 0.1)
+    assert kinds(rec.events[-2:]) == [("share_start", "pB"), ("share_end", "pB")]
+    assert s.send_chat("Roll call: reply 'here'") and s.send_chat("You are at risk", to="pA")
+    assert not s.send_chat("hello", to="nobody")
+    assert fake.sent == [{"text": "Roll call: reply 'here'", "type": "To_All"},
+                         {"text": "You are at risk", "to": 100, "type": "To_Individual"}]

@@ -187,6 +187,8 @@ class ZoomSession:
                 onLocalRecordingPrivilegeRequestStatusCallback=cb("record_request", self._on_record_request))))
             ms.GetMeetingReminderController().SetEvent(keep(sdk.MeetingReminderEventCallbacks(
                 onReminderNotifyCallback=cb("reminder", lambda _content, handler: handler.Accept()))))
+            ms.GetMeetingShareController().SetEvent(keep(sdk.MeetingShareCtrlEventCallbacks(
+                onSharingStatusCallback=cb("sharing", self._on_sharing))))
             self._controllers = {"participants": pc, "audio": audio, "chat": chat, "recording": rec}
         pc = self._controllers["participants"]
         me = pc.GetMySelfUser()
@@ -251,6 +253,30 @@ class ZoomSession:
             to = self.roster.key_of(info.GetReceiverUserId()) or "someone"
         self._emit([MeetingEvent(self._now(), "chat", self.roster.key_of(sender), sender, text=info.GetContent(),
                                  to=to)])
+
+    def _on_sharing(self, info: Any) -> None:
+        kind = _SHARE_EVENTS.get(info.status.name)
+        key = self.roster.key_of(info.userid)
+        if kind is not None and key is not None:
+            self._emit([MeetingEvent(self._now(), kind, key, info.userid)])
+
+    def send_chat(self, text: str, to: str | None = None) -> bool:
+        """Post to everyone, or privately to the participant with key ``to`` (on the loop's thread). False
+        if it could not be sent (not in the meeting, the participant is gone, or Zoom refused)."""
+        chat = self._controllers.get("chat")
+        if chat is None:
+            return False
+        builder = chat.GetChatMessageBuilder()
+        builder.SetContent(self.guard.keep(text))
+        if to is None:
+            builder.SetMessageType(self.sdk.SDKChatMessageType.To_All)
+        else:
+            uid = next((u for u, st in self.roster.users.items() if self.roster.key(st) == to), None)
+            if uid is None:
+                return False
+            builder.SetReceiver(uid)
+            builder.SetMessageType(self.sdk.SDKChatMessageType.To_Individual)
+        return chat.SendChatMsgTo(self.guard.keep(builder.Build())).name == "SDKERR_SUCCESS"
 
     def _observe(self, ids: Any) -> None:
         events = [e for state in self._states(ids) for e in self.roster.observe(self._now(), state)]
@@ -343,6 +369,7 @@ def _member(enum: Any, value: int, prefix: str) -> str:
 
 
 _ROLES = {"USERROLE_HOST": "host", "USERROLE_COHOST": "cohost"}
+_SHARE_EVENTS = {"Sharing_Other_Share_Begin": "share_start", "Sharing_Other_Share_End": "share_end"}
 
 
 def _user_state(info: Any) -> UserState:
