@@ -171,6 +171,7 @@ def bot(
         help="Job id; the bot joins with customer_key rollcall-<job id> to find itself in Zoom's reports.")] = None,
     out: Annotated[Path, typer.Option(help="Output directory (report.json, report.html, logs).")] = Path("out/bot"),
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
+    live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
 ) -> None:
     """Join a real Zoom meeting through the Meeting SDK and measure it (credentials from ZOOM_SDK_CLIENT_ID
     and ZOOM_SDK_CLIENT_SECRET; tokens from ZOOM_ZAK, ZOOM_OBF_TOKEN, ZOOM_APP_PRIVILEGE_TOKEN). The exit
@@ -195,7 +196,7 @@ def bot(
     job = job_id or f"{number}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     spec = JoinSpec(number, passcode, name, customer_key_for(job))
     asr = None if no_asr else AsrConfig()
-    os._exit(bot_main(spec, credentials, out, asr=asr))
+    os._exit(bot_main(spec, credentials, out, asr=asr, live=live))
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ def test_missing_credentials_are_a_usage_error(tmp_path):
 
 
 class SignalLoop:
-    """Pumps the stand-in SDK like the GLib loop, feeds a participant's audio once recording, and sends
+    """Pumps the stand-in SDK like the GLib loop, feeds a participant's (silent) audio once recording, and sends
     this process SIGTERM after ``stop_after_s`` of meeting."""
 
     def __init__(self, fake: FakeZoom, stop_after_s: float) -> None:
@@ -60,7 +60,7 @@ class SignalLoop:
             tick()
             if self.fake.audio_cb is not None:
                 ticks += 1
-                self.fake.audio(100, (b"\x10\x27\xf0\xd8" * 160) if ticks % 50 < 25 else bytes(640))
+                self.fake.audio(100, bytes(640))
                 if ticks == int(self.stop_after_s * 100):
                     os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.01)
@@ -70,11 +70,15 @@ def test_sigterm_mid_meeting_leaves_and_writes_the_report(tmp_path):
     fake = FakeZoom()
     fake.users[100] = FakeUser(100, "pA", "Ana", muted=False)
     before = signal.getsignal(signal.SIGTERM)
+    snapshots = []  # what `rollcall bot --live` draws
     lifecycle = run_meeting(fake, SignalLoop(fake, 2.0), JoinSpec(85012345678, "pass", "Rollcall", "rollcall-t"),
-                            ZoomCredentials(client_id="cid", client_secret=SECRET), tmp_path)
+                            ZoomCredentials(client_id="cid", client_secret=SECRET), tmp_path,
+                            on_snapshot=snapshots.append)
     assert (lifecycle.outcome, lifecycle.exit_code, lifecycle.phase) == (Outcome.LEFT_ON_SIGNAL, 5, Phase.LEAVING)
     assert fake.calls[-4:] == ["Leave", "DestroyMeetingService", "DestroyAuthService", "CleanUPSDK"]
     report = json.loads((tmp_path / "report.json").read_text())
     ana = next(p for p in report["participants"] if p["key"] == "pA")
     assert ana["name"] == "Ana" and report["meeting"]["duration_s"] >= 1.9
+    assert len(snapshots) >= 2 and snapshots[-1].ended and not snapshots[0].ended
+    assert [p.name for p in snapshots[-1].participants] == ["Ana"]
     assert signal.getsignal(signal.SIGTERM) is before  # the bot's handler is gone again

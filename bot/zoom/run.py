@@ -7,15 +7,22 @@ from the SDK's prints, JSON logs on stderr with every secret redacted).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.live import Live
+
+from analysis.live import LiveSnapshot
 from analysis.report import MeetingInfo
+from bot.live_view import LiveView
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.transcriber import AsrConfig, Transcriber
@@ -49,11 +56,12 @@ def prepare_process(work_dir: Path, secrets: list[str]) -> TextIO:
 
 def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *,
                 config: ZoomConfig | None = None, asr: AsrConfig | None = None,
-                pipeline_config: PipelineConfig | None = None) -> Lifecycle:
+                pipeline_config: PipelineConfig | None = None,
+                on_snapshot: Callable[[LiveSnapshot], None] | None = None) -> Lifecycle:
     """Join, run until an outcome (or SIGTERM/SIGINT: leave), leave, and write the outputs if the bot
     got into the meeting. Returns the lifecycle (its exit code and reason)."""
     pipeline_config = pipeline_config or PipelineConfig()
-    outputs = MeetingOutputs(out_dir)
+    outputs = MeetingOutputs(out_dir, on_snapshot)
     info = MeetingInfo(id=str(spec.meeting_number), topic="", start=datetime.now(UTC))
     transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
     pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot, on_log=outputs.log,
@@ -78,7 +86,7 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
 
 
 def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr: AsrConfig | None,
-             config: ZoomConfig | None = None) -> int:
+             config: ZoomConfig | None = None, live: bool = False) -> int:
     """The real bot process: prepare it, run the meeting, print one line saying how it ended; returns the
     exit code (the caller ends the process with os._exit)."""
     secrets = credentials.secrets() + ([spec.passcode] if spec.passcode else [])
@@ -89,7 +97,14 @@ def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr
         lifecycle = Lifecycle()
         lifecycle.finish(Outcome.SDK_FAILURE, str(exc))
     else:
-        lifecycle = run_meeting(sdk, GLibLoop(), spec, credentials, out_dir, config=config, asr=asr)
+        with contextlib.ExitStack() as stack:
+            on_snapshot = None
+            if live:  # the live table, as `replay --live` shows it, on our own stdout
+                view = LiveView(f"Zoom meeting {spec.meeting_number}")
+                screen = stack.enter_context(Live(console=Console(file=ours), refresh_per_second=4))
+                on_snapshot = lambda snap: screen.update(view.render(snap))  # noqa: E731
+            lifecycle = run_meeting(sdk, GLibLoop(), spec, credentials, out_dir, config=config, asr=asr,
+                                    on_snapshot=on_snapshot)
     line = f"rollcall bot: {lifecycle.summary()} (exit {lifecycle.exit_code})"
     print(redact(line, secrets), file=sys.stderr, flush=True)
     if lifecycle.outcome in (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION,
