@@ -12,6 +12,7 @@ from typing import Literal
 EventType = Literal[
     "join", "leave", "mute", "unmute", "video_on", "video_off", "chat", "raise_hand", "lower_hand",
     "reaction", "share_start", "share_end", "rename", "host_change", "end",
+    "active_speaker",  # Zoom's dominant speaker changed (logged for comparison; talk time comes from audio)
 ]
 Role = Literal["host", "cohost", "attendee"]
 

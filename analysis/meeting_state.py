@@ -147,6 +147,8 @@ class MeetingState:
             return True
         if ev.type == "join":
             return self._join(t, ev)
+        if ev.type == "active_speaker":
+            return False  # Zoom's view of who is loudest; talk time is measured from each person's audio
         p = self._resolve(ev)
         if p is None:
             self.ignored += 1

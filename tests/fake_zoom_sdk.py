@@ -327,6 +327,9 @@ class FakeZoom:
         if self.audio_cb is not None:
             self.audio_cb.onOneWayAudioRawDataReceivedCallback(FakeAudio(pcm, rate), uid)
 
+    def active_speaker(self, uid: int) -> None:
+        self.pending.append(lambda: self.cb["audio"].onUserActiveAudioChangeCallback([uid]))
+
     def share(self, uid: int, begin: bool) -> None:
         info = SimpleNamespace(userid=uid, status=SharingStatus["Sharing_Other_Share_Begin" if begin
                                                                else "Sharing_Other_Share_End"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fake_zoom_sdk import FakeUser, FakeZoom
 
+from analysis.meeting_state import MeetingState
 from bot.zoom.credentials import ZoomCredentials
 from bot.zoom.lifecycle import Outcome, Phase
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
@@ -162,8 +163,11 @@ def test_sharing_is_reported_and_the_bot_can_chat_to_everyone_or_one_person():
     s, rec, clock = start(fake)
     fake.share(101, True)
     fake.share(101, False)
+    fake.active_speaker(100)
     step(s, fake, clock, 0.1)
-    assert kinds(rec.events[-2:]) == [("share_start", "pB"), ("share_end", "pB")]
+    assert kinds(rec.events[-3:]) == [("share_start", "pB"), ("share_end", "pB"), ("active_speaker", "pA")]
+    state = MeetingState()
+    assert not state.apply(rec.events[-1]) and state.redundant == 0  # logged, not a state change
     assert s.send_chat("Roll call: reply 'here'") and s.send_chat("You are at risk", to="pA")
     assert not s.send_chat("hello", to="nobody")
     assert fake.sent == [{"text": "Roll call: reply 'here'", "type": "To_All"},

@@ -177,8 +177,10 @@ class ZoomSession:
                 onCoHostChangeNotificationCallback=cb("cohost", lambda uid, _on: self._observe([uid])),
                 onLowOrRaiseHandStatusChangedCallback=cb("hand", lambda _low, uid: self._observe([uid])))))
             audio = ms.GetMeetingAudioController()
-            audio.SetEvent(keep(sdk.MeetingAudioCtrlEventCallbacks(onUserAudioStatusChangeCallback=cb(
-                "audio_status", lambda statuses, _s: self._observe([st.GetUserId() for st in statuses])))))
+            audio.SetEvent(keep(sdk.MeetingAudioCtrlEventCallbacks(
+                onUserAudioStatusChangeCallback=cb(
+                    "audio_status", lambda statuses, _s: self._observe([st.GetUserId() for st in statuses])),
+                onUserActiveAudioChangeCallback=cb("active_speaker", self._on_active_speaker))))
             chat = ms.GetMeetingChatController()
             chat.SetEvent(keep(sdk.MeetingChatEventCallbacks(onChatMsgNotificationCallback=cb("chat", self._on_chat))))
             rec = ms.GetMeetingRecordingController()
@@ -253,6 +255,12 @@ class ZoomSession:
             to = self.roster.key_of(info.GetReceiverUserId()) or "someone"
         self._emit([MeetingEvent(self._now(), "chat", self.roster.key_of(sender), sender, text=info.GetContent(),
                                  to=to)])
+
+    def _on_active_speaker(self, ids: Any) -> None:
+        """Zoom's dominant speaker (the first id) changed: logged beside our own talk detection."""
+        key = self.roster.key_of(ids[0]) if ids else None
+        if key is not None:
+            self._emit([MeetingEvent(self._now(), "active_speaker", key, ids[0])])
 
     def _on_sharing(self, info: Any) -> None:
         kind = _SHARE_EVENTS.get(info.status.name)
