@@ -172,3 +172,18 @@ def test_sharing_is_reported_and_the_bot_can_chat_to_everyone_or_one_person():
     assert not s.send_chat("hello", to="nobody")
     assert fake.sent == [{"text": "Roll call: reply 'here'", "type": "To_All"},
                          {"text": "You are at risk", "to": 100, "type": "To_Individual"}]
+
+
+def test_a_rejoin_with_a_new_user_id_is_the_same_participant():
+    fake = with_people()
+    s, rec, clock = start(fake)
+    fake.remove_user(100)
+    step(s, fake, clock, 0.1)
+    fake.add_user(FakeUser(107, "pA", "Ana", muted=False))  # back, with a new user id
+    step(s, fake, clock, 0.1)
+    assert kinds(rec.events[-3:]) == [("leave", "pA"), ("join", "pA"), ("unmute", "pA")]
+    assert rec.events[-2].user_id == 107
+    state = MeetingState()
+    for e in rec.events:
+        state.apply(e)
+    assert sorted(state.participants) == ["pA", "pB"] and len(state.presence_intervals("pA", until=5.0)) == 2
