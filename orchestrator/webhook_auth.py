@@ -1,0 +1,60 @@
+"""Zoom webhook authenticity: the ``x-zm-signature`` check, the ``endpoint.url_validation`` answer, and the
+key that recognises a redelivered event (``../shared/reference/zoom-rest-webhooks.md`` §3.2).
+
+The signature is an HMAC-SHA256 with the app's secret token over ``v0:{x-zm-request-timestamp}:{raw body}``,
+checked on the raw bytes (re-serialised JSON need not match them) with a constant-time compare. Requests
+whose timestamp is more than five minutes from now are refused (a captured request cannot be replayed
+later); an event's own ``event_ts`` is not checked, since Zoom's retries carry the original one for up
+to about 85 minutes.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+TOLERANCE_S = 300
+
+
+class WebhookRejected(Exception):
+    """The request is not from Zoom (or not now): answer 401 with this reason."""
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return "v0=" + mac.hexdigest()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolerance_s: float = TOLERANCE_S) -> None:
+    """Raise WebhookRejected unless ``body`` was signed with ``secret`` within ``tolerance_s`` of ``now``.
+    ``headers`` keys are lower case."""
+    timestamp, given = headers.get("x-zm-request-timestamp"), headers.get("x-zm-signature")
+    if not timestamp or not given:
+        raise WebhookRejected("missing x-zm-request-timestamp or x-zm-signature")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise WebhookRejected("x-zm-request-timestamp is not a number of seconds") from None
+    if abs(now - sent) > tolerance_s:
+        raise WebhookRejected(f"timestamp {abs(now - sent):.0f} s away from now (more than {tolerance_s:.0f} s)")
+    if not hmac.compare_digest(signature(secret, timestamp, body), given):
+        raise WebhookRejected("signature does not match")
+
+
+def url_validation_reply(secret: str, plain_token: str) -> dict[str, str]:
+    """The answer to ``endpoint.url_validation``: the token, and its HMAC-SHA256 with the secret, in hex."""
+    encrypted = hmac.new(secret.encode(), plain_token.encode(), hashlib.sha256).hexdigest()
+    return {"plainToken": plain_token, "encryptedToken": encrypted}
+
+
+def delivery_key(envelope: dict) -> str:
+    """The same event delivered again (a retry, or the event in two subscriptions) has the same key; two
+    different events have different ones. Built from the event type, the meeting instance, the
+    participant and its join/leave time, and ``event_ts``."""
+    obj = (envelope.get("payload") or {}).get("object") or {}
+    participant = obj.get("participant") or {}
+    parts = [envelope.get("event"), obj.get("uuid"), obj.get("id"),
+             participant.get("participant_uuid") or participant.get("user_id") or participant.get("id"),
+             participant.get("join_time") or participant.get("leave_time") or participant.get("date_time"),
+             envelope.get("event_ts")]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
