@@ -10,40 +10,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from analysis.events import MeetingEvent
 from bot.scenario import EventSpec, Scenario, load_track
-from bot.transport import MeetingHandler
+from bot.transport import AudioChunk, MeetingHandler
 
 FIRST_USER_ID = 16_778_240  # Zoom user ids are large integers; the value itself carries no meaning
-
-
-@dataclass(frozen=True, slots=True)
-class SimAudioChunk:
-    """Mimics the SDK's ``AudioRawData``."""
-
-    buffer: bytes
-    sample_rate: int
-    ts_ms: float
-
-    def GetBuffer(self) -> bytes:  # noqa: N802 - the SDK's names
-        return self.buffer
-
-    def GetBufferLen(self) -> int:  # noqa: N802
-        return len(self.buffer)
-
-    def GetSampleRate(self) -> int:  # noqa: N802
-        return self.sample_rate
-
-    def GetChannelNum(self) -> int:  # noqa: N802
-        return 1
-
-    def GetTimeStamp(self) -> float:  # noqa: N802
-        return self.ts_ms
 
 
 class SimulatorTransport:
@@ -118,7 +93,7 @@ class SimulatorTransport:
                     continue
                 if self._quiet is not None and float(np.dot(piece, piece.astype(np.float64))) < self._quiet:
                     continue
-                handler.on_one_way_audio(SimAudioChunk(piece.tobytes(), self.rate, t * 1000), self.user_ids[key])
+                handler.on_one_way_audio(AudioChunk(piece.tobytes(), self.rate, t * 1000), self.user_ids[key])
             if (c + 1) % per_tick == 0:
                 now = (c + 1) * m.frame_ms / 1000
                 if self.speed is not None:

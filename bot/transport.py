@@ -1,6 +1,7 @@
 """The interface every transport (Zoom SDK, simulator) drives: one handler, the SDK's callback shapes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from analysis.events import MeetingEvent
@@ -12,6 +13,31 @@ class RawAudio(Protocol):
     def GetBuffer(self) -> bytes: ...  # noqa: N802 - the SDK's names
     def GetSampleRate(self) -> int: ...  # noqa: N802
     def GetTimeStamp(self) -> float: ...  # noqa: N802 - media time of the first sample, ms
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """A raw audio chunk with the SDK's ``AudioRawData`` accessors, stamped on our media clock: what the
+    simulator delivers, and what the Zoom session hands on after stamping the SDK's chunks."""
+
+    buffer: bytes
+    sample_rate: int
+    ts_ms: float
+
+    def GetBuffer(self) -> bytes:  # noqa: N802 - the SDK's names
+        return self.buffer
+
+    def GetBufferLen(self) -> int:  # noqa: N802
+        return len(self.buffer)
+
+    def GetSampleRate(self) -> int:  # noqa: N802
+        return self.sample_rate
+
+    def GetChannelNum(self) -> int:  # noqa: N802
+        return 1
+
+    def GetTimeStamp(self) -> float:  # noqa: N802
+        return self.ts_ms
 
 
 class MeetingHandler(Protocol):

@@ -8,7 +8,7 @@ import numpy as np
 from analysis.events import MeetingEvent
 from analysis.report import MeetingInfo
 from bot.pipeline import MeetingPipeline
-from bot.simulator import SimAudioChunk
+from bot.transport import AudioChunk
 
 
 def _pipeline() -> MeetingPipeline:
@@ -19,10 +19,10 @@ def _pipeline() -> MeetingPipeline:
 def test_audio_from_unknown_users_and_bad_chunks_is_counted_not_raised() -> None:
     p = _pipeline()
     chunk = np.full(320, 1000, dtype="<i2").tobytes()
-    p.on_one_way_audio(SimAudioChunk(chunk, 32000, 0.0), 99)  # nobody joined as user 99
+    p.on_one_way_audio(AudioChunk(chunk, 32000, 0.0), 99)  # nobody joined as user 99
     p.on_meeting_event(MeetingEvent(t=0.0, type="join", key="a", user_id=7, name="A"))
-    p.on_one_way_audio(SimAudioChunk(chunk, 0, 10.0), 7)  # a sample rate the ingest refuses
-    p.on_one_way_audio(SimAudioChunk(chunk, 32000, 20.0), 7)
+    p.on_one_way_audio(AudioChunk(chunk, 0, 10.0), 7)  # a sample rate the ingest refuses
+    p.on_one_way_audio(AudioChunk(chunk, 32000, 20.0), 7)
     assert p.unknown_audio_chunks == 1 and p.rejected_audio_chunks == 1
     assert p.ingest.stats()[0]["pushed_samples"] == 320  # the good chunk went in
 
@@ -36,7 +36,7 @@ def test_final_snapshot_is_marked_and_matches_the_report() -> None:
     voiced = sum(np.sin(2 * np.pi * 150 * h * t) / h for h in range(1, 20))  # a buzzy 150 Hz voice
     audio = (4000 * voiced * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype("<i2")  # with syllables
     for i in range(300):
-        p.on_one_way_audio(SimAudioChunk(audio[i * 320:(i + 1) * 320].tobytes(), 32000, i * 10.0), 7)
+        p.on_one_way_audio(AudioChunk(audio[i * 320:(i + 1) * 320].tobytes(), 32000, i * 10.0), 7)
         if (i + 1) % 10 == 0:
             p.on_media_time((i + 1) / 100)
     p.on_meeting_event(MeetingEvent(t=3.0, type="end"))
@@ -55,6 +55,6 @@ def test_an_opt_out_holds_for_the_whole_meeting_even_if_a_rejoin_says_otherwise(
     p.on_meeting_event(MeetingEvent(t=0.5, type="leave", key="a", user_id=1))
     p.on_meeting_event(MeetingEvent(t=0.6, type="join", key="a", user_id=2, name="A", consent=True))
     for i in range(100):
-        p.on_one_way_audio(SimAudioChunk(chunk, 32000, 600.0 + i * 10), 2)
+        p.on_one_way_audio(AudioChunk(chunk, 32000, 600.0 + i * 10), 2)
     stats = p.ingest.stats()[0]
     assert stats["dropped_consent_samples"] == 100 * 320 and stats["drained_samples"] == 0

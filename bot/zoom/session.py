@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.events import MeetingEvent
-from bot.transport import MeetingHandler
+from bot.transport import AudioChunk, MeetingHandler
 from bot.zoom.credentials import ZoomCredentials, make_jwt
 from bot.zoom.guard import SdkGuard
 from bot.zoom.lifecycle import (AUTHORIZED_USER_NOT_IN_MEETING, Lifecycle, Outcome, Phase, auth_outcome,
@@ -243,7 +243,7 @@ class ZoomSession:
             return
         buffer, rate = data.GetBuffer(), data.GetSampleRate()
         ts = self._audio.stamp(node_id, (self.clock() - self.t0) * 1000.0, len(buffer) / 2 / rate * 1000.0)
-        self.handler.on_one_way_audio(_Chunk(buffer, rate, ts), node_id)
+        self.handler.on_one_way_audio(AudioChunk(buffer, rate, ts), node_id)
 
     def _on_chat(self, info: Any, _content: Any) -> None:
         sender = info.GetSenderUserId()
@@ -386,24 +386,6 @@ def _user_state(info: Any) -> UserState:
                      name=info.GetUserName() or "", customer_key=info.GetCustomerKey() or "",
                      role=_ROLES.get(info.GetUserRole().name, "attendee"), muted=bool(info.IsAudioMuted()),
                      video=bool(info.IsVideoOn()), hand=bool(info.IsRaiseHand()), is_me=bool(info.IsMySelf()))
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """A raw audio chunk as the pipeline takes it (the SDK's ``AudioRawData`` accessors)."""
-
-    buffer: bytes
-    rate: int
-    ts_ms: float
-
-    def GetBuffer(self) -> bytes:  # noqa: N802 - the SDK's names
-        return self.buffer
-
-    def GetSampleRate(self) -> int:  # noqa: N802
-        return self.rate
-
-    def GetTimeStamp(self) -> float:  # noqa: N802
-        return self.ts_ms
 
 
 class _AudioClock:
