@@ -99,7 +99,8 @@ class EnergyGate:
                 continue
             received = np.maximum(energy[c, got], ENERGY_EPS)
             seq = np.concatenate([np.full(w - 1 - len(self._floor_hist[c]), np.inf), self._floor_hist[c], received])
-            self._floor_hist[c] = seq[-(w - 1):][np.isfinite(seq[-(w - 1):])] if w > 1 else seq[:0]
+            tail = seq[-(w - 1):] if w > 1 else seq[:0]
+            self._floor_hist[c] = tail[np.isfinite(tail)]  # the padding is not history
             out[c, got] = sliding_window_view(seq, w).min(axis=1)  # the window ending at each frame
         return out
 

@@ -178,6 +178,7 @@ class Transcriber:
         unqueued = self.scheduler.withdraw(span.ids)
         for uid in span.ids:
             self._held.pop(uid, None)
+            self._speech_end.pop(uid, None)  # never emitted: a decode already under way is dropped
             if uid in unqueued or uid not in self._state:
                 self._state.pop(uid, None)
             else:
