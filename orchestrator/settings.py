@@ -1,0 +1,40 @@
+"""The orchestrator's configuration, from the environment (names in README.md, "Configuration").
+
+Secrets are ``SecretStr`` so a settings object can be logged or printed without leaking them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # shared state: an external Redis, or (unset) a private redis-server under the data directory
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    data_dir: Path = Field(default=Path("rollcall-data"), alias="ROLLCALL_DATA_DIR")
+
+    # Zoom REST through a Server-to-Server OAuth app
+    zoom_account_id: str | None = Field(default=None, alias="ZOOM_ACCOUNT_ID")
+    zoom_client_id: str | None = Field(default=None, alias="ZOOM_CLIENT_ID")
+    zoom_client_secret: SecretStr | None = Field(default=None, alias="ZOOM_CLIENT_SECRET")
+    zoom_api_url: str = Field(default="https://api.zoom.us/v2", alias="ZOOM_API_URL")
+    zoom_oauth_url: str = Field(default="https://zoom.us/oauth/token", alias="ZOOM_OAUTH_URL")
+    # the account's plan sets the rate limits (free | pro | business); the share is how much of them
+    # Rollcall may use, since every app on the account draws on the same limits
+    zoom_plan: str = Field(default="business", alias="ZOOM_PLAN")
+    zoom_rate_share: float = Field(default=0.8, gt=0, le=1, alias="ROLLCALL_ZOOM_RATE_SHARE")
+
+    # webhooks in (from Zoom) and out (the final record, to configured receivers)
+    webhook_secret_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBHOOK_SECRET_TOKEN")
+    outbound_webhook_urls: list[str] = Field(default_factory=list, alias="ROLLCALL_OUTBOUND_WEBHOOK_URLS")
+    outbound_webhook_secret: SecretStr | None = Field(default=None, alias="ROLLCALL_OUTBOUND_WEBHOOK_SECRET")
+    # how long after meeting.ended reconciliation runs (Zoom's reports fill in after the end)
+    reconcile_delay_s: float = Field(default=60.0, ge=0, alias="ROLLCALL_RECONCILE_DELAY_S")
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.zoom_client_secret, self.webhook_secret_token,
+                                               self.outbound_webhook_secret) if s is not None]
