@@ -73,7 +73,8 @@ class SimulatorTransport:
     def run(self, handler: MeetingHandler) -> None:
         m = self.scenario.meeting
         end_s = self.scenario.end_s
-        events = [e for e in self.scenario.sorted_events() if e.type != "end" and e.t <= end_s]
+        # the bot cannot see Zoom's waiting room; only the REST side (the API emulator) knows about it
+        events = [e for e in self.scenario.sorted_events() if e.type not in ("end", "waiting_room") and e.t <= end_s]
         n_chunks = math.ceil(end_s * 1000 / m.frame_ms - 1e-9)  # the last one may be short
         per_tick = max(1, int(round(self.tick_s * 1000 / m.frame_ms)))
         ei = 0

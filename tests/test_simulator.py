@@ -126,6 +126,16 @@ def test_rejoin_gets_new_user_id_same_persistent_id(tmp_path):
     assert state.presence_intervals("a").tolist() == [[0.0, 1.0], [2.0, 3.0], [3.5, 4.0]]
 
 
+def test_the_waiting_room_and_rest_only_fields_are_invisible_to_the_bot(tmp_path):
+    """Zoom's waiting room, e-mail, registrant id and external flag exist on the REST side only."""
+    path = write_scenario(tmp_path, duration=4.0, participants=[
+        {"key": "a", "name": "Ann", "email": "ann@example.com", "registrant_id": "reg-1", "external": True}],
+        events=[{"t": 0.5, "type": "waiting_room", "who": "a"}, {"t": 2.0, "type": "join", "who": "a"}])
+    rec, _ = run_sim(path)
+    assert [(e.type, e.t) for e in rec.events] == [("join", 2.0), ("end", 4.0)]
+    assert not any("ann@example.com" in repr(e) or "reg-1" in repr(e) for e in rec.events)
+
+
 # ------------------------------------------------------------------------------------------ audio gating
 def test_audio_only_while_joined_and_unmuted(tmp_path):
     rate = 32000

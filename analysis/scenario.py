@@ -1,0 +1,154 @@
+"""The scenario format (brief, "Scenario format"): a simulated meeting, validated with clear errors.
+
+Pure: it turns text into models. Reading files and audio is the caller's (``bot/scenario.py`` for the
+simulator, the Zoom API emulator for the REST side). Fields marked "Zoom's side only" describe what
+Zoom's servers know and the bot never sees; the simulator ignores them.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+EventKind = Literal[
+    "join", "leave", "mute", "unmute", "video_on", "video_off", "chat", "raise_hand", "lower_hand",
+    "reaction", "share_start", "share_end", "rename", "end",
+    "waiting_room",  # Zoom's side only: in the waiting room until the next join admits them (the bot sees nothing)
+]
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be run, with where and why."""
+
+    def __init__(self, path: Path, field: str, problem: str) -> None:
+        self.path, self.field, self.problem = path, field, problem
+        super().__init__(f"{path}: {field}: {problem}" if field else f"{path}: {problem}")
+
+
+class _FieldProblem(ValueError):
+    """A cross-field check that failed, with the dotted location of the field at fault."""
+
+    def __init__(self, loc: str, problem: str) -> None:
+        super().__init__(problem)
+        self.loc = loc
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeetingSpec(_Strict):
+    id: str
+    topic: str = ""
+    start: datetime
+    duration_s: Annotated[float, Field(gt=0)]
+    sample_rate: Literal[32000, 48000] = 32000
+    frame_ms: Annotated[int, Field(gt=0, le=100)] = 10
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) else v
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-11-20T15:00:00Z")
+        return v
+
+
+class ParticipantSpec(_Strict):
+    key: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
+    role: Literal["host", "cohost", "attendee"] = "attendee"
+    customer_key: Annotated[str, Field(max_length=35)] | None = None
+    email: str | None = None  # Zoom's side only (REST reports); the SDK never exposes it
+    registrant_id: str | None = None  # Zoom's side only: set when the person registered for the meeting
+    external: bool = False  # Zoom's side only: from outside the host's account, so reports blank id and e-mail
+    consent: bool = True
+    audio: str | None = None
+    audio_offset_s: float = 0.0
+
+
+class EventSpec(_Strict):
+    t: Annotated[float, Field(ge=0)]
+    type: EventKind
+    who: str | None = None
+    text: str | None = None
+    to: str | None = None
+    emoji: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _payload(self) -> EventSpec:
+        if self.type != "end" and not self.who:
+            raise ValueError(f"a '{self.type}' event needs 'who'")
+        if self.type == "chat" and not self.text:
+            raise ValueError("a chat event needs 'text'")
+        if self.type == "reaction" and not self.emoji:
+            raise ValueError("a reaction event needs 'emoji'")
+        if self.type == "rename" and not self.name:
+            raise ValueError("a rename event needs 'name'")
+        return self
+
+
+class Scenario(_Strict):
+    meeting: MeetingSpec
+    participants: list[ParticipantSpec]
+    events: list[EventSpec]
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        keys = [p.key for p in self.participants]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise _FieldProblem("participants", f"duplicate participant key(s): {', '.join(dupes)}")
+        known = set(keys)
+        for i, ev in enumerate(self.events):
+            if ev.who is not None and ev.who not in known:
+                raise _FieldProblem(f"events.{i}.who", f"unknown participant '{ev.who}' (known: {', '.join(keys)})")
+            if ev.to not in (None, "everyone", "host", "bot") and ev.to not in known:
+                raise _FieldProblem(f"events.{i}.to", f"chat recipient '{ev.to}' is not everyone, host, bot or a key")
+            if ev.t > self.meeting.duration_s:
+                raise _FieldProblem(f"events.{i}.t", f"t={ev.t} is after the meeting's duration_s={self.meeting.duration_s}")
+        return self
+
+    def sorted_events(self) -> list[EventSpec]:
+        """Events in time order; at equal times file order is kept (join before unmute)."""
+        return sorted(self.events, key=lambda e: e.t)
+
+    @property
+    def end_s(self) -> float:
+        """When the meeting ends: its first `end` event, else `duration_s`."""
+        return min([e.t for e in self.events if e.type == "end"] + [self.meeting.duration_s])
+
+
+def parse_scenario(text: str, path: Path) -> Scenario:
+    """Validate a scenario's text (YAML, or JSON when ``path`` ends in .json); ``path`` names it in errors."""
+    try:
+        raw: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ScenarioError(path, "", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(path, "", "must be a mapping with meeting, participants and events")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        cause = err.get("ctx", {}).get("error")
+        where = cause.loc if isinstance(cause, _FieldProblem) else ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ScenarioError(path, where, err["msg"].removeprefix("Value error, ")) from None
+
+
+def read_scenario_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(path, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc}") from None
