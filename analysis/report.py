@@ -215,9 +215,18 @@ class MeetingMetrics(BaseModel):
     parameters: dict[str, float]
 
 
+class Observer(BaseModel):
+    """The bot that measured the meeting; its customer key finds its own row in Zoom's reports, which
+    aligns the bot's clock (media time 0 = the bot's join) with Zoom's."""
+
+    name: str
+    customer_key: str | None = None
+
+
 class Report(BaseModel):
     schema_version: int = SCHEMA_VERSION
     meeting: ReportMeeting
+    observer: Observer | None = None
     participants: list[ParticipantReport]
     transcript: list[TranscriptEntry]
     chat: list[ChatEntry]

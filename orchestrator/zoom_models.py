@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 
 def encode_meeting_uuid(uuid: str) -> str:
@@ -36,10 +36,22 @@ def parse_duration_s(value: Any) -> int | None:
     return int(float(text))
 
 
-class ReportParticipant(BaseModel):
-    """One row of ``GET /report/meetings/{id}/participants`` (one per join of one person)."""
+class _Tolerant(BaseModel):
+    """Unknown fields are kept (``model_extra``); blank strings are None; numbers given for text are text."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blanks(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()}
+        return data
+
+
+class ReportParticipant(_Tolerant):
+    """One row of ``GET /report/meetings/{id}/participants`` or ``/past_meetings/{id}/participants``: one
+    join of one person (a rejoin, a breakout move or a waiting-room stay is another row)."""
 
     id: str | None = None  # Zoom user id; blank for people outside the account
     participant_user_id: str | None = None
@@ -50,17 +62,10 @@ class ReportParticipant(BaseModel):
     join_time: datetime | None = None
     leave_time: datetime | None = None  # absent while still in the meeting
     duration: int | None = None  # seconds
-    status: str | None = None
-    bo_mtg_id: str | None = None
-    customer_key: str | None = None
-
-    @field_validator("id", "participant_user_id", "user_id", "registrant_id", "name", "user_email", "status",
-                     "bo_mtg_id", "customer_key", "join_time", "leave_time", mode="before")
-    @classmethod
-    def _blank_is_none(cls, v: Any) -> Any:
-        if isinstance(v, str) and not v.strip():
-            return None
-        return str(v) if isinstance(v, int) else v
+    status: str | None = None  # in_meeting | in_waiting_room
+    bo_mtg_id: str | None = None  # set while in a breakout room
+    customer_key: str | None = None  # set for Meeting SDK clients (our bot)
+    internal_user: bool | None = None
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -71,3 +76,57 @@ class ReportParticipant(BaseModel):
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         return v.replace("#", ",") if v else v
+
+
+class PastMeeting(_Tolerant):
+    """``GET /past_meetings/{uuid}`` (Light): one ended instance. ``duration`` here is in minutes."""
+
+    uuid: str | None = None
+    id: str | None = None
+    topic: str | None = None
+    host_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration: int | None = None  # minutes
+    participants_count: int | None = None
+    total_minutes: int | None = None
+
+
+class MeetingInstance(_Tolerant):
+    uuid: str
+    start_time: datetime | None = None
+
+
+class Registration(_Tolerant):
+    """The answer to adding a registrant: the personal join link binds whoever uses it to ``registrant_id``
+    (absent when the meeting needs manual approval)."""
+
+    registrant_id: str
+    id: str | None = None  # the meeting number
+    join_url: str | None = None
+    topic: str | None = None
+    start_time: datetime | None = None
+
+
+class Registrant(_Tolerant):
+    id: str | None = None  # the registrant id
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    status: str | None = None
+    join_url: str | None = None
+    create_time: datetime | None = None
+
+
+class ScheduledMeeting(_Tolerant):
+    """One entry of a user's upcoming meetings (for the scheduler). ``duration`` is in minutes."""
+
+    id: str
+    uuid: str | None = None
+    topic: str | None = None
+    type: int | None = None  # 2 scheduled, 3 recurring without fixed time, 8 recurring with fixed time
+    start_time: datetime | None = None
+    duration: int | None = None
+    timezone: str | None = None
+    join_url: str | None = None
+    host_id: str | None = None

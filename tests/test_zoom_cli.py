@@ -79,6 +79,8 @@ def test_sigterm_mid_meeting_leaves_and_writes_the_report(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     ana = next(p for p in report["participants"] if p["key"] == "pA")
     assert ana["name"] == "Ana" and report["meeting"]["duration_s"] >= 1.9
+    # the bot names itself, so reconciliation finds its row in Zoom's report and aligns the clocks
+    assert report["observer"] == {"name": "Rollcall", "customer_key": "rollcall-t"}
     assert len(snapshots) >= 2 and snapshots[-1].ended and not snapshots[0].ended
     assert [p.name for p in snapshots[-1].participants] == ["Ana"]
     assert signal.getsignal(signal.SIGTERM) is before  # the bot's handler is gone again

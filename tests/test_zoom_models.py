@@ -31,7 +31,7 @@ def test_report_rows_keep_everything_and_blank_out_what_zoom_left_blank():
     assert (external.user_id, external.name, external.duration, external.registrant_id) == (
         "16778240", "Smith, Ana", 300, "r-9")
     assert external.leave_time is None and external.join_time.year == 2026
-    assert external.model_extra == {"attentiveness_score": ""}  # unknown fields kept, not lost
+    assert external.model_extra == {"attentiveness_score": None}  # unknown fields kept (blank is None)
     bot = ReportParticipant.model_validate({"user_id": "16779264", "name": "Rollcall", "customer_key": "rollcall-job-1",
                                             "join_time": "2026-11-21T09:59:00Z", "leave_time": "2026-11-21T11:00:00Z",
                                             "duration": 3660})

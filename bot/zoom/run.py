@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 
 from analysis.live import LiveSnapshot
-from analysis.report import MeetingInfo
+from analysis.report import MeetingInfo, Observer
 from bot.live_view import LiveView
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
@@ -79,7 +79,10 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         for s, handler in previous.items():
             signal.signal(s, handler)
     if session.t0 is not None:
-        outputs.save(pipeline.finish(), pipeline)
+        pipeline.info = info.model_copy(update={"start": session.t0_wall})  # media time 0 is the bot's join
+        report = pipeline.finish()
+        report.observer = Observer(name=spec.display_name, customer_key=spec.customer_key)
+        outputs.save(report, pipeline)
     else:
         outputs.discard()
     return session.lifecycle

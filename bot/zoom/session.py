@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from analysis.events import MeetingEvent
@@ -65,6 +66,7 @@ class ZoomSession:
         self.roster = Roster()
         self.my_id: int | None = None
         self.t0: float | None = None  # clock at the first INMEETING: media time 0
+        self.t0_wall: datetime | None = None  # the same moment in UTC: the report's started_at
         self._controllers: dict[str, Any] = {}
         self._raw: Any = None
         self._next_poll = 0.0
@@ -166,7 +168,7 @@ class ZoomSession:
         breakout room returns us here; what is already set up stays."""
         sdk, keep, cb, ms = self.sdk, self.guard.keep, self.guard.callback, self.meeting
         if self.t0 is None:
-            self.t0 = self.clock()
+            self.t0, self.t0_wall = self.clock(), datetime.now(UTC)
         if not self._controllers:
             pc = ms.GetMeetingParticipantsController()
             pc.SetEvent(keep(sdk.MeetingParticipantsCtrlEventCallbacks(

@@ -1,0 +1,56 @@
+"""The orchestrator's HTTP service: Zoom's webhooks in, a health check, and ``serve`` (``rollcall serve``),
+which runs it with the consumer that turns queued webhooks into meeting logs and reconciliation jobs."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from orchestrator import webhook_events, webhooks
+from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.redis_conn import open_redis
+from orchestrator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """The app, with its dependencies on ``app.state`` so tests can give their own Redis and clock."""
+    app = FastAPI(title="Rollcall")
+    app.state.settings, app.state.redis, app.state.clock = settings, redis_client, clock
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            redis_client.ping()
+        except redis.RedisError as exc:
+            return JSONResponse({"status": "redis unavailable", "error": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the service until interrupted, with the webhook consumer beside it on a daemon thread."""
+    with open_redis(settings.redis_url, settings.data_dir) as r:
+        stop = threading.Event()
+        consumer = threading.Thread(
+            target=webhook_events.consume, args=(r, ReconcileQueue(r), settings), name="webhook-consumer",
+            kwargs={"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}, daemon=True)
+        consumer.start()
+        try:
+            config = uvicorn.Config(create_app(settings, r), host=host, port=port, log_level="warning")
+            uvicorn.Server(config).run()
+        finally:
+            stop.set()
+            consumer.join(timeout=5)
+            if consumer.is_alive():
+                log.warning("webhook consumer did not stop within 5 s")
