@@ -199,6 +199,13 @@ def bot(
     os._exit(bot_main(spec, credentials, out, asr=asr, live=live))
 
 
+# the orchestrator's commands (serve, reconcile, report, limits, zoom-emulator, bench reconcile): this
+# console entry is the one place where the bot and orchestrator command sets meet
+from orchestrator.cli import register  # noqa: E402
+
+register(app, bench_app)
+
+
 def main() -> None:
     try:
         app()

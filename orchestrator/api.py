@@ -14,9 +14,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from orchestrator import webhook_events, webhooks
+from orchestrator.outbound import OutboundWebhooks
 from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.reconciler import Reconciler
+from orchestrator.report_store import ReportStore
 from orchestrator.redis_conn import open_redis
 from orchestrator.settings import Settings
+from orchestrator.zoom_client import open_zoom
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +42,35 @@ def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable
     return app
 
 
+def _reconcile_forever(settings: Settings, r: redis.Redis, stop: threading.Event) -> None:
+    """Reconcile the jobs meeting.ended webhooks queue, as they fall due."""
+    with open_zoom(settings, r) as api:
+        outbound = OutboundWebhooks(settings.outbound_webhook_urls, settings.outbound_webhook_secret.get_secret_value()
+                                    if settings.outbound_webhook_secret else None, r, api.http)
+        Reconciler(api, ReportStore(r), ReconcileQueue(r), outbound).follow(stop)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the service until interrupted, with the webhook consumer beside it on a daemon thread."""
+    """Run the service until interrupted, with the webhook consumer beside it on a daemon thread, and the
+    reconciler on another when the Zoom app's credentials are configured."""
     with open_redis(settings.redis_url, settings.data_dir) as r:
         stop = threading.Event()
-        consumer = threading.Thread(
+        workers = [threading.Thread(
             target=webhook_events.consume, args=(r, ReconcileQueue(r), settings), name="webhook-consumer",
-            kwargs={"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}, daemon=True)
-        consumer.start()
+            kwargs={"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}, daemon=True)]
+        if settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
+            workers.append(threading.Thread(target=_reconcile_forever, args=(settings, r, stop), name="reconciler",
+                                            daemon=True))
+        else:
+            log.warning("no Zoom Server-to-Server credentials: meeting.ended jobs wait for `rollcall reconcile --pending`")
+        for w in workers:
+            w.start()
         try:
             config = uvicorn.Config(create_app(settings, r), host=host, port=port, log_level="warning")
             uvicorn.Server(config).run()
         finally:
             stop.set()
-            consumer.join(timeout=5)
-            if consumer.is_alive():
-                log.warning("webhook consumer did not stop within 5 s")
+            for w in workers:
+                w.join(timeout=5)
+                if w.is_alive():
+                    log.warning("%s did not stop within 5 s", w.name)

@@ -85,10 +85,12 @@ def meeting_from_scenario(scenario: Scenario, *, uuid: str | None = None, bot: B
             row["leave_time"] = iso(at(t))
             row["duration"] = int(round(t - row.pop("_join_s")))
 
+    names = {p.key: p.name for p in scenario.participants}
+
     def open_row(key: str, t: float, status: str) -> None:
         p = spec[key]
         internal = not p.external
-        row = {"id": zoom_user_id(p.key) if internal else "", "user_id": ids(), "name": p.name,
+        row = {"id": zoom_user_id(p.key) if internal else "", "user_id": ids(), "name": names[key],
                "user_email": (p.email or "") if internal else "",
                "participant_user_id": zoom_user_id(p.key) if internal else "",
                "registrant_id": p.registrant_id or "", "join_time": iso(at(t)), "status": status,
@@ -97,7 +99,10 @@ def meeting_from_scenario(scenario: Scenario, *, uuid: str | None = None, bot: B
         open_rows[key] = row
 
     for ev in scenario.sorted_events():
-        if ev.t > end_s or ev.type not in ("join", "leave", "waiting_room") or ev.who is None:
+        if ev.t > end_s or ev.type not in ("join", "leave", "waiting_room", "rename") or ev.who is None:
+            continue
+        if ev.type == "rename" and ev.name:  # later rows carry the new name
+            names[ev.who] = ev.name
             continue
         if ev.type == "waiting_room":
             close(ev.who, ev.t)

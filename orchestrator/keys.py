@@ -37,6 +37,11 @@ def bot_reports(meeting_id: str) -> str:
     return f"{PREFIX}:bot_reports:{meeting_id}"
 
 
+def registrant_bindings(meeting_id: str) -> str:
+    """Hash: registrant id → the customer key (employee id) Rollcall registered it for."""
+    return f"{PREFIX}:registrants:{meeting_id}"
+
+
 def record(uuid: str) -> str:
     return f"{PREFIX}:record:{uuid}"
 

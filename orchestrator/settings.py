@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # Rollcall may use, since every app on the account draws on the same limits
     zoom_plan: str = Field(default="business", alias="ZOOM_PLAN")
     zoom_rate_share: float = Field(default=0.8, gt=0, le=1, alias="ROLLCALL_ZOOM_RATE_SHARE")
+    # the account's shared Heavy + Resource-intensive daily cap, when it is not the plan's
+    zoom_daily_cap: int | None = Field(default=None, gt=0, alias="ZOOM_DAILY_CAP")
 
     # webhooks in (from Zoom) and out (the final record, to configured receivers)
     webhook_secret_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBHOOK_SECRET_TOKEN")

@@ -1,0 +1,228 @@
+"""The orchestrator's commands of the `rollcall` command line (registered by ``bot/cli.py``, the one
+console entry): ``serve``, ``reconcile``, ``report``, ``limits``, ``zoom-emulator`` and
+``bench reconcile``. Each finds Redis through ``REDIS_URL`` or the data directory's embedded server."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+EXIT_USAGE = 2
+EXIT_RESUME_LATER = 75  # EX_TEMPFAIL: the daily API cap stopped the run; rerun after it resets
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _settings(data_dir: Path | None):
+    from pydantic import ValidationError
+
+    from orchestrator.settings import Settings
+
+    try:
+        s = Settings()
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise _fail(f"configuration: {e['loc'][0]}: {e['msg']}") from None
+    return s.model_copy(update={"data_dir": data_dir}) if data_dir else s
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the embedded Redis keeps its data "
+                                                                 "(default ROLLCALL_DATA_DIR or ./rollcall-data); "
+                                                                 "ignored when REDIS_URL is set.")]
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    data_dir: DataDir = None,
+) -> None:
+    """The HTTP side: Zoom webhooks at POST /webhooks/zoom (secret from ZOOM_WEBHOOK_SECRET_TOKEN), the
+    API with its OpenAPI at /docs; meeting.ended is reconciled automatically when Zoom credentials are set."""
+    from orchestrator.api import serve as run
+    from orchestrator.redis_conn import RedisUnavailable
+
+    _logging()
+    settings = _settings(data_dir)
+    if settings.webhook_secret_token is None:
+        err.print("[yellow]warning:[/] ZOOM_WEBHOOK_SECRET_TOKEN is not set: webhooks are refused (503)")
+    try:
+        run(settings, host, port)
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+
+
+def reconcile(
+    meetings: Annotated[list[str] | None, typer.Argument(
+        help="Meeting instance UUIDs, or meeting numbers (every past instance).")] = None,
+    pending: Annotated[bool, typer.Option("--pending", help="Also work through the queue (meeting.ended "
+                                                            "jobs and earlier runs' leftovers).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Reconcile again even if already done.")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Parallel requests from this process.")] = 4,
+    data_dir: DataDir = None,
+) -> None:
+    """Join Zoom's participant reports with the bots' reports into each meeting's final record (stored;
+    see `rollcall report`). Stops cleanly at the daily API cap (exit 75) and resumes where it stopped."""
+    from orchestrator.outbound import OutboundWebhooks
+    from orchestrator.rate_limits import DailyCapReached
+    from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
+    from orchestrator.reconciler import Reconciler
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.report_store import ReportStore
+    from orchestrator.zoom_api import ZoomApiError
+    from orchestrator.zoom_client import MissingZoomCredentials, open_zoom
+
+    if not meetings and not pending:
+        raise _fail("name meetings to reconcile, or use --pending for the queue")
+    settings = _settings(data_dir)
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r, open_zoom(settings, r) as api:
+            queue = ReconcileQueue(r)
+            for m in meetings or []:
+                uuids = [i.uuid for i in api.past_instances(m)] if m.isdigit() else [m]
+                for u in uuids:
+                    if not queue.add(ReconcileJob(uuid=u, meeting_id=m if m.isdigit() else None), force=force):
+                        err.print(f"{escape(u)}: already reconciled (use --force to redo)")
+            outbound = OutboundWebhooks(settings.outbound_webhook_urls,
+                                        settings.outbound_webhook_secret.get_secret_value()
+                                        if settings.outbound_webhook_secret else None, r, api.http)
+            total = queue.counts()["due"]
+            step = max(1, total // 20)
+
+            def progress(s):
+                if s.done % step == 0:
+                    err.print(f"reconciled {s.done} of {total}", highlight=False)
+
+            summary = Reconciler(api, ReportStore(r), queue, outbound).run(workers=workers, progress=progress)
+            usage = {u.category.value: u for u in api.governor.usage()}
+    except (MissingZoomCredentials, RedisUnavailable, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except DailyCapReached as exc:
+        raise _fail(f"{exc}; rerun after it", EXIT_RESUME_LATER) from None
+    except ZoomApiError as exc:
+        raise _fail(str(exc), 1) from None
+    heavy = usage["heavy"]
+    typer.echo(f"reconciled {summary.done}, failed {summary.failed}, left {summary.left}; Zoom calls "
+               f"{api.stats.total} ({', '.join(f'{k} {v}' for k, v in sorted(api.stats.calls.items()))}), "
+               f"429s {api.stats.rate_limited}; heavy daily budget left {heavy.daily_remaining}")
+    for uuid, reason in summary.failures:
+        err.print(f"{escape(uuid)}: {escape(reason)}", highlight=False)
+    if summary.stopped_by:
+        err.print(f"[yellow]stopped:[/] the daily Zoom API cap is reached; {summary.left} meetings are left and "
+                  f"resume after {summary.resets_at:%Y-%m-%d %H:%M} UTC (rerun `rollcall reconcile --pending`)")
+        raise typer.Exit(EXIT_RESUME_LATER)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def report(
+    meeting: Annotated[str, typer.Argument(help="A meeting instance UUID, or a meeting number (latest instance).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Print the stored final record of a meeting as JSON."""
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.report_store import ReportStore
+
+    settings = _settings(data_dir)
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            record = ReportStore(r).record(meeting)
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+    if record is None:
+        raise _fail(f"no final record for {meeting} (run `rollcall reconcile {meeting}`)", 1)
+    typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+
+
+def limits(data_dir: DataDir = None) -> None:
+    """Zoom API calls made today and what is left, per rate-limit category (Rollcall's share)."""
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.zoom_client import MissingZoomCredentials, governor_for
+
+    settings = _settings(data_dir)
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            usage = governor_for(settings, r).usage()
+    except (MissingZoomCredentials, RedisUnavailable, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"Zoom API, account {settings.zoom_account_id} ({settings.zoom_plan} plan, "
+                        f"{settings.zoom_rate_share:.0%} share)")
+    for col in ("category", "rate/s", "calls today", "daily cap", "left today", "paused until"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    for u in usage:
+        table.add_row(u.category.value, f"{u.rate_per_s:g}", str(u.calls_today),
+                      f"{u.daily_cap} ({u.daily_group})" if u.daily_cap is not None else "-",
+                      str(u.daily_remaining) if u.daily_remaining is not None else "-",
+                      f"{u.paused_until:%H:%M:%S}" if u.paused_until else "-")
+    Console().print(table)
+
+
+def zoom_emulator(
+    scenario: Annotated[list[Path] | None, typer.Option(help="A scenario file whose meeting the emulator "
+                                                             "knows (repeatable).")] = None,
+    synthetic: Annotated[int, typer.Option(min=0, help="Also this many generated one-hour meetings.")] = 0,
+    participants: Annotated[int, typer.Option(min=1, help="People per generated meeting.")] = 10,
+    plan: Annotated[str, typer.Option(help="Rate limits of this plan: free, pro or business.")] = "business",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
+) -> None:
+    """Run the Zoom API emulator on loopback (local development without a Zoom account)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from analysis.scenario import ScenarioError, parse_scenario, read_scenario_text
+    from orchestrator.emulator_data import meeting_from_scenario, synthetic_meetings
+    from orchestrator.zoom_emulator import EmulatorServer, ZoomEmulator
+
+    meetings = []
+    try:
+        for path in scenario or []:
+            meetings.append(meeting_from_scenario(parse_scenario(read_scenario_text(path), path)))
+        emu = ZoomEmulator(meetings + synthetic_meetings(
+            synthetic, participants, start=datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)), plan=plan)
+    except (ScenarioError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    with EmulatorServer(emu, port or None) as server:
+        typer.echo(f"Zoom API emulator on {server.base_url} with {len(meetings) + synthetic} meetings ({plan} limits)\n"
+                   f"  export ZOOM_API_URL={server.api_url} ZOOM_OAUTH_URL={server.oauth_url} "
+                   f"ZOOM_ACCOUNT_ID={emu.account_id} ZOOM_CLIENT_ID={emu.client_id} "
+                   f"ZOOM_CLIENT_SECRET={emu.client_secret} ZOOM_PLAN={plan}")
+        for m in meetings:
+            typer.echo(f"  meeting {m.id}  uuid {m.uuid}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+def bench_reconcile(
+    meetings: Annotated[int, typer.Option(min=1, help="Past meetings to reconcile.")] = 2000,
+    participants: Annotated[int, typer.Option(min=1, help="People per meeting.")] = 10,
+    processes: Annotated[int, typer.Option(min=1, max=8, help="Reconciler processes sharing the budget.")] = 2,
+) -> None:
+    """Reconcile many past meetings against the emulator at Business limits: calls made vs the minimum,
+    429s, time, and a daily-cap stop and resume."""
+    from orchestrator.bench_reconcile import run_reconcile_bench
+
+    run_reconcile_bench(Console(), meetings=meetings, participants=participants, processes=processes)
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    for fn in (serve, reconcile, report, limits):
+        app.command()(fn)
+    app.command("zoom-emulator")(zoom_emulator)
+    bench_app.command("reconcile")(bench_reconcile)
