@@ -161,10 +161,13 @@ MODELS: dict[str, type[WebhookEvent]] = {
 _PARTICIPANT_LOGGED = ("user_id", "participant_uuid", "id", "participant_user_id", "registrant_id", "customer_key",
                        "email", "user_name", "join_time", "leave_time", "date_time", "leave_reason", "parent_user_id")
 
-# Append the entry unless the very same entry is already there (a redelivery handled twice).
+# Append the entry unless the very same entry is already there (a redelivery handled twice). The log
+# lives 35 days: Zoom's retries end after ~85 minutes and past-meeting instances expire after 30 days.
+LOG_TTL_S = 35 * 86400
 _APPEND_ONCE = """
 if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
@@ -206,7 +209,7 @@ def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *,
         log.warning("webhook event %r has no meeting uuid; ignored", event.event)
         return None
     entry = json.dumps(log_entry(event), separators=(",", ":"), ensure_ascii=False)
-    added = r.eval(_APPEND_ONCE, 1, keys.meeting_webhook_log(uuid), entry)
+    added = r.eval(_APPEND_ONCE, 1, keys.meeting_webhook_log(uuid), entry, LOG_TTL_S)
     log.debug("webhook %s for meeting %s %s", event.event, uuid, "logged" if added else "already logged")
     if event.event == "meeting.ended":
         obj = event.payload.object  # type: ignore[attr-defined]

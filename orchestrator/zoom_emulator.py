@@ -398,19 +398,39 @@ class ZoomEmulator:
                 "payload": {"account_id": self.account_id, "object": obj}}
 
 
-class EmulatorServer:
-    """The emulator's app served by uvicorn on a free loopback port, in a background thread."""
+class LoopbackServer:
+    """An ASGI app served by uvicorn on a free loopback port, in a background thread."""
 
-    def __init__(self, emulator: ZoomEmulator, port: int | None = None) -> None:
-        self.emulator = emulator
+    def __init__(self, app: FastAPI, port: int | None = None, name: str = "loopback-server") -> None:
         self.port = port or free_port()
-        self._server = uvicorn.Server(uvicorn.Config(emulator.app, host="127.0.0.1", port=self.port,
-                                                     log_level="warning", access_log=False, lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, name="zoom-emulator", daemon=True)
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     access_log=False, lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"the server did not start on port {self.port}")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+class EmulatorServer(LoopbackServer):
+    """The emulator on loopback; ``api_url`` and ``oauth_url`` are what ZOOM_API_URL and ZOOM_OAUTH_URL take."""
+
+    def __init__(self, emulator: ZoomEmulator, port: int | None = None) -> None:
+        super().__init__(emulator.app, port, name="zoom-emulator")
+        self.emulator = emulator
 
     @property
     def api_url(self) -> str:
@@ -419,16 +439,3 @@ class EmulatorServer:
     @property
     def oauth_url(self) -> str:
         return self.base_url + "/oauth/token"
-
-    def __enter__(self) -> EmulatorServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the Zoom API emulator did not start on port {self.port}")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)

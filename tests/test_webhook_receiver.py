@@ -26,6 +26,7 @@ from orchestrator.redis_conn import free_port
 from orchestrator.settings import Settings
 from orchestrator.webhook_auth import delivery_key, signature
 from orchestrator.webhook_events import (
+    LOG_TTL_S,
     ParticipantEvent,
     RecordingEvent,
     consume,
@@ -254,6 +255,7 @@ def test_participant_left_after_meeting_ended_is_still_logged(client, redis_clie
     process_pending_once(redis_client, queue_at(redis_client, NOW), settings)
     ended, left = webhook_log(redis_client)
     assert ended["event"] == "meeting.ended" and ended["end_time"] == "2026-11-21T10:45:00Z"
+    assert 0 < redis_client.ttl(keys.meeting_webhook_log(UUID)) <= LOG_TTL_S  # the log does not live forever
     assert left == {"event": "meeting.participant_left", "event_ts": 1_800_000_002_400, "status": "in_meeting",
                     "edge": "leave", "user_id": "16778240", "participant_uuid": "pu-1", "email": "ana@example.org",
                     "user_name": "Ana Ruiz", "leave_time": "2026-11-21T10:45:02Z",

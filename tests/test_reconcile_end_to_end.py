@@ -1,0 +1,133 @@
+"""From Zoom's meeting.ended to the final record: the signed webhook is queued, the job reconciles against
+the emulator using the bot's stored report, the record is stored and delivered, signed, to a receiver;
+and the same through the command line (`rollcall reconcile`, `rollcall report`)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from analysis.scenario import Scenario
+from orchestrator import keys
+from orchestrator.api import create_app
+from orchestrator.emulator_data import BotStay, meeting_from_scenario
+from orchestrator.outbound import OutboundWebhooks
+from orchestrator.rate_limits import Governor, plan_limits
+from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.reconciler import Reconciler
+from orchestrator.report_store import ReportStore
+from orchestrator.settings import Settings
+from orchestrator.webhook_events import process_pending_once
+from orchestrator.zoom_api import ZoomApi
+from orchestrator.zoom_emulator import EmulatorServer, LoopbackServer, ZoomEmulator
+from orchestrator.zoom_oauth import ServerToServerToken
+from tests.test_reconciliation import BOT_JOIN, BOT_KEY, BOT_LEAVE, DOC
+from tests.zoom_cloud import bot_report
+
+ZOOM_SECRET = "zoom-webhook-secret"
+OUT_SECRET = "hr-system-secret"
+
+
+@pytest.fixture(scope="module")
+def bot_saw(tmp_path_factory):
+    return bot_report(DOC, tmp_path_factory.mktemp("bot"), join_s=BOT_JOIN, leave_s=BOT_LEAVE, customer_key=BOT_KEY)
+
+
+@pytest.fixture()
+def emulator(bot_saw):
+    meeting = meeting_from_scenario(Scenario.model_validate(DOC), bot=BotStay(BOT_KEY, BOT_JOIN, BOT_LEAVE))
+    emu = ZoomEmulator([meeting])
+    with EmulatorServer(emu) as server:
+        yield emu, server, meeting
+
+
+class Receiver:
+    """An HR system's endpoint: fails the first delivery with a 503, then keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict, bytes]] = []
+        self.app = FastAPI()
+        self.calls = 0
+
+        @self.app.post("/hook")
+        async def hook(request: Request) -> JSONResponse:
+            self.calls += 1
+            if self.calls == 1:
+                return JSONResponse({"error": "busy"}, status_code=503)
+            self.got.append((dict(request.headers), await request.body()))
+            return JSONResponse({"ok": True})
+
+
+def test_meeting_ended_webhook_leads_to_a_stored_and_delivered_record(redis_client, emulator, bot_saw):
+    emu, server, meeting = emulator
+    store = ReportStore(redis_client)
+    store.save_bot_report(bot_saw, job_id="job-42")
+    settings = Settings(ZOOM_WEBHOOK_SECRET_TOKEN=ZOOM_SECRET, ROLLCALL_RECONCILE_DELAY_S=0)
+    with TestClient(create_app(settings, redis_client)) as web:
+        resp = emu.deliver_webhook("/webhooks/zoom", emu.meeting_ended(meeting.uuid), ZOOM_SECRET, client=web)
+    assert resp.json() == {"status": "accepted"}
+    queue = ReconcileQueue(redis_client)
+    process_pending_once(redis_client, queue, settings)
+    receiver = Receiver()
+    with LoopbackServer(receiver.app) as hr, httpx.Client(timeout=5) as http:
+        token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
+        api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits("business")))
+        outbound = OutboundWebhooks([hr.base_url + "/hook"], OUT_SECRET, redis_client, http, backoff_s=0.01)
+        summary = Reconciler(api, store, queue, outbound).run()
+    assert (summary.done, summary.failed, summary.left) == (1, 0, 0)
+    # meeting.ended gave the window: one Heavy report call and nothing else
+    assert dict(emu.stats.calls) == {"heavy": 1}
+    record = store.record(meeting.uuid)
+    assert record == store.record(meeting.id)  # by number: the latest instance
+    assert record["meeting"]["source"] == {"start": "zoom", "end": "webhook"}
+    eve = next(p for p in record["participants"] if p["name"] == "Eve Early")
+    assert eve["present_s"] == 1620.0 and eve["coverage"] == pytest.approx(1380 / 1620, abs=1e-4)
+    # delivered, signed, after one retry; both attempts recorded
+    (headers, body), = receiver.got
+    ts = headers["x-rollcall-timestamp"]
+    expected = "v1=" + hmac.new(OUT_SECRET.encode(), b"v1:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-rollcall-signature"], expected)
+    sent = json.loads(body)
+    assert sent["event"] == "meeting.reconciled" and sent["data"]["meeting"]["uuid"] == meeting.uuid
+    attempts = [f for _, f in redis_client.xrange(keys.OUTBOUND_DELIVERIES)]
+    assert [(a["attempt"], a["outcome"], a["ok"]) for a in attempts] == [("1", "HTTP 503", "0"), ("2", "HTTP 200", "1")]
+    assert all(a["host"] == f"127.0.0.1:{hr.port}" for a in attempts)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_line_reconciles_and_prints_the_record(redis_server, redis_client, emulator, bot_saw, tmp_path):
+    emu, server, meeting = emulator
+    ReportStore(redis_client).save_bot_report(bot_saw, job_id="job-42")
+    env = {**os.environ, "REDIS_URL": redis_server.url, "ZOOM_API_URL": server.api_url,
+           "ZOOM_OAUTH_URL": server.oauth_url, "ZOOM_ACCOUNT_ID": emu.account_id, "ZOOM_CLIENT_ID": emu.client_id,
+           "ZOOM_CLIENT_SECRET": emu.client_secret}
+    done = _cli(["reconcile", meeting.id], env)  # a meeting number: every past instance
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("reconciled 1, failed 0, left 0; Zoom calls 3 (heavy 1, light 1, medium 1), 429s 0")
+    assert emu.client_secret not in done.stdout + done.stderr
+    shown = _cli(["report", meeting.id], env)
+    record = json.loads(shown.stdout)
+    assert record["meeting"]["uuid"] == meeting.uuid and len(record["participants"]) == 5
+    assert not any("@" in line for line in done.stderr.splitlines())  # no e-mail in what it prints
+    again = _cli(["reconcile", meeting.uuid], env)
+    assert "already reconciled (use --force to redo)" in again.stderr and again.returncode == 0
+    unknown = _cli(["report", "no-such-meeting"], env)
+    assert unknown.returncode == 1 and "no final record for no-such-meeting" in unknown.stderr
+    capped = _cli(["reconcile", meeting.uuid, "--force"], {**env, "ZOOM_DAILY_CAP": "1"})
+    assert capped.returncode == 75
+    assert "1 meetings are left and resume after" in capped.stderr.replace("\n", " ")
+    missing = _cli(["reconcile", "--pending"], {k: v for k, v in env.items() if k != "ZOOM_CLIENT_SECRET"})
+    assert missing.returncode == 2 and "set ZOOM_CLIENT_SECRET" in missing.stderr
