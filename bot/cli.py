@@ -201,9 +201,9 @@ def bot(
 
 # the orchestrator's commands (serve, reconcile, report, limits, zoom-emulator, bench reconcile): this
 # console entry is the one place where the bot and orchestrator command sets meet
-from orchestrator.cli import register  # noqa: E402
+from orchestrator.cli import add_commands  # noqa: E402
 
-register(app, bench_app)
+add_commands(app, bench_app)
 
 
 def main() -> None:

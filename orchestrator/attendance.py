@@ -154,19 +154,25 @@ def _aware(t: datetime) -> datetime:
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t
 
 
-def _bot_key(row: ReportParticipant, observer_keys: set[str]) -> bool:
-    return bool(row.customer_key) and (row.customer_key in observer_keys or row.customer_key.startswith(BOT_KEY_PREFIX))
+def _is_bot(row: ReportParticipant, observer_keys: set[str], observer_names: set[str]) -> bool:
+    """The bot's own row: its customer key; in lists without customer keys (past participants), an
+    anonymous row (no Zoom user id, no e-mail) under the bot's display name."""
+    if row.customer_key:
+        return row.customer_key in observer_keys or row.customer_key.startswith(BOT_KEY_PREFIX)
+    return not row.id and not row.user_email and not row.registrant_id and normalise_name(row.name) in observer_names
 
 
 def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_reports: Sequence[Mapping[str, Any]],
-              *, bindings: Mapping[str, str] | None = None, now: datetime | None = None) -> dict[str, Any]:
+              *, bindings: Mapping[str, str] | None = None, now: datetime | None = None,
+              rows_from: str = "report") -> dict[str, Any]:
     """The final record of one meeting instance. ``bindings`` maps registrant ids to the customer keys
-    (employee ids) they were registered for, so an external attendee known only by registrant id still
-    meets the bot's view of them."""
+    (employee ids) they were registered for, so an external attendee known only by registrant id is
+    named. ``rows_from`` says which Zoom list the rows came from (report | past_participants)."""
     start = _aware(window.start)
     observer_keys = {(r.get("observer") or {}).get("customer_key") for r in bot_reports} - {None}
-    bot_rows = [r for r in rows if _bot_key(r, observer_keys)]
-    human = [r for r in rows if not _bot_key(r, observer_keys)]
+    observer_names = {normalise_name((r.get("observer") or {}).get("name")) for r in bot_reports} - {""}
+    bot_rows = [r for r in rows if _is_bot(r, observer_keys, observer_names)]
+    human = [r for r in rows if not _is_bot(r, observer_keys, observer_names)]
 
     # the meeting's end: Zoom, the webhook, else the latest thing anyone saw (flagged)
     end_s = _seconds(_aware(window.end), start) if window.end else None
@@ -192,7 +198,7 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         offset, clock = _bot_start_s(b, bot_rows, start)
         clocks.append(clock)
         key = (b.get("observer") or {}).get("customer_key")
-        own = [row_span(r)[:2] for r in bot_rows if key and r.customer_key == key]
+        own = [row_span(r)[:2] for r in bot_rows if (r.customer_key == key if r.customer_key else True)]
         observed_parts += own or [(offset, offset + float(b["meeting"]["duration_s"]))]
     if not bot_reports:
         observed_parts = [row_span(r)[:2] for r in bot_rows]
@@ -218,7 +224,7 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         in_meeting = [row_span(r) for r in person.rows if (r.status or "in_meeting") != "in_waiting_room"]
         waiting = [row_span(r) for r in person.rows if r.status == "in_waiting_room"]
         presence = iv.clip([s[:2] for s in in_meeting], 0.0, end_s)
-        source = "zoom_report"
+        source = f"zoom_{rows_from}"
         if not person.rows:  # only the bot saw them (e.g. a one-person report gap)
             presence = iv.clip([(x["join_s"] + bp["_offset_s"], x["leave_s"] + bp["_offset_s"])
                                 for bp in person.bot for x in bp.get("presence", [])], 0.0, end_s)
@@ -227,7 +233,8 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         present_s = iv.total(presence)
         seen_s = iv.total(iv.intersect(presence, observed))
         out_people.append(_person_record(n, person, presence, present_s, waiting_iv, seen_s, duration, source,
-                                         inferred=any(s[2] for s in in_meeting), bindings=bindings or {}))
+                                         inferred=any(s[2] for s in in_meeting), bindings=bindings or {},
+                                         zoom=f"zoom_{rows_from}"))
 
     transcript = []
     for b in bot_reports:
@@ -258,7 +265,8 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         "record_version": RECORD_VERSION,
         "meeting": {"id": window.meeting_id, "uuid": window.uuid, "topic": window.topic,
                     "started_at": iso_utc(start), "ended_at": iso_utc(start + timedelta(seconds=end_s)),
-                    "duration_s": _r(end_s), "source": {"start": "zoom", "end": end_source}},
+                    "duration_s": _r(end_s),
+                    "source": {"start": "zoom", "end": end_source, "participants": f"zoom_{rows_from}"}},
         "observer": {"customer_keys": sorted(observer_keys | {r.customer_key for r in bot_rows if r.customer_key}),
                      "observed": [{"start_s": _r(a), "end_s": _r(b)} for a, b in observed],
                      "observed_s": _r(iv.total(observed)), "clock": sorted(set(clocks)) or ["zoom_bot_row"]},
@@ -273,7 +281,7 @@ def _bot_start_s(report: Mapping[str, Any], bot_rows: Sequence[ReportParticipant
                  start: datetime) -> tuple[float, str]:
     """Where the bot's media time 0 (its join) falls on Zoom's clock, and how that is known."""
     key = (report.get("observer") or {}).get("customer_key")
-    own = sorted((r.join_time for r in bot_rows if key and r.customer_key == key and r.join_time),
+    own = sorted((r.join_time for r in bot_rows if r.join_time and (r.customer_key == key if r.customer_key else True)),
                  key=lambda t: _aware(t))
     if own:
         return (_aware(own[0]) - start).total_seconds(), "zoom_bot_row"
@@ -312,7 +320,7 @@ def _peak(sets: Iterable[np.ndarray]) -> int:
 
 def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: float, waiting: np.ndarray,
                    seen_s: float, duration: float, source: str, *, inferred: bool,
-                   bindings: Mapping[str, str]) -> dict[str, Any]:
+                   bindings: Mapping[str, str], zoom: str) -> dict[str, Any]:
     rows, bots = person.rows, person.bot
     zoom_name = next((r.name for r in sorted(rows, key=lambda r: r.join_time or datetime.min.replace(tzinfo=timezone.utc))
                       [::-1] if r.name), None)
@@ -353,8 +361,8 @@ def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: flo
     rec["compliance"] = first_bot.get("compliance")
     bot_src = "bot" if analysed else "none"
     rec["source"] = {"presence": source, "presence_end": "inferred" if inferred else source,
-                     "waiting_room": "zoom_report" if rows else "none", "talk": bot_src, "camera": bot_src,
-                     "chat": bot_src, "attention": "zoom_report+bot" if analysed and rows else bot_src,
+                     "waiting_room": zoom if rows else "none", "talk": bot_src, "camera": bot_src,
+                     "chat": bot_src, "attention": f"{zoom}+bot" if analysed and rows else bot_src,
                      "engagement": bot_src}
     return rec
 

@@ -1,5 +1,5 @@
 """The orchestrator's commands of the `rollcall` command line (registered by ``bot/cli.py``, the one
-console entry): ``serve``, ``reconcile``, ``report``, ``limits``, ``zoom-emulator`` and
+console entry): ``serve``, ``reconcile``, ``report``, ``register``, ``limits``, ``zoom-emulator`` and
 ``bench reconcile``. Each finds Redis through ``REDIS_URL`` or the data directory's embedded server."""
 from __future__ import annotations
 
@@ -148,6 +148,33 @@ def report(
     typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
 
 
+def register(
+    meeting_id: Annotated[str, typer.Argument(help="The meeting number.")],
+    customer_key: Annotated[str, typer.Option(help="The attendee's id in your systems (employee id).")],
+    first_name: Annotated[str, typer.Option(help="First name, as Zoom shows it.")],
+    email: Annotated[str, typer.Option(help="E-mail Zoom sends the registration to.")],
+    last_name: Annotated[str | None, typer.Option(help="Last name.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Register an attendee and print their personal join link; their report rows then carry a
+    registrant id that reconciliation maps back to --customer-key."""
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.registration import register_attendee
+    from orchestrator.report_store import ReportStore
+    from orchestrator.zoom_api import ZoomApiError
+    from orchestrator.zoom_client import MissingZoomCredentials, open_zoom
+
+    settings = _settings(data_dir)
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r, open_zoom(settings, r) as api:
+            reg = register_attendee(api, ReportStore(r), meeting_id, customer_key, first_name, email, last_name)
+    except (MissingZoomCredentials, RedisUnavailable, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except ZoomApiError as exc:
+        raise _fail(str(exc), 1) from None
+    typer.echo(reg.join_url or f"registered ({reg.registrant_id}); no join link: the host approves registrations")
+
+
 def limits(data_dir: DataDir = None) -> None:
     """Zoom API calls made today and what is left, per rate-limit category (Rollcall's share)."""
     from orchestrator.redis_conn import RedisUnavailable, open_redis
@@ -221,8 +248,8 @@ def bench_reconcile(
     run_reconcile_bench(Console(), meetings=meetings, participants=participants, processes=processes)
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    for fn in (serve, reconcile, report, limits):
+def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
+    for fn in (serve, reconcile, report, register, limits):
         app.command()(fn)
     app.command("zoom-emulator")(zoom_emulator)
     bench_app.command("reconcile")(bench_reconcile)

@@ -29,7 +29,7 @@ from orchestrator.zoom_api import NotFound, ZoomApi, ZoomApiError
 log = logging.getLogger(__name__)
 
 # Zoom errors that will not change on a retry: the instance is unknown, expired, or over a year old
-_PERMANENT_CODES = {3001, 12702, 200}
+_PERMANENT_CODES = {3001, 12702}
 
 
 def _parse(t: str | None) -> datetime | None:
@@ -63,7 +63,7 @@ class Reconciler:
             topic = details.topic or ""
             if details.end_time is not None:
                 end, end_source = details.end_time, "zoom"
-        rows = self.api.report_participants(job.uuid)
+        rows, rows_from = self._participants(job.uuid)
         if start is None:  # neither Zoom nor a webhook said when it started: the first join is the start
             joins = [r.join_time for r in rows if r.join_time]
             if not joins:
@@ -76,11 +76,22 @@ class Reconciler:
         window = MeetingWindow(uuid=job.uuid, meeting_id=meeting_id, topic=topic, start=start, end=end,
                                end_source=end_source)
         record = reconcile(window, rows, bots, bindings=self.store.bindings(meeting_id) if meeting_id else None,
-                           now=datetime.fromtimestamp(self.clock(), UTC))
+                           now=datetime.fromtimestamp(self.clock(), UTC), rows_from=rows_from)
         self.store.save_record(record)
         if self.outbound is not None:
             record["deliveries"] = self.outbound.emit("meeting.reconciled", record)
         return record
+
+    def _participants(self, uuid: str) -> tuple[list, str]:
+        """The report's rows; without the Report API (a plan below Pro, or no report scope: code 200) the
+        past-participants list, which lacks breakout rooms and customer keys."""
+        try:
+            return self.api.report_participants(uuid), "report"
+        except ZoomApiError as exc:
+            if exc.status != 400 or exc.code != 200:
+                raise
+            log.info("no Report API access; using past-meeting participants for %s", uuid)
+            return self.api.past_meeting_participants(uuid), "past_participants"
 
     def run(self, *, workers: int = 1, progress: Callable[[RunSummary], None] | None = None) -> RunSummary:
         """Work through every due job; ``workers`` threads share this process's part of the budget."""

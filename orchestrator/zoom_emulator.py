@@ -49,6 +49,7 @@ class Faults:
     stall_s: float = 3.0
     drop_fields: tuple[str, ...] = ()  # left out of every participant row (e.g. "leave_time")
     clock_durations: bool = False  # participant durations as "hh:mm:ss" strings
+    reports_forbidden: bool = False  # the Report API answers "no permission" (a Basic plan, or no report scope)
     seed: int = 0
 
 
@@ -270,6 +271,8 @@ class ZoomEmulator:
 
         @guarded(Category.HEAVY, "report_participants")
         def report_participants(request: Request) -> JSONResponse:
+            if emu.faults.reports_forbidden:
+                return JSONResponse({"code": 200, "message": "No permission."}, status_code=400)
             m = emu._find(segment(request, "/report/meetings/", "/participants"))
             if m is None:
                 return not_found()

@@ -23,8 +23,9 @@ from orchestrator.api import create_app
 from orchestrator.emulator_data import BotStay, meeting_from_scenario
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.rate_limits import Governor, plan_limits
-from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
 from orchestrator.reconciler import Reconciler
+from orchestrator.registration import register_attendee
 from orchestrator.report_store import ReportStore
 from orchestrator.settings import Settings
 from orchestrator.webhook_events import process_pending_once
@@ -89,7 +90,7 @@ def test_meeting_ended_webhook_leads_to_a_stored_and_delivered_record(redis_clie
     assert dict(emu.stats.calls) == {"heavy": 1}
     record = store.record(meeting.uuid)
     assert record == store.record(meeting.id)  # by number: the latest instance
-    assert record["meeting"]["source"] == {"start": "zoom", "end": "webhook"}
+    assert record["meeting"]["source"] == {"start": "zoom", "end": "webhook", "participants": "zoom_report"}
     eve = next(p for p in record["participants"] if p["name"] == "Eve Early")
     assert eve["present_s"] == 1620.0 and eve["coverage"] == pytest.approx(1380 / 1620, abs=1e-4)
     # delivered, signed, after one retry; both attempts recorded
@@ -131,3 +132,36 @@ def test_the_command_line_reconciles_and_prints_the_record(redis_server, redis_c
     assert "1 meetings are left and resume after" in capped.stderr.replace("\n", " ")
     missing = _cli(["reconcile", "--pending"], {k: v for k, v in env.items() if k != "ZOOM_CLIENT_SECRET"})
     assert missing.returncode == 2 and "set ZOOM_CLIENT_SECRET" in missing.stderr
+
+
+def test_registration_binds_an_outside_attendee_and_a_plan_without_reports_still_reconciles(
+        redis_client, bot_saw, tmp_path):
+    """Xena registers (our registration, her personal link); the meeting's rows carry her registrant id,
+    and the record names her customer key. The account has no Report API: past participants are used."""
+    emu = ZoomEmulator([meeting_from_scenario(Scenario.model_validate(DOC))])
+    with EmulatorServer(emu) as server, httpx.Client(timeout=5) as http:
+        token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
+        api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits("business")))
+        store = ReportStore(redis_client)
+        reg = register_attendee(api, store, DOC["meeting"]["id"], "emp-2004", "Xena", "xena@outside.org", "Guest")
+        assert reg.join_url and store.bindings(DOC["meeting"]["id"]) == {reg.registrant_id: "emp-2004"}
+        doc = {**DOC, "participants": [{**p, "registrant_id": reg.registrant_id} if p["key"] == "p4" else p
+                                       for p in DOC["participants"]]}
+        meeting = meeting_from_scenario(Scenario.model_validate(doc), uuid="second-instance==",
+                                        bot=BotStay(BOT_KEY, BOT_JOIN, BOT_LEAVE))
+        meeting.rows = [{**r, "customer_key": ""} if r["name"] == "Rollcall" else r for r in meeting.rows]
+        emu.add_meeting(meeting)
+        emu.faults.reports_forbidden = True
+        store.save_bot_report(bot_saw, job_id="job-42")
+        queue = ReconcileQueue(redis_client)
+        queue.add(ReconcileJob(uuid=meeting.uuid))
+        summary = Reconciler(api, store, queue).run()
+    assert (summary.done, summary.failed) == (1, 0)
+    assert emu.stats.endpoints["past_participants"] == 1
+    record = store.record(meeting.uuid)
+    assert record["meeting"]["source"]["participants"] == "zoom_past_participants"
+    xena = next(p for p in record["participants"] if p["identity"]["registrant_id"] == reg.registrant_id)
+    assert xena["customer_key"] == "emp-2004" and xena["present_s"] == 1200.0
+    # without customer keys the bot's row is still found (anonymous, under its name) and is nobody's presence
+    assert len(record["participants"]) == 5 and record["observer"]["clock"] == ["zoom_bot_row"]
+    assert record["observer"]["observed"] == [{"start_s": 120.0, "end_s": 1500.0}]
