@@ -9,14 +9,16 @@ Each category is a GCRA token bucket (one "theoretical arrival time" per account
 calls are spaced at least ``1 / (share × rate)`` apart across all processes, so no one-second window sees
 more than the share. Every decision is one Lua script, atomic in Redis:
 
+- a daily group at its cap refuses with ``daily`` (the caller stops rather than sleeping until midnight);
+  backfill stops ``daily_reserve`` short of it, so live callers still get through;
 - a category paused by a 429 refuses until the pause ends;
-- a backfill call gives way while a live call (a bot's join token, the scheduler) is waiting;
-- a daily group at its cap refuses with ``daily``; backfill stops ``daily_reserve`` short of it, so live
-  callers still get through.
+- a backfill call gives way while a live call (a bot's join token, the scheduler) is waiting.
 
 A 429 pauses the category for every process: ``QPS`` for ``Retry-After`` seconds (or 1 s; 60 s for
 Resource-intensive), ``Daily-limit`` until the ``Retry-After`` date (or the next 00:00 UTC), with the
-daily group marked spent.
+daily group marked spent. A ``Daily-limit`` on a category without an account-wide daily cap (Light and
+Medium on Pro and Business) can only be a per-user or per-resource limit (three registrations a day per
+registrant): it fails that call alone and pauses nothing.
 """
 from __future__ import annotations
 
@@ -125,18 +127,18 @@ _ACQUIRE = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local live = ARGV[3] == '0'
-local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > now then return {0, tostring(paused - now), 'paused'} end
-if not live then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if redis.call('ZCARD', KEYS[3]) > 0 then return {0, tostring(interval), 'priority'} end
-end
 local cap = tonumber(ARGV[4])
 if cap >= 0 then
   local used = tonumber(redis.call('GET', KEYS[4]) or '0')
   local limit = cap
   if not live then limit = cap - tonumber(ARGV[5]) end
   if used >= limit then return {0, '-1', 'daily'} end
+end
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > now then return {0, tostring(paused - now), 'paused'} end
+if not live then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) > 0 then return {0, tostring(interval), 'priority'} end
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat > now then
@@ -179,9 +181,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     try:
-        return now + max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return now + seconds if math.isfinite(seconds) and 0 <= seconds < 7 * 86400 else None
     for parse in (lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")), parsedate_to_datetime):
         try:
             dt = parse(value)
@@ -249,20 +253,33 @@ class Governor:
             self.sleep(min(max(d.wait_s, 0.0005), 60.0))
 
     # ---- Zoom said no --------------------------------------------------------------------------------
+    def account_wide_daily(self, category: Category, headers: Mapping[str, str]) -> bool | None:
+        """For a 429: True for an account-wide daily limit, False for a per-user or per-resource one, None
+        when it is a rate (QPS) limit."""
+        kind = {k.lower(): v for k, v in headers.items()}.get("x-ratelimit-type", "").strip().lower()
+        if kind != "daily-limit":
+            return None
+        return self.limits.daily_of(category) is not None
+
     def on_429(self, category: Category, headers: Mapping[str, str]) -> float:
-        """Pause what Zoom's 429 says is exhausted, for every process; returns the pause in seconds."""
+        """Pause what Zoom's 429 says is exhausted, for every process; returns the pause in seconds (0 for
+        a per-user or per-resource daily limit, which pauses nothing)."""
         now = self.clock()
         h = {k.lower(): v for k, v in headers.items()}
         named = h.get("x-ratelimit-category", "").strip().lower().replace("-", "_").replace(" ", "_")
         if named in {c.value for c in Category}:
             category = Category(named)
         until = parse_retry_after(h.get("retry-after"), now)
-        if h.get("x-ratelimit-type", "").strip().lower() == "daily-limit":
+        daily = self.account_wide_daily(category, h)
+        if daily is False:
+            return 0.0
+        if daily:
             until = until if until is not None and until > now else next_utc_midnight(now).timestamp()
             group = self.limits.daily_of(category)
-            cats = sorted(group.categories) if group else [category]
-            if group:  # Zoom's count is what matters: nothing is left today
-                self.r.set(self._key("daily", group.name, _day(now)), self.cap(group), ex=2 * 86400)
+            assert group is not None
+            cats = sorted(group.categories)
+            # Zoom's count is what matters: nothing is left today, for every process
+            self.r.set(self._key("daily", group.name, _day(now)), self.cap(group), ex=2 * 86400)
         else:
             default = 60.0 if category is Category.RESOURCE_INTENSIVE else 1.0
             until = until if until is not None and until > now else now + default

@@ -87,6 +87,10 @@ class ZoomApi:
                 resp = self.http.request(method, self.base + path, params=params, json=json,
                                          headers={"Authorization": f"Bearer {token}"})
             except (httpx.TimeoutException, httpx.TransportError) as exc:
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                if method != "GET" and sent:  # it may have been done: a POST is not repeated blindly
+                    raise ZoomApiError(0, None, f"no answer ({type(exc).__name__}); it may or may not have been "
+                                                "done", path) from None
                 attempt = self._retry(attempt, path, type(exc).__name__)
                 continue
             if resp.status_code == 401 and not refreshed:
@@ -95,8 +99,11 @@ class ZoomApi:
                 continue
             if resp.status_code == 429:
                 self.stats.rate_limited += 1
+                daily = self.governor.account_wide_daily(category, resp.headers)
+                if daily is False:  # one user's or one resource's daily limit: this call alone fails
+                    raise self._error(resp, path)
                 pause = self.governor.on_429(category, resp.headers)
-                if resp.headers.get("x-ratelimit-type", "").lower() == "daily-limit":
+                if daily:
                     group = self.governor.limits.daily_of(category)
                     raise DailyCapReached(group.name if group else category.value,
                                           datetime.fromtimestamp(self.governor.clock() + pause, UTC))
@@ -107,7 +114,7 @@ class ZoomApi:
             if resp.status_code >= 500:
                 attempt = self._retry(attempt, path, f"HTTP {resp.status_code}")
                 continue
-            if resp.status_code >= 400:
+            if not 200 <= resp.status_code < 300:  # 4xx, and Zoom's 300 for a bad or expired page token
                 raise self._error(resp, path)
             if resp.status_code == 204 or not resp.content:
                 return {}
@@ -150,7 +157,7 @@ class ZoomApi:
                     if not token:
                         return items
             except ZoomApiError as exc:
-                if exc.code != EXPIRED_PAGE_TOKEN or restart:
+                if EXPIRED_PAGE_TOKEN not in (exc.code, exc.status) or restart:
                     raise
                 log.info("Zoom API %s: page token expired; listing again", path)
         raise AssertionError("unreachable")

@@ -106,6 +106,7 @@ class ZoomEmulator:
                          for c, r in self.limits.rate_per_s.items()}
         self._day_offset = 0
         self._daily: collections.Counter = collections.Counter()
+        self._registrations: collections.Counter = collections.Counter()  # (meeting, e-mail, day) → additions
         self.app = self._build_app()
 
     # ---- data ---------------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ class ZoomEmulator:
             found = self._page_tokens.get(token)
             if found is None or found[0] != request.url.path or now - found[2] > PAGE_TOKEN_TTL_S:
                 return JSONResponse({"code": 300, "message": "The next page token is invalid or expired."},
-                                    status_code=400)
+                                    status_code=300)  # Zoom's spec lists 300 as the HTTP status
             offset = found[1]
         chunk = items[offset:offset + size]
         nxt = ""
@@ -330,6 +331,12 @@ class ZoomEmulator:
                 return not_found()
             if not body.get("first_name") or not body.get("email"):
                 return JSONResponse({"code": 300, "message": "first_name and email are required"}, status_code=400)
+            key = (meeting_id, str(body["email"]).lower(), emu._now_day()[1].date())
+            emu._registrations[key] += 1
+            if emu._registrations[key] > 3:  # Zoom: three additions a day per registrant
+                reset = datetime.combine(key[2] + timedelta(days=1), datetime.min.time(), UTC)
+                return emu._429(Category.LIGHT, "Daily-limit", 3, iso(reset - timedelta(days=emu._day_offset)),
+                                "You have reached the maximum daily limit for adding this registrant.")
             reg_id = secrets.token_urlsafe(12)
             join_url = f"https://emu.zoom.us/w/{meeting_id}?tk={secrets.token_urlsafe(16)}"
             found[-1].registrants.append({"id": reg_id, "email": body["email"], "first_name": body["first_name"],

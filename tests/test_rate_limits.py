@@ -110,19 +110,34 @@ def test_a_qps_429_pauses_the_category_for_every_process(redis_client):
     assert a.on_429(Category.RESOURCE_INTENSIVE, {"X-RateLimit-Type": "QPS"}) == pytest.approx(60.0)
 
 
-def test_a_daily_limit_429_pauses_the_whole_group_until_the_given_date(redis_client):
+def test_a_daily_limit_429_stops_the_whole_group_for_every_process_until_the_date(redis_client):
     clock = FakeTime()
-    g = governor(redis_client, clock)
+    g, other = governor(redis_client, clock), governor(redis_client, clock)
     reset = "2026-11-22T00:00:00Z"
     g.on_429(Category.HEAVY, {"X-RateLimit-Type": "Daily-limit", "Retry-After": reset})
     for cat in (Category.HEAVY, Category.RESOURCE_INTENSIVE):
-        d = g.try_acquire(cat)
-        assert d.reason == "paused" and clock() + d.wait_s == pytest.approx(datetime(2026, 11, 22, tzinfo=UTC).timestamp())
-    assert next(u for u in g.usage() if u.category is Category.HEAVY).daily_remaining == 0
+        d = other.try_acquire(cat)
+        assert d.reason == "daily" and clock() + d.wait_s == pytest.approx(datetime(2026, 11, 22, tzinfo=UTC).timestamp())
+        with pytest.raises(DailyCapReached):  # the other process stops at once, it does not sleep till midnight
+            other.acquire(cat)
+    assert clock() == T0
+    heavy = next(u for u in g.usage() if u.category is Category.HEAVY)
+    assert heavy.daily_remaining == 0 and heavy.paused_until == datetime(2026, 11, 22, tzinfo=UTC)
     assert g.try_acquire(Category.LIGHT).granted
     # a category named by Zoom's header wins over the one we called
     g.on_429(Category.LIGHT, {"X-RateLimit-Category": "Medium", "X-RateLimit-Type": "QPS", "Retry-After": "2"})
     assert g.try_acquire(Category.MEDIUM).reason == "paused"
+
+
+def test_a_daily_429_without_an_account_cap_is_one_users_limit_and_pauses_nothing(redis_client):
+    clock = FakeTime()
+    g = governor(redis_client, clock)  # Business: Light has no account-wide daily cap
+    headers = {"X-RateLimit-Type": "Daily-limit", "Retry-After": "2026-11-22T00:00:00Z"}
+    assert g.account_wide_daily(Category.LIGHT, headers) is False
+    assert g.on_429(Category.LIGHT, headers) == 0.0
+    assert g.try_acquire(Category.LIGHT, Priority.LIVE).granted
+    free = governor(redis_client, clock, plan="free")  # on Free, Light has one
+    assert free.account_wide_daily(Category.LIGHT, headers) is True
 
 
 def test_retry_after_forms():
@@ -131,6 +146,7 @@ def test_retry_after_forms():
     assert parse_retry_after("2026-11-22T00:00:00Z", now) == datetime(2026, 11, 22, tzinfo=UTC).timestamp()
     assert parse_retry_after("Sun, 22 Nov 2026 00:00:00 GMT", now) == datetime(2026, 11, 22, tzinfo=UTC).timestamp()
     assert parse_retry_after("soon", now) is None and parse_retry_after(None, now) is None
+    assert parse_retry_after("inf", now) is None and parse_retry_after("-3", now) is None
 
 
 def test_unknown_plan_is_a_clear_error():

@@ -116,7 +116,7 @@ def test_a_daily_limit_429_stops_heavy_calls_until_the_reset(cloud):
     with pytest.raises(DailyCapReached) as stop:
         api.report_participants(meetings[0].uuid)
     assert stop.value.resets_at.hour == 0 and stop.value.resets_at > datetime.now(UTC)
-    assert api.governor.try_acquire(Category.RESOURCE_INTENSIVE).reason == "paused"
+    assert api.governor.try_acquire(Category.RESOURCE_INTENSIVE).reason == "daily"
     assert api.past_meeting(meetings[0].uuid).uuid == meetings[0].uuid  # Light calls go on
     heavy = next(u for u in api.governor.usage() if u.category is Category.HEAVY)
     assert heavy.daily_remaining == 0 and heavy.paused_until is not None
@@ -136,3 +136,24 @@ def test_instances_registrants_upcoming_meetings_and_join_tokens(cloud):
         api.past_meeting("no-such-meeting==")
     with pytest.raises(ValueError):
         api.user_token("trainer-1", "password")
+
+
+def test_a_registrants_own_daily_limit_fails_that_call_and_pauses_nobody(cloud):
+    emu, api, meetings = cloud
+    for _ in range(3):  # Zoom allows three additions a day per registrant
+        api.add_registrant(meetings[1].id, "Ana", "ana@example.com")
+    with pytest.raises(ZoomApiError) as refused:
+        api.add_registrant(meetings[1].id, "Ana", "ana@example.com")
+    assert refused.value.status == 429
+    live = ZoomApi(api.http, api.base, api.token, api.governor, priority=Priority.LIVE)
+    t0 = time.monotonic()
+    assert live.user_token("trainer-1", "onbehalf", meetings[1].id)
+    assert time.monotonic() - t0 < 0.5 and api.governor.try_acquire(Category.LIGHT).reason in ("ok", "rate")
+
+
+def test_an_expired_page_token_answered_with_http_300_is_not_taken_for_a_last_page(cloud):
+    emu, api, _ = cloud
+    with pytest.raises(ZoomApiError) as refused:
+        api.request("GET", "/report/meetings/big-meeting==/participants", Category.HEAVY,
+                    params={"page_size": 300, "next_page_token": "no-such-token"})
+    assert (refused.value.status, refused.value.code) == (300, 300)
