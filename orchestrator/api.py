@@ -47,7 +47,8 @@ def _reconcile_forever(settings: Settings, r: redis.Redis, stop: threading.Event
     with open_zoom(settings, r) as api:
         outbound = OutboundWebhooks(settings.outbound_webhook_urls, settings.outbound_webhook_secret.get_secret_value()
                                     if settings.outbound_webhook_secret else None, r, api.http)
-        Reconciler(api, ReportStore(r), ReconcileQueue(r), outbound).follow(stop)
+        Reconciler(api, ReportStore(r), ReconcileQueue(r), outbound,
+                   repeat_after_s=settings.reconcile_repeat_s or None).follow(stop)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:

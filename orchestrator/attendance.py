@@ -108,11 +108,11 @@ def group_rows(rows: Sequence[ReportParticipant]) -> list[list[int]]:
         by_name.setdefault(normalise_name(rows[i].name), set()).add(uf.find(i))
     loose: dict[str, int] = {}
     for i, row in enumerate(rows):
-        if _strong_keys(row):
-            continue
         name = normalise_name(row.name)
+        if _strong_keys(row) or not name:  # a row with neither keys nor a name is someone on their own
+            continue
         people = by_name.get(name, set())
-        if name and len({uf.find(p) for p in people}) == 1:
+        if len({uf.find(p) for p in people}) == 1:
             uf.join(i, next(iter(people)))
         elif name in loose:
             uf.join(i, loose[name])
@@ -171,7 +171,8 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
     start = _aware(window.start)
     observer_keys = {(r.get("observer") or {}).get("customer_key") for r in bot_reports} - {None}
     observer_names = {normalise_name((r.get("observer") or {}).get("name")) for r in bot_reports} - {""}
-    bot_rows = [r for r in rows if _is_bot(r, observer_keys, observer_names)]
+    # the bot's time in the waiting room is neither observation nor its media time 0
+    bot_rows = [r for r in rows if _is_bot(r, observer_keys, observer_names) and r.status != "in_waiting_room"]
     human = [r for r in rows if not _is_bot(r, observer_keys, observer_names)]
 
     # the meeting's end: Zoom, the webhook, else the latest thing anyone saw (flagged)

@@ -107,7 +107,8 @@ def reconcile(
                 if s.done % step == 0:
                     err.print(f"reconciled {s.done} of {total}", highlight=False)
 
-            summary = Reconciler(api, ReportStore(r), queue, outbound).run(workers=workers, progress=progress)
+            summary = Reconciler(api, ReportStore(r), queue, outbound, repeat_after_s=settings.reconcile_repeat_s or None
+                                 ).run(workers=workers, progress=progress)
             usage = {u.category.value: u for u in api.governor.usage()}
     except (MissingZoomCredentials, RedisUnavailable, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -116,11 +117,14 @@ def reconcile(
     except ZoomApiError as exc:
         raise _fail(str(exc), 1) from None
     heavy = usage["heavy"]
-    typer.echo(f"reconciled {summary.done}, failed {summary.failed}, left {summary.left}; Zoom calls "
+    typer.echo(f"reconciled {summary.done}, failed {summary.failed}, left {summary.left}, queued for later "
+               f"{summary.later}; Zoom calls "
                f"{api.stats.total} ({', '.join(f'{k} {v}' for k, v in sorted(api.stats.calls.items()))}), "
                f"429s {api.stats.rate_limited}; heavy daily budget left {heavy.daily_remaining}")
     for uuid, reason in summary.failures:
         err.print(f"{escape(uuid)}: {escape(reason)}", highlight=False)
+    if summary.stopped_by == "zoom credentials":
+        raise _fail(f"{summary.detail}; {summary.left} meetings are left", EXIT_USAGE)
     if summary.stopped_by:
         err.print(f"[yellow]stopped:[/] the daily Zoom API cap is reached; {summary.left} meetings are left and "
                   f"resume after {summary.resets_at:%Y-%m-%d %H:%M} UTC (rerun `rollcall reconcile --pending`)")

@@ -53,8 +53,13 @@ def records_of_meeting(meeting_id: str) -> str:
     return f"{PREFIX}:records:meeting:{meeting_id}"
 
 
-# outbound webhooks: one entry per delivery attempt
+# outbound webhooks: one entry per delivery attempt; deliveries that keep failing wait in the outbox
 OUTBOUND_DELIVERIES = f"{PREFIX}:outbound:deliveries"
+OUTBOUND_OUTBOX = f"{PREFIX}:outbound:outbox"  # sorted set: delivery:host by next attempt
+
+
+def outbound_pending(item: str) -> str:
+    return f"{PREFIX}:outbound:pending:{item}"
 
 
 def rate_limit(account: str, *parts: str) -> str:

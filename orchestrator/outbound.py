@@ -2,9 +2,11 @@
 
 Each delivery is a JSON POST with ``x-rollcall-timestamp`` (Unix seconds) and ``x-rollcall-signature:
 v1=<hex HMAC-SHA256 over "v1:{timestamp}:{raw body}">`` with the shared secret, the same scheme as Zoom's,
-so a receiver can check it in three lines. Failures (a 5xx, a timeout) are retried with backoff; every
-attempt is recorded in a Redis stream with its outcome. Receivers' URLs may carry credentials, so only
-their host is recorded or logged.
+so a receiver can check it in three lines. Failures (a 5xx, a 429, a timeout) are retried with backoff;
+a delivery still failing after that waits in an outbox in Redis and ``retry_due`` (called by every
+reconciler run) tries it again, with growing pauses, for a day before giving up. Every attempt is recorded
+in a Redis stream with its outcome. Receivers' URLs may carry credentials, so only their host is recorded
+or logged.
 """
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ import redis
 from orchestrator import keys
 
 log = logging.getLogger(__name__)
+OUTBOX_GIVE_UP_S = 86400.0
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.rsplit("@", 1)[-1]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -46,12 +53,44 @@ class OutboundWebhooks:
         delivery = uuid.uuid4().hex
         body = json.dumps({"event": event, "delivery_id": delivery, "sent_at": int(self.clock()), "data": data},
                           separators=(",", ":"), ensure_ascii=False).encode()
-        return {urlsplit(url).netloc.rsplit("@", 1)[-1]: self._deliver(url, event, delivery, body) for url in self.urls}
+        return {_host(url): self._deliver(url, event, delivery, body) for url in self.urls}
 
-    def _deliver(self, url: str, event: str, delivery: str, body: bytes) -> bool:
-        host = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    def retry_due(self) -> int:
+        """Try again every outbox delivery that is due; returns how many got through."""
+        now = self.clock()
+        sent = 0
+        for item in self.r.zrangebyscore(keys.OUTBOUND_OUTBOX, "-inf", now):
+            if not self.r.zrem(keys.OUTBOUND_OUTBOX, item):
+                continue  # another process took it
+            entry = self.r.hgetall(keys.outbound_pending(item))
+            if not entry:
+                continue
+            if self._deliver(entry["url"], entry["event"], entry["delivery"], entry["body"].encode(), attempts=1,
+                             outbox=False):
+                self.r.delete(keys.outbound_pending(item))
+                sent += 1
+                continue
+            tries = int(entry.get("tries", 1)) + 1
+            if now - float(entry["first_at"]) > OUTBOX_GIVE_UP_S:
+                self.r.delete(keys.outbound_pending(item))
+                self._record(entry["delivery"], entry["event"], _host(entry["url"]), tries, "gave up after a day", False)
+                log.error("outbound webhook %s to %s given up after a day", entry["event"], _host(entry["url"]))
+                continue
+            self.r.hset(keys.outbound_pending(item), "tries", tries)
+            self.r.zadd(keys.OUTBOUND_OUTBOX, {item: now + min(3600.0, 60.0 * 2 ** tries)})
+        return sent
+
+    def _record(self, delivery: str, event: str, host: str, attempt: int, outcome: str, ok: bool) -> None:
+        self.r.xadd(keys.OUTBOUND_DELIVERIES, {"delivery": delivery, "event": event, "host": host, "attempt": attempt,
+                                               "outcome": outcome, "ok": int(ok), "at": f"{self.clock():.3f}"},
+                    maxlen=100_000, approximate=True)
+
+    def _deliver(self, url: str, event: str, delivery: str, body: bytes, *, attempts: int | None = None,
+                 outbox: bool = True) -> bool:
+        host = _host(url)
         assert self.secret is not None
-        for attempt in range(1, self.attempts + 1):
+        attempts = attempts or self.attempts
+        for attempt in range(1, attempts + 1):
             ts = str(int(self.clock()))
             headers = {"content-type": "application/json", "x-rollcall-timestamp": ts,
                        "x-rollcall-signature": sign(self.secret, ts, body), "x-rollcall-delivery": delivery}
@@ -61,13 +100,17 @@ class OutboundWebhooks:
                 retry = resp.status_code >= 500 or resp.status_code == 429
             except httpx.HTTPError as exc:
                 outcome, ok, retry = type(exc).__name__, False, True
-            self.r.xadd(keys.OUTBOUND_DELIVERIES, {"delivery": delivery, "event": event, "host": host,
-                                                   "attempt": attempt, "outcome": outcome, "ok": int(ok),
-                                                   "at": f"{self.clock():.3f}"}, maxlen=100_000, approximate=True)
+            self._record(delivery, event, host, attempt, outcome, ok)
             if ok:
                 return True
-            if not retry or attempt == self.attempts:
+            if not retry or attempt == attempts:
                 log.warning("outbound webhook %s to %s failed: %s (attempt %d)", event, host, outcome, attempt)
+                if retry and outbox:
+                    item = f"{delivery}:{host}"
+                    self.r.hset(keys.outbound_pending(item), mapping={
+                        "url": url, "event": event, "delivery": delivery, "body": body.decode(), "tries": attempt,
+                        "first_at": f"{self.clock():.3f}"})
+                    self.r.zadd(keys.OUTBOUND_OUTBOX, {item: self.clock() + 60.0})
                 return False
             self.sleep(self.backoff_s * 4 ** (attempt - 1))
         return False

@@ -39,6 +39,11 @@ class ReportStore:
                 found.append(rep)
         return sorted(found, key=lambda rep: rep["meeting"]["started_at"])
 
+    # ---- what Zoom's webhooks said ------------------------------------------------------------------
+    def webhook_log(self, uuid: str) -> list[dict[str, Any]]:
+        """The instance's understood webhook events, oldest first (``orchestrator/webhook_events.py``)."""
+        return [json.loads(e) for e in self.r.lrange(keys.meeting_webhook_log(uuid), 0, -1)]
+
     # ---- registrations -------------------------------------------------------------------------------
     def bind_registrant(self, meeting_id: str, registrant_id: str, customer_key: str) -> None:
         self.r.hset(keys.registrant_bindings(meeting_id), registrant_id, customer_key)

@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     webhook_secret_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBHOOK_SECRET_TOKEN")
     outbound_webhook_urls: list[str] = Field(default_factory=list, alias="ROLLCALL_OUTBOUND_WEBHOOK_URLS")
     outbound_webhook_secret: SecretStr | None = Field(default=None, alias="ROLLCALL_OUTBOUND_WEBHOOK_SECRET")
-    # how long after meeting.ended reconciliation runs (Zoom's reports fill in after the end)
+    # how long after meeting.ended reconciliation runs (Zoom's reports fill in after the end), and when it
+    # runs a second pass for rows Zoom adds late (0: no second pass)
     reconcile_delay_s: float = Field(default=60.0, ge=0, alias="ROLLCALL_RECONCILE_DELAY_S")
+    reconcile_repeat_s: float = Field(default=6 * 3600.0, ge=0, alias="ROLLCALL_RECONCILE_REPEAT_S")
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.zoom_client_secret, self.webhook_secret_token,

@@ -37,7 +37,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolera
         raise WebhookRejected("x-zm-request-timestamp is not a number of seconds") from None
     if abs(now - sent) > tolerance_s:
         raise WebhookRejected(f"timestamp {abs(now - sent):.0f} s away from now (more than {tolerance_s:.0f} s)")
-    if not hmac.compare_digest(signature(secret, timestamp, body), given):
+    if not given.isascii() or not hmac.compare_digest(signature(secret, timestamp, body), given):
         raise WebhookRejected("signature does not match")
 
 

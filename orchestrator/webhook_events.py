@@ -245,7 +245,8 @@ def _text(v: Any) -> Any:
 
 
 def _handle_entry(r: redis.Redis, queue: ReconcileQueue, fields: dict | None, reconcile_delay_s: float) -> None:
-    """Raises _Poison for an entry that cannot be handled; Redis connection errors pass through (retry)."""
+    """Raises _Poison for an entry that cannot be handled; any Redis error passes through (the entry stays
+    unacknowledged and is handled again: a failover's read-only replica or a full memory is temporary)."""
     if not fields:
         raise _Poison("entry trimmed from the stream before it was handled")
     body = _text({_text(k): v for k, v in fields.items()}.get("body"))
@@ -259,7 +260,7 @@ def _handle_entry(r: redis.Redis, queue: ReconcileQueue, fields: dict | None, re
         handle_event(envelope, r, queue, reconcile_delay_s=reconcile_delay_s)
     except ValidationError as exc:  # the message would quote the input, which may hold an e-mail address
         raise _Poison(f"invalid {envelope.get('event')!r}: {[e['loc'] for e in exc.errors()]}") from None
-    except (redis.ConnectionError, redis.TimeoutError):
+    except redis.RedisError:
         raise
     except Exception as exc:  # only the type: a message may quote the event's contents
         raise _Poison(f"{type(exc).__name__} handling {envelope.get('event')!r}") from None

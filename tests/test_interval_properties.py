@@ -85,6 +85,7 @@ def test_reconciled_presence_is_the_clipped_union_of_each_persons_rows(rows, end
                                    leave_time=START + timedelta(seconds=bot_leave)))
     window = MeetingWindow(uuid="u", meeting_id="1", topic="", start=START, end=START + timedelta(seconds=end_s))
     rec = reconcile(window, list(reversed(built)), [])
+    assert sorted(p["name"].lower() for p in rec["participants"]) == sorted({w for w, _, _ in rows})  # nobody lost
     for p in rec["participants"]:
         who = p["name"].lower()
         mine = [(j, j + n) for w, (j, n), wait in rows if w == who and not wait]

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -85,12 +86,16 @@ def test_meeting_ended_webhook_leads_to_a_stored_and_delivered_record(redis_clie
         api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits("business")))
         outbound = OutboundWebhooks([hr.base_url + "/hook"], OUT_SECRET, redis_client, http, backoff_s=0.01)
         summary = Reconciler(api, store, queue, outbound).run()
-    assert (summary.done, summary.failed, summary.left) == (1, 0, 0)
+    assert (summary.done, summary.failed, summary.left, summary.later) == (1, 0, 0, 1)
+    # Zoom has no "report complete": a second pass is queued for six hours later
+    (uuid, due), = redis_client.zrange(keys.RECONCILE_PENDING, 0, -1, withscores=True)
+    assert uuid == meeting.uuid and due == pytest.approx(time.time() + 6 * 3600, abs=60)
     # meeting.ended gave the window: one Heavy report call and nothing else
     assert dict(emu.stats.calls) == {"heavy": 1}
     record = store.record(meeting.uuid)
     assert record == store.record(meeting.id)  # by number: the latest instance
-    assert record["meeting"]["source"] == {"start": "zoom", "end": "webhook", "participants": "zoom_report"}
+    assert record["meeting"]["source"] == {"start": "zoom", "end": "webhook", "participants": "zoom_report",
+                                           "leave_times_from_webhooks": 0, "pass": 1}
     eve = next(p for p in record["participants"] if p["name"] == "Eve Early")
     assert eve["present_s"] == 1620.0 and eve["coverage"] == pytest.approx(1380 / 1620, abs=1e-4)
     # delivered, signed, after one retry; both attempts recorded
@@ -117,7 +122,8 @@ def test_the_command_line_reconciles_and_prints_the_record(redis_server, redis_c
            "ZOOM_CLIENT_SECRET": emu.client_secret}
     done = _cli(["reconcile", meeting.id], env)  # a meeting number: every past instance
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("reconciled 1, failed 0, left 0; Zoom calls 3 (heavy 1, light 1, medium 1), 429s 0")
+    assert done.stdout.startswith("reconciled 1, failed 0, left 0, queued for later 0; Zoom calls 3 "
+                                  "(heavy 1, light 1, medium 1), 429s 0")
     assert emu.client_secret not in done.stdout + done.stderr
     shown = _cli(["report", meeting.id], env)
     record = json.loads(shown.stdout)

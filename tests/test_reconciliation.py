@@ -170,4 +170,18 @@ def test_rows_without_strong_keys_join_the_person_of_the_same_name():
     )]
     groups = group_rows(rows)
     assert sorted(map(sorted, groups)) == [[0, 1], [2], [3], [4], [5]]
+    # with no names either (a BAA account's outsiders), every row is somebody else
+    blank = [ReportParticipant.model_validate({"user_id": str(i), "name": ""}) for i in range(3)]
+    assert sorted(map(sorted, group_rows(blank))) == [[0], [1], [2]]
     assert normalise_name("  Smith# ANA  ") == normalise_name("smith, ana") == "smith ana"
+
+
+def test_the_bots_waiting_room_time_is_not_observation(zoom_and_bot):
+    meeting, report = zoom_and_bot
+    rows = rows_of(meeting)
+    bot = next(r for r in rows if r.customer_key == BOT_KEY)
+    waited = bot.model_copy(update={"join_time": START + timedelta(seconds=60), "leave_time": bot.join_time,
+                                    "status": "in_waiting_room", "user_id": "1"})
+    rec = reconcile(window(meeting), [waited, *rows], [report])
+    assert rec["observer"]["observed"] == [{"start_s": 120.0, "end_s": 1500.0}]  # from its admission
+    assert person(rec, "Eve")["coverage"] == pytest.approx(1380 / 1620, abs=1e-4)

@@ -35,6 +35,7 @@ def test_signature_is_hmac_sha256_over_v0_timestamp_and_raw_body():
     (lambda h, b: (headers(b, NOW + 400), b), "more than 300"),
     (lambda h, b: ({"x-zm-signature": h["x-zm-signature"]}, b), "missing"),
     (lambda h, b: ({**h, "x-zm-request-timestamp": "soon"}, b), "not a number"),
+    (lambda h, b: ({**h, "x-zm-signature": "v0=é"}, b), "does not match"),  # not a 500
 ])
 def test_anything_not_signed_by_zoom_now_is_rejected(change, reason):
     h, b = change(headers(), BODY)
