@@ -8,8 +8,10 @@ same data directory finds and uses the running server, and only the process that
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,28 +103,42 @@ def _running_embedded(data_dir: Path) -> str | None:
         client.close()
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _orderly_sigterm() -> Iterator[None]:
+    """SIGTERM ends the process through SystemExit, so an embedded Redis we own is stopped, not orphaned
+    (uvicorn, for one, re-raises SIGTERM after its own shutdown). Only where nobody handles it already."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def open_redis(redis_url: str | None, data_dir: Path) -> Iterator[redis.Redis]:
     """A client for ``redis_url``, else for the embedded server of ``data_dir`` (started here, and stopped
     on exit, when none is running)."""
-    owned: EmbeddedRedis | None = None
-    url = redis_url or _running_embedded(data_dir)
-    if url is None:
-        owned = EmbeddedRedis(data_dir).start()
-        url = owned.url
-    client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        if owned:
-            owned.stop()
-        raise RedisUnavailable(f"cannot reach Redis at {_safe(url)}: {exc}") from None
-    try:
+    with contextlib.ExitStack() as stack:
+        url = redis_url or _running_embedded(data_dir)
+        if url is None:
+            stack.enter_context(_orderly_sigterm())
+            owned = EmbeddedRedis(data_dir).start()
+            stack.callback(owned.stop)
+            url = owned.url
+        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        stack.callback(client.close)
+        try:
+            client.ping()
+        except redis.ConnectionError as exc:
+            raise RedisUnavailable(f"cannot reach Redis at {_safe(url)}: {exc}") from None
         yield client
-    finally:
-        client.close()
-        if owned:
-            owned.stop()
 
 
 def _safe(url: str) -> str:

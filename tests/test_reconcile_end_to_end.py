@@ -26,6 +26,7 @@ from orchestrator.outbound import OutboundWebhooks
 from orchestrator.rate_limits import Governor, plan_limits
 from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
 from orchestrator.reconciler import Reconciler
+from orchestrator.redis_conn import free_port, open_redis
 from orchestrator.registration import register_attendee
 from orchestrator.report_store import ReportStore
 from orchestrator.settings import Settings
@@ -171,3 +172,43 @@ def test_registration_binds_an_outside_attendee_and_a_plan_without_reports_still
     # without customer keys the bot's row is still found (anonymous, under its name) and is nobody's presence
     assert len(record["participants"]) == 5 and record["observer"]["clock"] == ["zoom_bot_row"]
     assert record["observer"]["observed"] == [{"start_s": 120.0, "end_s": 1500.0}]
+
+
+def test_rollcall_serve_reconciles_on_meeting_ended_with_the_embedded_redis(emulator, bot_saw, tmp_path):
+    """The whole loop through processes: `rollcall serve` (no REDIS_URL: its own redis-server under the
+    data directory) takes Zoom's signed meeting.ended, reconciles it against the emulator, and
+    `rollcall report` on the same data directory prints the record."""
+    emu, server, meeting = emulator
+    data = tmp_path / "data"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update({"ZOOM_API_URL": server.api_url, "ZOOM_OAUTH_URL": server.oauth_url, "ZOOM_ACCOUNT_ID": emu.account_id,
+                "ZOOM_CLIENT_ID": emu.client_id, "ZOOM_CLIENT_SECRET": emu.client_secret,
+                "ZOOM_WEBHOOK_SECRET_TOKEN": ZOOM_SECRET, "ROLLCALL_RECONCILE_DELAY_S": "0"})
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--data-dir", str(data)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+            time.sleep(0.1)
+        with open_redis(None, data) as r:  # the same embedded server, found through the data directory
+            ReportStore(r).save_bot_report(bot_saw, job_id="job-42")
+        t0 = time.monotonic()
+        resp = emu.deliver_webhook(base + "/webhooks/zoom", emu.meeting_ended(meeting.uuid), ZOOM_SECRET)
+        assert resp.status_code == 200 and time.monotonic() - t0 < 3
+        while (shown := _cli(["report", meeting.uuid, "--data-dir", str(data)], env)).returncode != 0:
+            assert time.monotonic() - t0 < 30, shown.stderr
+            time.sleep(0.3)
+        record = json.loads(shown.stdout)
+        assert record["meeting"]["source"]["end"] == "webhook" and len(record["participants"]) == 5
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert not (data / "redis" / "port").exists()  # serve started the embedded Redis, and stopped it
