@@ -165,7 +165,13 @@ def bench_talk() -> None:
 def bot(
     meeting_url: Annotated[str | None, typer.Option(help="A Zoom join link (https://…zoom.us/j/NUMBER?pwd=…).")] = None,
     meeting_id: Annotated[int | None, typer.Option(help="The meeting number (instead of a link).")] = None,
-    passcode: Annotated[str | None, typer.Option(help="The meeting passcode (a link may carry it).")] = None,
+    passcode: Annotated[str | None, typer.Option(envvar="ROLLCALL_PASSCODE", show_envvar=False,
+                                                 help="The meeting passcode (a link may carry it; also "
+                                                      "ROLLCALL_PASSCODE).")] = None,
+    scenario: Annotated[Path | None, typer.Option(
+        help="A simulated meeting instead of Zoom: this scenario, in real time from --start-at.")] = None,
+    start_at: Annotated[str | None, typer.Option(
+        help="With --scenario: when the scenario's t=0 is (ISO 8601; default now). Later, the bot joins late.")] = None,
     name: Annotated[str, typer.Option(help="The bot's display name in the meeting.")] = "Rollcall",
     job_id: Annotated[str | None, typer.Option(
         help="Job id; the bot joins with customer_key rollcall-<job id> to find itself in Zoom's reports.")] = None,
@@ -174,11 +180,31 @@ def bot(
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
 ) -> None:
     """Join a real Zoom meeting through the Meeting SDK and measure it (credentials from ZOOM_SDK_CLIENT_ID
-    and ZOOM_SDK_CLIENT_SECRET; tokens from ZOOM_ZAK, ZOOM_OBF_TOKEN, ZOOM_APP_PRIVILEGE_TOKEN). The exit
-    code says how it ended (docs/architecture.md)."""
+    and ZOOM_SDK_CLIENT_SECRET; tokens from ZOOM_ZAK, ZOOM_OBF_TOKEN, ZOOM_APP_PRIVILEGE_TOKEN), or run a
+    simulated one (--scenario). With REDIS_URL set it reports to the orchestrator: heartbeat, live channel,
+    observations, report. The exit code says how it ended (docs/architecture.md)."""
     from datetime import UTC, datetime
 
     from bot.zoom.credentials import MissingCredentials, ZoomCredentials, customer_key_for, meeting_from_url
+
+    if scenario is not None:
+        when = datetime.now(UTC)
+        if start_at:
+            try:
+                when = datetime.fromisoformat(start_at.replace("Z", "+00:00"))
+            except ValueError:
+                raise _fail(f"--start-at: {start_at!r} is not an ISO 8601 time") from None
+            if when.tzinfo is None:
+                raise _fail("--start-at: give a time zone, e.g. 2026-11-22T15:00:00Z")
+        job = job_id or f"sim-{when:%Y%m%dT%H%M%S}"
+        from bot.sim_bot import sim_bot_main
+
+        try:
+            code = sim_bot_main(scenario, when, job, out, asr=None if no_asr else AsrConfig())
+        except (ScenarioError, ModelNotFoundError) as exc:
+            raise _fail(str(exc)) from None
+        raise typer.Exit(code)
+
     from bot.zoom.run import bot_main
     from bot.zoom.session import JoinSpec
 
@@ -190,13 +216,13 @@ def bot(
         elif meeting_id is not None:
             number = meeting_id
         else:
-            raise ValueError("give --meeting-url or --meeting-id")
+            raise ValueError("give --meeting-url, --meeting-id or --scenario")
     except (MissingCredentials, ValueError) as exc:
         raise _fail(str(exc)) from None
     job = job_id or f"{number}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     spec = JoinSpec(number, passcode, name, customer_key_for(job))
     asr = None if no_asr else AsrConfig()
-    os._exit(bot_main(spec, credentials, out, asr=asr, live=live))
+    os._exit(bot_main(spec, credentials, out, asr=asr, live=live, job_id=job))
 
 
 # the orchestrator's commands (serve, reconcile, report, limits, zoom-emulator, bench reconcile): this

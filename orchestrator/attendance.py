@@ -164,10 +164,12 @@ def _is_bot(row: ReportParticipant, observer_keys: set[str], observer_names: set
 
 def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_reports: Sequence[Mapping[str, Any]],
               *, bindings: Mapping[str, str] | None = None, now: datetime | None = None,
-              rows_from: str = "report") -> dict[str, Any]:
+              rows_from: str | None = "report") -> dict[str, Any]:
     """The final record of one meeting instance. ``bindings`` maps registrant ids to the customer keys
     (employee ids) they were registered for, so an external attendee known only by registrant id is
-    named. ``rows_from`` says which Zoom list the rows came from (report | past_participants)."""
+    named. ``rows_from`` says which Zoom list the rows came from (report | past_participants; None for a
+    simulated meeting, which has only its bots' reports)."""
+    zoom_source = f"zoom_{rows_from}" if rows_from else "bots"
     start = _aware(window.start)
     observer_keys = {(r.get("observer") or {}).get("customer_key") for r in bot_reports} - {None}
     observer_names = {normalise_name((r.get("observer") or {}).get("name")) for r in bot_reports} - {""}
@@ -225,7 +227,7 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         in_meeting = [row_span(r) for r in person.rows if (r.status or "in_meeting") != "in_waiting_room"]
         waiting = [row_span(r) for r in person.rows if r.status == "in_waiting_room"]
         presence = iv.clip([s[:2] for s in in_meeting], 0.0, end_s)
-        source = f"zoom_{rows_from}"
+        source = zoom_source
         if not person.rows:  # only the bot saw them (e.g. a one-person report gap)
             presence = iv.clip([(x["join_s"] + bp["_offset_s"], x["leave_s"] + bp["_offset_s"])
                                 for bp in person.bot for x in bp.get("presence", [])], 0.0, end_s)
@@ -235,7 +237,7 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         seen_s = iv.total(iv.intersect(presence, observed))
         out_people.append(_person_record(n, person, presence, present_s, waiting_iv, seen_s, duration, source,
                                          inferred=any(s[2] for s in in_meeting), bindings=bindings or {},
-                                         zoom=f"zoom_{rows_from}"))
+                                         zoom=zoom_source))
 
     transcript = []
     for b in bot_reports:
@@ -267,9 +269,11 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         "meeting": {"id": window.meeting_id, "uuid": window.uuid, "topic": window.topic,
                     "started_at": iso_utc(start), "ended_at": iso_utc(start + timedelta(seconds=end_s)),
                     "duration_s": _r(end_s),
-                    "source": {"start": "zoom", "end": end_source, "participants": f"zoom_{rows_from}"}},
+                    "source": {"start": "zoom", "end": end_source, "participants": zoom_source}},
         "observer": {"customer_keys": sorted(observer_keys | {r.customer_key for r in bot_rows if r.customer_key}),
                      "observed": [{"start_s": _r(a), "end_s": _r(b)} for a, b in observed],
+                     "gaps": [{"start_s": _r(a), "end_s": _r(b)} for a, b in iv.subtract([(0.0, end_s)], observed)
+                              if b - a >= 0.01],
                      "observed_s": _r(iv.total(observed)), "clock": sorted(set(clocks)) or ["zoom_bot_row"]},
         "participants": out_people,
         "transcript": transcript,
@@ -306,7 +310,9 @@ def _match(people: list[_Person], p: Mapping[str, Any], bound: Mapping[str, str]
         found = [x for x in people if x.rows and test(x)]
         if len(found) == 1:
             return found[0], how
-    return None, None
+    # a person only the bots saw: another bot (a replacement after a crash) saw them under the same key
+    same = [x for x in people if not x.rows and any(b.get("key") == p.get("key") for b in x.bot)]
+    return (same[0], "bot_key") if len(same) == 1 else (None, None)
 
 
 def _peak(sets: Iterable[np.ndarray]) -> int:

@@ -1,11 +1,13 @@
 """The orchestrator's commands of the `rollcall` command line (registered by ``bot/cli.py``, the one
-console entry): ``serve``, ``reconcile``, ``report``, ``register``, ``limits``, ``zoom-emulator`` and
-``bench reconcile``. Each finds Redis through ``REDIS_URL`` or the data directory's embedded server."""
+console entry): ``serve``, ``reconcile``, ``report``, ``register``, ``limits``, ``zoom-emulator``,
+``schedule add|list|cancel``, ``orchestrator``, ``status`` and ``bench reconcile``. Each finds Redis through ``REDIS_URL`` or the data directory's embedded server."""
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -252,8 +254,177 @@ def bench_reconcile(
     run_reconcile_bench(Console(), meetings=meetings, participants=participants, processes=processes)
 
 
+def _when(value: str) -> datetime:
+    """``--at``: an ISO 8601 time with a zone, or ``+SECONDS`` from now."""
+    if value.startswith("+"):
+        try:
+            return datetime.now(UTC) + timedelta(seconds=float(value[1:]))
+        except ValueError:
+            raise _fail(f"--at: {value!r}: use +SECONDS or an ISO 8601 time") from None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"--at: {value!r}: use +SECONDS or an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise _fail("--at: give a time zone, e.g. 2026-11-22T15:00:00Z")
+    return when
+
+
+def schedule_add(
+    at: Annotated[str, typer.Option(help="When the meeting starts: ISO 8601 with a zone, or +SECONDS from now.")],
+    meeting_id: Annotated[str | None, typer.Option(help="A Zoom meeting number.")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="A simulated meeting (scenario file) instead of Zoom.")] = None,
+    duration: Annotated[float | None, typer.Option(
+        min=1, help="Expected length in seconds (default: the scenario's; 3600 for Zoom).")] = None,
+    lead: Annotated[float | None, typer.Option(
+        min=0, help="Seconds before the start the bot is sent (default 60 for Zoom; 3 for a scenario, whose "
+                    "bot then waits for t=0).")] = None,
+    passcode: Annotated[str | None, typer.Option(envvar="ROLLCALL_PASSCODE", help="The meeting passcode.")] = None,
+    topic: Annotated[str, typer.Option(help="A label for lists.")] = "",
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="The bot skips transcription.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Schedule a bot for a meeting; the orchestrator sends it. The same meeting and start again changes
+    the schedule instead of adding another."""
+    from analysis.scenario import ScenarioError, parse_scenario, read_scenario_text
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.schedule_store import Schedule, ScheduleStore
+
+    if (meeting_id is None) == (scenario is None):
+        raise _fail("give either --meeting-id or --scenario")
+    start = _when(at)
+    if scenario is not None:
+        try:
+            sc = parse_scenario(read_scenario_text(scenario), scenario)
+        except ScenarioError as exc:
+            raise _fail(str(exc)) from None
+        spec = Schedule(meeting_id=sc.meeting.id, kind="scenario", scenario=str(scenario.resolve()),
+                        start_at=start, join_at=start - timedelta(seconds=3.0 if lead is None else lead),
+                        end_at=start + timedelta(seconds=duration or sc.end_s),
+                        topic=topic or sc.meeting.topic, asr=not no_asr)
+    else:
+        assert meeting_id is not None
+        if not meeting_id.isdigit():
+            raise _fail(f"--meeting-id: {meeting_id!r} is not a Zoom meeting number")
+        spec = Schedule(meeting_id=meeting_id, start_at=start, join_at=start - timedelta(seconds=60.0 if lead is None else lead),
+                        end_at=start + timedelta(seconds=duration or 3600), passcode=passcode, topic=topic,
+                        asr=not no_asr)
+    settings = _settings(data_dir)
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            sid, new = ScheduleStore(r).add(spec)
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{'scheduled' if new else 'already scheduled'} {sid}: bot joins at {spec.join_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def schedule_list(data_dir: DataDir = None) -> None:
+    """Schedules of the last week and ahead."""
+    _print_status(data_dir, bots=False)
+
+
+def schedule_cancel(
+    schedule_id: Annotated[str, typer.Argument(help="The schedule's id (MEETING@START, from `schedule list`).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Cancel a schedule (a bot already in the meeting stays; stop it with its process or Job)."""
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.schedule_store import ScheduleStore
+
+    settings = _settings(data_dir)
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            found = ScheduleStore(r).cancel(schedule_id)
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+    if not found:
+        raise _fail(f"no schedule {schedule_id}", 1)
+    typer.echo(f"cancelled {schedule_id}")
+
+
+def orchestrator(
+    data_dir: DataDir = None,
+    launcher: Annotated[str, typer.Option(help="How bots run: local (subprocesses) or kubernetes (Jobs).")] = "local",
+    capacity: Annotated[int, typer.Option(min=1, help="Live bots at most.")] = 50,
+) -> None:
+    """Send bots to scheduled meetings, watch them, replace the ones that die, and finish simulated
+    meetings' records. Runs until interrupted; several can share one Redis."""
+    from orchestrator.dispatcher import DispatchConfig, Dispatcher
+    from orchestrator.launchers import LocalLauncher
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+
+    _logging()
+    settings = _settings(data_dir)
+    if launcher not in ("local", "kubernetes"):
+        raise _fail(f"--launcher: {launcher!r}: use local or kubernetes")
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            url = settings.redis_url or f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}/0"
+            if launcher == "local":
+                chosen = LocalLauncher(settings.data_dir, url)
+            else:
+                from orchestrator.k8s_launcher import KubernetesLauncher
+
+                chosen = KubernetesLauncher.from_settings(settings)
+            dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity))
+            err.print(f"orchestrator {dispatcher.consumer}: {launcher} bots, capacity {capacity}")
+            try:
+                dispatcher.run(lambda: False)
+            finally:
+                if isinstance(chosen, LocalLauncher):
+                    chosen.stop_all()
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def status(data_dir: DataDir = None) -> None:
+    """Bots and schedules, as tables."""
+    _print_status(data_dir, bots=True)
+
+
+def _print_status(data_dir: Path | None, *, bots: bool) -> None:
+    from orchestrator import keys
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.schedule_store import ScheduleStore
+
+    settings = _settings(data_dir)
+    console = Console()
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            rows = ScheduleStore(r).all()
+            t = Table(title="schedules")
+            for col in ("id", "kind", "topic", "starts (UTC)", "bot joins", "status", "bots"):
+                t.add_column(col)
+            for sid, s in rows:
+                jobs = r.lrange(keys.schedule_jobs(sid), 0, -1)
+                t.add_row(sid, s.kind, s.topic, f"{s.start_at:%m-%d %H:%M:%S}", f"{s.join_at:%H:%M:%S}", s.status,
+                          str(len(jobs)))
+            console.print(t)
+            if not bots:
+                return
+            b = Table(title="bots")
+            for col in ("job", "meeting", "status", "attempt", "heartbeat", "reason"):
+                b.add_column(col)
+            for sid, _s in rows:
+                for job in r.lrange(keys.schedule_jobs(sid), 0, -1):
+                    h = r.hgetall(keys.bot(job))
+                    beat = f"{time.time() - float(h['heartbeat_at']):.0f} s ago" if h.get("heartbeat_at") else "-"
+                    b.add_row(job, h.get("meeting_id", ""), h.get("status", ""), h.get("attempt", ""), beat,
+                              h.get("reason", ""))
+            console.print(b)
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+
+
 def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
-    for fn in (serve, reconcile, report, register, limits):
+    for fn in (serve, reconcile, report, register, limits, orchestrator, status):
         app.command()(fn)
+    schedule_app = typer.Typer(no_args_is_help=True, help="Bots for meetings: add, list, cancel.")
+    schedule_app.command("add")(schedule_add)
+    schedule_app.command("list")(schedule_list)
+    schedule_app.command("cancel")(schedule_cancel)
+    app.add_typer(schedule_app, name="schedule")
     app.command("zoom-emulator")(zoom_emulator)
     bench_app.command("reconcile")(bench_reconcile)

@@ -31,6 +31,54 @@ def reconcile_job(uuid: str) -> str:
     return f"{PREFIX}:reconcile:job:{uuid}"
 
 
+# schedules: each meeting instance a bot should attend (spec + state), due ones by join time, all by start;
+# due schedules become entries of the job stream, which dispatchers read through a consumer group
+SCHEDULES_DUE = f"{PREFIX}:schedules:due"
+SCHEDULES = f"{PREFIX}:schedules"
+JOB_STREAM = f"{PREFIX}:jobs"
+JOB_GROUP = "dispatchers"
+JOBS_DELAYED = f"{PREFIX}:jobs:delayed"  # sorted set: replacement jobs waiting out their backoff
+SCHEDULES_ACTIVE = f"{PREFIX}:schedules:active"  # dispatched and not yet ended
+BOTS_RUNNING = f"{PREFIX}:bots:running"  # set of job ids the monitor watches
+ALERTS = f"{PREFIX}:alerts"  # stream: failures a person should look at
+
+
+def schedule(sid: str) -> str:
+    return f"{PREFIX}:schedule:{sid}"
+
+
+def schedule_jobs(sid: str) -> str:
+    """List of the job ids sent for a schedule, in order (a replacement after a crash is the next one)."""
+    return f"{PREFIX}:schedule:{sid}:jobs"
+
+
+# bots: the job's state, its heartbeat lease, its observation log; one live bot per meeting (the lock); the
+# meeting's live channel (pub/sub for fan-out, a capped stream for late joiners and replay). These are the
+# contract between bot processes and the orchestrator: both sides take the names from here.
+def bot(job_id: str) -> str:
+    return f"{PREFIX}:bot:{job_id}"
+
+
+def bot_lease(job_id: str) -> str:
+    return f"{PREFIX}:bot:{job_id}:lease"
+
+
+def bot_observations(job_id: str) -> str:
+    return f"{PREFIX}:bot:{job_id}:obs"
+
+
+def meeting_lock(meeting_id: str) -> str:
+    return f"{PREFIX}:lock:meeting:{meeting_id}"
+
+
+def live_channel(meeting_id: str) -> str:
+    return f"{PREFIX}:live:{meeting_id}"
+
+
+def live_stream(meeting_id: str) -> str:
+    return f"{PREFIX}:live:{meeting_id}:stream"
+
+
 # the report store: what bots wrote, and the reconciled final records
 def bot_reports(meeting_id: str) -> str:
     """Hash of one meeting number's bot reports: field = the bot's start time and job, value = report JSON."""

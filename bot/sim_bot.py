@@ -1,0 +1,94 @@
+"""A bot whose meeting is a scenario: what the orchestrator launches for a simulated meeting.
+
+The scenario's t=0 is ``start_at`` on the wall clock and the meeting runs in real time. A bot started
+after that (a late dispatch, or a replacement for one that died) joins late: it sees the meeting from
+now on, people already there appearing at its join (``bot/scenario_view.py``). Its media time 0 is its
+join, as with Zoom. Outputs go to the output directory and, with a BotLink, to Redis.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+from analysis.report import MeetingInfo, Observer, Report
+from bot.outputs import MeetingOutputs
+from bot.pipeline import MeetingPipeline, PipelineConfig
+from bot.redis_link import BotLink
+from bot.scenario import load_scenario
+from bot.scenario_view import join_late
+from bot.simulator import SimulatorTransport
+from bot.transcriber import AsrConfig, Transcriber
+from bot.zoom.credentials import customer_key_for
+
+
+class MeetingOver(Exception):
+    """The simulated meeting has already ended: there is nothing left to join."""
+
+
+def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, customer_key: str,
+                link: BotLink | None = None, asr: AsrConfig | None = None, speed: float = 1.0,
+                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Report:
+    scenario = load_scenario(scenario_path)
+    joined = now()
+    join_s = max(0.0, (joined - start_at).total_seconds() * speed)
+    if join_s >= scenario.end_s:
+        raise MeetingOver(f"the meeting ended {join_s - scenario.end_s:.0f} s ago")
+    view = join_late(scenario, join_s) if join_s > 0 else scenario
+    m = view.meeting
+    info = MeetingInfo(id=m.id, topic=m.topic, start=joined if join_s > 0 else start_at, duration_s=view.end_s)
+    outputs = MeetingOutputs(out_dir, link.snapshot if link else None)
+    config = PipelineConfig()
+    sinks = [outputs.log] + ([link.log] if link else [])
+    pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=lambda r: [f(r) for f in sinks],
+                               transcriber=Transcriber(asr, config.talk.frame_ms) if asr is not None else None)
+    if link is not None:
+        link.start(meeting_id=m.id, joined_at=f"{info.start.timestamp():.3f}", join_s=f"{join_s:.3f}",
+                   scenario_start=start_at.isoformat())
+    if join_s == 0 and start_at > joined:  # early: wait for the meeting to begin
+        time.sleep((start_at - joined).total_seconds())
+    transport = SimulatorTransport(scenario_path, view, speed=speed)
+    transport.run(pipeline)
+    report = pipeline.finish()
+    report.observer = Observer(name="Rollcall", customer_key=customer_key)
+    outputs.save(report, pipeline)
+    return report
+
+
+def scenario_end(scenario_path: Path, start_at: datetime) -> datetime:
+    """When the simulated meeting ends on the wall clock."""
+    return start_at + timedelta(seconds=load_scenario(scenario_path).end_s)
+
+
+def link_from_env(job_id: str, meeting_id: str) -> BotLink | None:
+    """A BotLink when REDIS_URL says where the orchestrator's Redis is; None for a standalone run."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return None
+    return BotLink(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5),
+                   job_id, meeting_id)
+
+
+def sim_bot_main(scenario_path: Path, start_at: datetime, job_id: str, out_dir: Path, *,
+                 asr: AsrConfig | None) -> int:
+    """The simulated bot process: run, report, return the exit code (0: the meeting ended or was over)."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    meeting_id = load_scenario(scenario_path).meeting.id
+    link = link_from_env(job_id, meeting_id)
+    try:
+        report = run_sim_bot(scenario_path, start_at, out_dir, customer_key=customer_key_for(job_id), link=link, asr=asr)
+    except MeetingOver as exc:
+        print(f"rollcall bot: {exc}; nothing to do", file=sys.stderr)
+        if link is not None:
+            link.finish(None, status="finished", exit_code=0, reason=str(exc))
+        return 0
+    if link is not None:
+        link.finish(report.model_dump(mode="json"), status="finished", exit_code=0, reason="meeting ended")
+    print(f"rollcall bot: the simulated meeting ended; report in {out_dir / 'report.json'}", file=sys.stderr)
+    return 0

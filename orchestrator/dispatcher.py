@@ -1,0 +1,290 @@
+"""The orchestrator's loop: due schedules become jobs, jobs become bots (one live bot per meeting),
+bots are watched, replaced when they die while their meeting runs, and a simulated meeting's bots'
+observations become its final record.
+
+Everything shared lives in Redis, so any number of orchestrator processes can run this loop at once:
+
+- **Due → job**: ``ScheduleStore.take_due`` moves due schedules to the job stream in one Lua step.
+- **Job → bot**: dispatchers read the stream through a consumer group (at least once; entries a dead
+  orchestrator read but never acknowledged are claimed after ``claim_idle_s``). The job id is derived
+  from the stream entry, so handling an entry twice launches nothing twice. A bot is launched only by
+  whoever takes the meeting's lock (``SET NX``); a replacement takes it over from the bot it replaces.
+- **Watch**: a bot that exits without finishing, or whose heartbeat lease lapses, is dead. Whoever
+  flips its state first (one Lua step) decides: a replacement if the failure is retryable and the
+  meeting still runs (bounded attempts, with backoff after the first), else failed with an alert.
+- **Finish**: when a simulated meeting is over and none of its bots is live, its record is built from
+  every bot's report, or, for a bot that died, from its observation log up to its last flush; the
+  stretches no bot saw are the record's ``observer.gaps``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+from analysis.observations import report_from_log
+from analysis.report import MeetingInfo, Observer
+from orchestrator import keys
+from orchestrator.attendance import MeetingWindow, reconcile
+from orchestrator.launchers import BotJob, Launcher
+from orchestrator.report_store import ReportStore
+from orchestrator.schedule_store import Schedule, ScheduleStore
+
+log = logging.getLogger(__name__)
+
+# `rollcall bot` exit codes that another attempt cannot fix (docs/architecture.md, the exit code table):
+# bad credentials, wrong passcode, meeting not started in time, waiting room, app not approved or no
+# OBF/ZAK (63, 504, 501), removed by the host, recording denied, a webinar, another refusal
+NOT_RETRYABLE = {10, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}
+
+# KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, or take it over from the bot replaced.
+_TAKE_LOCK = """
+local owner = redis.call('GET', KEYS[1])
+if (not owner) or (ARGV[3] ~= '' and owner == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+# KEYS: bot hash, running set. ARGV: job, new status, reason, exit code. Only a live bot can die, once.
+_MARK_DEAD = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if st ~= 'launching' and st ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3], 'exit_code', ARGV[4])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    capacity: int = 50  # live bots at once, per deployment
+    launch_grace_s: float = 45.0  # a launched bot has this long to send its first heartbeat
+    max_attempts: int = 5  # bots per schedule, the first included
+    claim_idle_s: float = 30.0  # a job read by an orchestrator that died is taken over after this
+    retry_backoff_s: float = 2.0  # before the third attempt; doubles each time (the second goes at once)
+    watch_every_s: float = 1.0  # how often bots are checked and ended meetings finished
+
+
+class Dispatcher:
+    def __init__(self, r: redis.Redis, launcher: Launcher, config: DispatchConfig | None = None, *,
+                 consumer: str | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.r, self.launcher, self.config, self.clock = r, launcher, config or DispatchConfig(), clock
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.schedules = ScheduleStore(r, clock=clock)
+        self.store = ReportStore(r)
+        self._take_lock = r.register_script(_TAKE_LOCK)
+        self._mark_dead = r.register_script(_MARK_DEAD)
+        self._release = r.register_script(_RELEASE)
+        self._group_ready = False
+        self._next_watch = 0.0
+        self.lateness: list[float] = []  # launch time − due time, per launched job (for the benchmark)
+
+    # ---- the loop ------------------------------------------------------------------------------------
+    def tick(self, block_ms: int = 0) -> None:
+        self.schedules.take_due()
+        self._release_delayed()
+        self.dispatch(block_ms)
+        if self.clock() >= self._next_watch:
+            self._next_watch = self.clock() + self.config.watch_every_s
+            self.monitor()
+            self.finalize()
+
+    def run(self, stop: Callable[[], bool], *, period_s: float = 0.1) -> None:
+        """Tick until ``stop()``; a Redis outage is waited out (the bots keep running meanwhile)."""
+        while not stop():
+            try:
+                self.tick(block_ms=int(period_s * 1000))
+            except redis.RedisError as exc:
+                log.warning("Redis unavailable (%s); retrying", type(exc).__name__)
+                self._group_ready = False
+                time.sleep(1.0)
+
+    # ---- jobs → bots ---------------------------------------------------------------------------------
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self.r.xgroup_create(keys.JOB_STREAM, keys.JOB_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def dispatch(self, block_ms: int = 0) -> int:
+        """Handle the jobs waiting on the stream (and any a dead orchestrator left); returns how many."""
+        self._ensure_group()
+        entries = []
+        claimed = self.r.xautoclaim(keys.JOB_STREAM, keys.JOB_GROUP, self.consumer,
+                                    min_idle_time=int(self.config.claim_idle_s * 1000), start_id="0-0", count=100)
+        entries += claimed[1] if claimed else []
+        got = self.r.xreadgroup(keys.JOB_GROUP, self.consumer, {keys.JOB_STREAM: ">"}, count=200,
+                                block=block_ms or None)
+        for _stream, items in got or []:
+            entries += items
+        for entry_id, fields in entries:
+            if fields:
+                self._handle(entry_id, fields)
+            self.r.xack(keys.JOB_STREAM, keys.JOB_GROUP, entry_id)
+        return len(entries)
+
+    def _handle(self, entry_id: str, f: dict) -> None:
+        sid, attempt, replaces = f["schedule"], int(f.get("attempt", 1)), f.get("replaces", "")
+        job_id = f"{sid.replace('@', '-')}-{entry_id.replace('-', '')}"
+        if self.r.exists(keys.bot(job_id)):
+            return  # handled before (a redelivery)
+        s = self.schedules.get(sid)
+        if s is None or s.status == "cancelled":
+            return
+        lock = keys.meeting_lock(s.meeting_id)
+        if not self._take_lock(keys=[lock], args=[job_id, round(self.config.launch_grace_s), replaces]):
+            owner = self.r.get(lock)
+            self.r.hset(keys.bot(job_id), mapping={"status": "duplicate", "schedule": sid, "meeting_id": s.meeting_id,
+                                                   "reason": f"bot {owner} is already in meeting {s.meeting_id}"})
+            log.info("schedule %s: a bot is already in meeting %s; no second one", sid, s.meeting_id)
+            if not replaces:
+                self.schedules.mark(sid, "duplicate")
+                self.r.srem(keys.SCHEDULES_ACTIVE, sid)
+            return
+        if not replaces and self.r.scard(keys.BOTS_RUNNING) >= self.config.capacity:
+            self._release(keys=[lock], args=[job_id])
+            self.r.zadd(keys.SCHEDULES_DUE, {sid: self.clock() + 1.0})
+            self.schedules.mark(sid, "scheduled")
+            log.warning("at capacity (%d bots): schedule %s waits", self.config.capacity, sid)
+            return
+        now = self.clock()
+        pipe = self.r.pipeline()
+        pipe.hset(keys.bot(job_id), mapping={
+            "status": "launching", "schedule": sid, "meeting_id": s.meeting_id, "attempt": attempt,
+            "replaces": replaces, "launcher": self.launcher.name, "launched_at": f"{now:.3f}",
+            "due": f.get("due", f"{now:.3f}")})
+        pipe.set(keys.bot_lease(job_id), "launching", ex=round(self.config.launch_grace_s))
+        pipe.sadd(keys.BOTS_RUNNING, job_id)
+        pipe.rpush(keys.schedule_jobs(sid), job_id)
+        pipe.execute()
+        try:
+            handle = self.launcher.launch(BotJob(job_id, sid, s, attempt))
+        except Exception as exc:  # the launcher's own failure: record it, free the meeting
+            self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "failed", repr(exc)[:300], -1])
+            self._release(keys=[lock], args=[job_id])
+            self._alert(job_id, sid, f"launch failed: {exc!r}"[:300])
+            return
+        self.r.hset(keys.bot(job_id), "handle", handle)
+        self.lateness.append(self.clock() - float(f.get("due", now)))
+
+    # ---- watching ------------------------------------------------------------------------------------
+    def monitor(self) -> None:
+        now = self.clock()
+        for job_id in self.r.smembers(keys.BOTS_RUNNING):
+            h = self.r.hgetall(keys.bot(job_id))
+            status = h.get("status")
+            if status not in ("launching", "running"):
+                self.r.srem(keys.BOTS_RUNNING, job_id)
+                continue
+            code = self.launcher.poll(h["handle"]) if h.get("handle") else None
+            if code == 0:  # ended normally without a word (a bot without Redis, or a no-op launch)
+                if self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "finished", "exited 0", 0]):
+                    self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
+            elif code is not None:
+                if self.r.hget(keys.bot(job_id), "status") in ("launching", "running"):
+                    self._died(job_id, h, f"exited with {code} without finishing", code, now)
+            elif not self.r.exists(keys.bot_lease(job_id)):
+                self._died(job_id, h, "heartbeat lost", -1, now)
+
+    def _died(self, job_id: str, h: dict, reason: str, code: int, now: float) -> None:
+        if not self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "died", reason, code]):
+            return  # another orchestrator saw it first, or it finished just now
+        sid, attempt = h["schedule"], int(h.get("attempt", 1))
+        s = self.schedules.get(sid)
+        retryable = code not in NOT_RETRYABLE
+        if s is None or s.status == "cancelled" or now >= s.end_at.timestamp():
+            log.info("bot %s ended (%s) after its meeting's end", job_id, reason)
+            self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
+            return
+        if not retryable or attempt >= self.config.max_attempts:
+            why = f"{reason}; not retried" + ("" if retryable else " (another attempt cannot fix it)")
+            self.r.hset(keys.bot(job_id), "status", "failed")
+            self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
+            self._alert(job_id, sid, why)
+            return
+        delay = 0.0 if attempt == 1 else self.config.retry_backoff_s * 2 ** (attempt - 2)
+        job = {"schedule": sid, "attempt": str(attempt + 1), "replaces": job_id, "due": f"{now + delay:.3f}",
+               "queued": f"{now:.3f}"}
+        log.warning("bot %s died (%s); replacement %d of %d in %.0f s", job_id, reason, attempt + 1,
+                    self.config.max_attempts, delay)
+        if delay == 0:
+            self.r.xadd(keys.JOB_STREAM, job, maxlen=100_000, approximate=True)
+        else:
+            self.r.zadd(keys.JOBS_DELAYED, {json.dumps(job, sort_keys=True): now + delay})
+
+    def _release_delayed(self) -> None:
+        for item in self.r.zrangebyscore(keys.JOBS_DELAYED, "-inf", self.clock()):
+            if self.r.zrem(keys.JOBS_DELAYED, item):
+                self.r.xadd(keys.JOB_STREAM, json.loads(item), maxlen=100_000, approximate=True)
+
+    def _alert(self, job_id: str, sid: str, reason: str) -> None:
+        log.error("schedule %s, bot %s: %s", sid, job_id, reason)
+        self.r.xadd(keys.ALERTS, {"job": job_id, "schedule": sid, "reason": reason, "at": f"{self.clock():.3f}"},
+                    maxlen=10_000, approximate=True)
+
+    # ---- simulated meetings' records -----------------------------------------------------------------
+    def finalize(self) -> None:
+        """Meetings that are over with no live bot end here (once each); a simulated one gets its record."""
+        now = self.clock()
+        for sid in self.r.smembers(keys.SCHEDULES_ACTIVE):
+            s = self.schedules.get(sid)
+            if s is None or s.status != "dispatched":
+                self.r.srem(keys.SCHEDULES_ACTIVE, sid)
+                continue
+            if s.end_at.timestamp() > now:
+                continue
+            jobs = self.r.lrange(keys.schedule_jobs(sid), 0, -1)
+            if any(self.r.hget(keys.bot(j), "status") in ("launching", "running") for j in jobs):
+                continue
+            if self.r.hsetnx(keys.schedule(sid), "finalized_by", self.consumer):
+                if s.kind == "scenario":
+                    self.store.save_record(self.merged_record(sid, s, jobs))
+                self.schedules.mark(sid, "ended")
+                self.r.srem(keys.SCHEDULES_ACTIVE, sid)
+
+    def merged_record(self, sid: str, s: Schedule, jobs: list[str]) -> dict:
+        reports = []
+        stored = self.r.hgetall(keys.bot_reports(s.meeting_id))
+        for job in jobs:
+            h = self.r.hgetall(keys.bot(job))
+            if h.get("status") == "duplicate":
+                continue
+            mine = [json.loads(v) for k, v in stored.items() if k.endswith(f"|{job}")]
+            if mine:
+                reports.append(mine[0])
+            elif h.get("joined_at"):  # it died: what it had flushed
+                reports.append(self._partial_report(job, h, s))
+        window = MeetingWindow(uuid=sid, meeting_id=s.meeting_id, topic=s.topic, start=s.start_at, end=s.end_at,
+                               end_source="schedule")
+        record = reconcile(window, [], reports, now=datetime.fromtimestamp(self.clock(), UTC), rows_from=None)
+        record["meeting"]["source"]["start"] = "schedule"
+        record["bots"] = [{"job": j, **{k: v for k, v in self.r.hgetall(keys.bot(j)).items()
+                                        if k in ("status", "attempt", "reason", "exit_code", "join_s", "flushed_media_s")}}
+                          for j in jobs]
+        return record
+
+    def _partial_report(self, job: str, h: dict, s: Schedule) -> dict:
+        lines = [json.loads(f["r"]) for _, f in self.r.xrange(keys.bot_observations(job))]
+        joined = datetime.fromtimestamp(float(h["joined_at"]), UTC)
+        info = MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined)
+        report = report_from_log(info, lines, float(h.get("flushed_media_s", 0.0)))
+        report.observer = Observer(name="Rollcall", customer_key=None)
+        data = report.model_dump(mode="json")
+        data["partial"] = {"reason": h.get("reason", ""), "flushed_media_s": float(h.get("flushed_media_s", 0.0))}
+        return data

@@ -1,0 +1,131 @@
+"""Schedules: when a bot should be in which meeting, in Redis (key names in ``orchestrator/keys.py``).
+
+A schedule is one meeting instance: its id is the meeting number and the instance's start, so adding
+the same occurrence again (a calendar resync, a repeated command) changes it rather than adding a
+second. Due schedules sit in a sorted set by join time; ``take_due`` moves them atomically into the job
+stream, so with several orchestrators each due schedule becomes exactly one job.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import redis
+from pydantic import BaseModel, field_validator
+
+from orchestrator import keys
+
+Kind = Literal["zoom", "scenario"]
+Status = Literal["scheduled", "dispatched", "cancelled", "ended", "duplicate"]  # duplicate: its meeting had a bot
+
+# KEYS: due set, job stream, active set. ARGV: now, limit, stream max length, schedule key prefix. Every
+# due schedule becomes a job.
+_TAKE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #ids, 2 do
+  local id, due = ids[i], ids[i + 1]
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HSET', ARGV[4] .. id, 'status', 'dispatched')
+  redis.call('SADD', KEYS[3], id)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'schedule', id, 'due', due, 'queued', ARGV[1], 'attempt', '1')
+  table.insert(out, id)
+end
+return out
+"""
+
+
+class Schedule(BaseModel):
+    meeting_id: str
+    start_at: datetime
+    join_at: datetime
+    end_at: datetime  # expected end: how long a replacement bot is worth sending
+    kind: Kind = "zoom"
+    topic: str = ""
+    scenario: str | None = None  # absolute path, for kind "scenario"
+    passcode: str | None = None
+    asr: bool = True
+    source: str = "manual"  # manual | calendar | webhook
+    owner: str | None = None  # the trainer (Zoom user) whose calendar it came from
+    status: Status = "scheduled"
+
+    @field_validator("start_at", "join_at", "end_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("times need a time zone")
+        return v.astimezone(UTC)
+
+    @property
+    def id(self) -> str:
+        return schedule_id(self.meeting_id, self.start_at)
+
+
+def schedule_id(meeting_id: str, start_at: datetime) -> str:
+    return f"{meeting_id}@{start_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def new_job_id(schedule: str) -> str:
+    return f"{schedule.replace('@', '-')}-{uuid.uuid4().hex[:8]}"
+
+
+class ScheduleStore:
+    def __init__(self, r: redis.Redis, *, clock: Callable[[], float] = time.time) -> None:
+        self.r, self.clock = r, clock
+        self._take = r.register_script(_TAKE_DUE)
+
+    def add(self, s: Schedule) -> tuple[str, bool]:
+        """Store ``s``; returns its id and whether it is new. A schedule not yet dispatched takes the new
+        times (a moved session); one already dispatched or ended is left as it is."""
+        sid = s.id
+        existing = self.get(sid)
+        if existing is not None and existing.status in ("dispatched", "ended"):
+            return sid, False
+        pipe = self.r.pipeline()
+        pipe.set(keys.schedule(sid) + ":spec", s.model_dump_json())
+        pipe.hset(keys.schedule(sid), mapping={"status": "scheduled", "meeting_id": s.meeting_id})
+        pipe.zadd(keys.SCHEDULES_DUE, {sid: s.join_at.timestamp()})
+        pipe.zadd(keys.SCHEDULES, {sid: s.start_at.timestamp()})
+        pipe.execute()
+        return sid, existing is None or existing.status == "cancelled"
+
+    def get(self, sid: str) -> Schedule | None:
+        raw, status = self.r.get(keys.schedule(sid) + ":spec"), self.r.hget(keys.schedule(sid), "status")
+        if raw is None:
+            return None
+        return Schedule.model_validate({**json.loads(raw), "status": status or "scheduled"})
+
+    def cancel(self, sid: str) -> bool:
+        """Cancel a schedule; a bot already sent is not recalled (stop it with its job)."""
+        if self.get(sid) is None:
+            return False
+        pipe = self.r.pipeline()
+        pipe.zrem(keys.SCHEDULES_DUE, sid)
+        pipe.hset(keys.schedule(sid), "status", "cancelled")
+        pipe.execute()
+        return True
+
+    def mark(self, sid: str, status: Status) -> None:
+        self.r.hset(keys.schedule(sid), "status", status)
+
+    def take_due(self, limit: int = 500) -> list[str]:
+        """Turn every due schedule into a job on the stream (atomically: exactly once across processes)."""
+        return self._take(keys=[keys.SCHEDULES_DUE, keys.JOB_STREAM, keys.SCHEDULES_ACTIVE], args=[f"{self.clock():.6f}", limit, 100_000,
+                                                                          keys.schedule("")])
+
+    def next_due(self) -> float | None:
+        first = self.r.zrange(keys.SCHEDULES_DUE, 0, 0, withscores=True)
+        return first[0][1] if first else None
+
+    def all(self, *, since: datetime | None = None) -> list[tuple[str, Schedule]]:
+        lo = (since or datetime.now(UTC) - timedelta(days=7)).timestamp()
+        out = []
+        for sid in self.r.zrangebyscore(keys.SCHEDULES, lo, "+inf"):
+            s = self.get(sid)
+            if s is not None:
+                out.append((sid, s))
+        return out
