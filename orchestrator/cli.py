@@ -418,6 +418,16 @@ def _print_status(data_dir: Path | None, *, bots: bool) -> None:
         raise _fail(str(exc)) from None
 
 
+def bench_orchestrator(
+    schedules: Annotated[int, typer.Option(min=1, help="Schedules due within the window.")] = 1000,
+    window: Annotated[float, typer.Option(min=1, help="Seconds over which they fall due.")] = 60.0,
+) -> None:
+    """Dispatch at scale: lateness of launches and duplicates, two orchestrators on one Redis."""
+    from orchestrator.bench_orchestrator import run_orchestrator_bench
+
+    run_orchestrator_bench(Console(), schedules=schedules, window_s=window)
+
+
 def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
     for fn in (serve, reconcile, report, register, limits, orchestrator, status):
         app.command()(fn)
@@ -428,3 +438,4 @@ def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.add_typer(schedule_app, name="schedule")
     app.command("zoom-emulator")(zoom_emulator)
     bench_app.command("reconcile")(bench_reconcile)
+    bench_app.command("orchestrator")(bench_orchestrator)

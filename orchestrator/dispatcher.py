@@ -105,7 +105,9 @@ class Dispatcher:
         """Tick until ``stop()``; a Redis outage is waited out (the bots keep running meanwhile)."""
         while not stop():
             try:
-                self.tick(block_ms=int(period_s * 1000))
+                due = self.schedules.next_due()  # wait for jobs no longer than until the next schedule is due
+                wait = period_s if due is None else min(period_s, max(0.001, due - self.clock()))
+                self.tick(block_ms=max(1, int(wait * 1000)))
             except redis.RedisError as exc:
                 log.warning("Redis unavailable (%s); retrying", type(exc).__name__)
                 self._group_ready = False

@@ -119,7 +119,8 @@ class LocalLauncher:
 
 
 class NoopLauncher:
-    """Launches nothing; remembers what it was asked, and when (for the dispatch benchmark)."""
+    """Launches nothing; remembers what it was asked, and when (for the dispatch benchmark). Its "bots"
+    have exited 0 by the time anyone asks."""
 
     name = "noop"
 
@@ -134,7 +135,7 @@ class NoopLauncher:
         return f"noop-{job.job_id}"
 
     def poll(self, handle: str) -> int | None:
-        return None
+        return 0
 
     def stop(self, handle: str) -> None:
         return None
