@@ -1,5 +1,6 @@
-"""The orchestrator's HTTP service: Zoom's webhooks in, a health check, and ``serve`` (``rollcall serve``),
-which runs it with the consumer that turns queued webhooks into meeting logs and reconciliation jobs."""
+"""The orchestrator's HTTP service: Zoom's webhooks in, the API (``orchestrator/http_api.py``), a health
+check, and ``serve`` (``rollcall serve``), which runs it with the consumer that turns queued webhooks into
+meeting logs and reconciliation jobs."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from orchestrator import webhook_events, webhooks
+from orchestrator import http_api, webhook_events, webhooks
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.reconcile_queue import ReconcileQueue
 from orchestrator.reconciler import Reconciler
@@ -27,9 +28,10 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable[[], float] = time.time) -> FastAPI:
     """The app, with its dependencies on ``app.state`` so tests can give their own Redis and clock."""
-    app = FastAPI(title="Rollcall")
+    app = FastAPI(title="Rollcall", description="Zoom webhooks in; schedules, bots and final records out.")
     app.state.settings, app.state.redis, app.state.clock = settings, redis_client, clock
     app.include_router(webhooks.router)
+    app.include_router(http_api.router)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

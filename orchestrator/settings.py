@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # the account's shared Heavy + Resource-intensive daily cap, when it is not the plan's
     zoom_daily_cap: int | None = Field(default=None, gt=0, alias="ZOOM_DAILY_CAP")
 
+    # the API's bearer token (schedules, bots, records); without it the API is closed
+    admin_token: SecretStr | None = Field(default=None, alias="ROLLCALL_ADMIN_TOKEN")
+
     # webhooks in (from Zoom) and out (the final record, to configured receivers)
     webhook_secret_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBHOOK_SECRET_TOKEN")
     outbound_webhook_urls: list[str] = Field(default_factory=list, alias="ROLLCALL_OUTBOUND_WEBHOOK_URLS")
@@ -41,4 +44,4 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.zoom_client_secret, self.webhook_secret_token,
-                                               self.outbound_webhook_secret) if s is not None]
+                                               self.outbound_webhook_secret, self.admin_token) if s is not None]
