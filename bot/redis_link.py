@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,13 @@ class BotLink:
         except redis.RedisError:
             self.snapshots_skipped += 1
 
+    def note(self, **state: Any) -> None:
+        """Record facts about the job (e.g. when it got into the meeting); best effort."""
+        try:
+            self.r.hset(keys.bot(self.job), mapping=state)
+        except redis.RedisError:
+            log.warning("could not record %s; Redis unavailable", ", ".join(state))
+
     # ---- the heartbeat -----------------------------------------------------------------------------------
     def start(self, **state: Any) -> None:
         self._beat(status="running", **state)
@@ -119,7 +127,9 @@ class BotLink:
     def finish(self, report: dict | None, *, status: str, exit_code: int, reason: str = "",
                give_up_after_s: float = 60.0) -> bool:
         """Stop the heartbeat, send the rest (retrying while Redis is away, up to ``give_up_after_s``),
-        store the report, mark the job ended and free the meeting. False if Redis never came back."""
+        store the report, mark the job ended and free the meeting. False if Redis never came back.
+        ``status``: "finished" (the meeting ended, or the bot left as it should) or "exited" (it failed with
+        ``exit_code``; the orchestrator decides whether another bot is worth sending)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
@@ -144,3 +154,12 @@ class BotLink:
                 log.error("Redis did not come back within %.0f s; the report is only on disk", give_up_after_s)
                 return False
             time.sleep(0.5)
+
+
+def link_from_env(job_id: str, meeting_id: str) -> BotLink | None:
+    """A BotLink when REDIS_URL says where the orchestrator's Redis is; None for a standalone run."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return None
+    return BotLink(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5),
+                   job_id, meeting_id)

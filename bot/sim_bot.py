@@ -8,19 +8,16 @@ join, as with Zoom. Outputs go to the output directory and, with a BotLink, to R
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import redis
-
 from analysis.report import MeetingInfo, Observer, Report
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
-from bot.redis_link import BotLink
+from bot.redis_link import BotLink, link_from_env
 from bot.scenario import load_scenario
 from bot.scenario_view import join_late
 from bot.simulator import SimulatorTransport
@@ -64,15 +61,6 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
 def scenario_end(scenario_path: Path, start_at: datetime) -> datetime:
     """When the simulated meeting ends on the wall clock."""
     return start_at + timedelta(seconds=load_scenario(scenario_path).end_s)
-
-
-def link_from_env(job_id: str, meeting_id: str) -> BotLink | None:
-    """A BotLink when REDIS_URL says where the orchestrator's Redis is; None for a standalone run."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        return None
-    return BotLink(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5),
-                   job_id, meeting_id)
 
 
 def sim_bot_main(scenario_path: Path, start_at: datetime, job_id: str, out_dir: Path, *,

@@ -53,10 +53,11 @@ if (not owner) or (ARGV[3] ~= '' and owner == ARGV[3]) then
 end
 return 0
 """
-# KEYS: bot hash, running set. ARGV: job, new status, reason, exit code. Only a live bot can die, once.
+# KEYS: bot hash, running set. ARGV: job, new status, reason, exit code. Only a live bot (or one that
+# reported its own failure: "exited") can die, and only once.
 _MARK_DEAD = """
 local st = redis.call('HGET', KEYS[1], 'status')
-if st ~= 'launching' and st ~= 'running' then return 0 end
+if st ~= 'launching' and st ~= 'running' and st ~= 'exited' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3], 'exit_code', ARGV[4])
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1
@@ -191,6 +192,9 @@ class Dispatcher:
         for job_id in self.r.smembers(keys.BOTS_RUNNING):
             h = self.r.hgetall(keys.bot(job_id))
             status = h.get("status")
+            if status == "exited":  # the bot said how it failed (it may run where no launcher can poll it)
+                self._died(job_id, h, h.get("reason") or "exited", int(h.get("exit_code", 1)), now)
+                continue
             if status not in ("launching", "running"):
                 self.r.srem(keys.BOTS_RUNNING, job_id)
                 continue
@@ -199,8 +203,11 @@ class Dispatcher:
                 if self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "finished", "exited 0", 0]):
                     self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
             elif code is not None:
-                if self.r.hget(keys.bot(job_id), "status") in ("launching", "running"):
+                st = self.r.hget(keys.bot(job_id), "status")
+                if st in ("launching", "running"):
                     self._died(job_id, h, f"exited with {code} without finishing", code, now)
+                elif st == "exited":
+                    self._died(job_id, h, h.get("reason") or "exited", code, now)
             elif not self.r.exists(keys.bot_lease(job_id)):
                 self._died(job_id, h, "heartbeat lost", -1, now)
 

@@ -25,12 +25,16 @@ from analysis.report import MeetingInfo, Observer
 from bot.live_view import LiveView
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
+from bot.redis_link import BotLink, link_from_env
 from bot.transcriber import AsrConfig, Transcriber
 from bot.zoom.credentials import ZoomCredentials, redact
 from bot.zoom.guard import isolate_stdout, private_home
 from bot.zoom.lifecycle import Lifecycle, Outcome
 from bot.zoom.loop import GLibLoop
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
+
+# how a bot is meant to end: the orchestrator sends no replacement after these
+NORMAL_ENDINGS = (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION, Outcome.LEFT_ON_SIGNAL)
 
 
 class _JsonLines(logging.Formatter):
@@ -57,27 +61,42 @@ def prepare_process(work_dir: Path, secrets: list[str]) -> TextIO:
 def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *,
                 config: ZoomConfig | None = None, asr: AsrConfig | None = None,
                 pipeline_config: PipelineConfig | None = None,
-                on_snapshot: Callable[[LiveSnapshot], None] | None = None) -> Lifecycle:
+                on_snapshot: Callable[[LiveSnapshot], None] | None = None,
+                link: BotLink | None = None) -> Lifecycle:
     """Join, run until an outcome (or SIGTERM/SIGINT: leave), leave, and write the outputs if the bot
-    got into the meeting. Returns the lifecycle (its exit code and reason)."""
+    got into the meeting. Returns the lifecycle (its exit code and reason). With a ``link``, the
+    orchestrator gets the heartbeat, live snapshots and observations as they happen, and the report."""
     pipeline_config = pipeline_config or PipelineConfig()
-    outputs = MeetingOutputs(out_dir, on_snapshot)
+    sinks = [f for f in (on_snapshot, link.snapshot if link else None) if f is not None]
+    outputs = MeetingOutputs(out_dir, (lambda snap: [f(snap) for f in sinks]) if sinks else None)
     info = MeetingInfo(id=str(spec.meeting_number), topic="", start=datetime.now(UTC))
     transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
-    pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot, on_log=outputs.log,
-                               transcriber=transcriber)
+    logs = [outputs.log] + ([link.log] if link else [])
+    pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot,
+                               on_log=lambda record: [f(record) for f in logs], transcriber=transcriber)
     session = ZoomSession(sdk, credentials, spec, pipeline, config=config)
     stop: list[int] = []
     previous = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    joined = []
+
+    def tick() -> None:
+        session.tick()
+        if link is not None and session.t0_wall is not None and not joined:  # media time 0, for a rebuild
+            joined.append(session.t0_wall)
+            link.note(joined_at=f"{session.t0_wall.timestamp():.3f}", join_s="0")
+
     try:
+        if link is not None:
+            link.start(meeting_id=str(spec.meeting_number))
         session.start()
-        loop.run(lambda: session.done or bool(stop), session.tick)
+        loop.run(lambda: session.done or bool(stop), tick)
         if stop and not session.done:
             session.lifecycle.finish(Outcome.LEFT_ON_SIGNAL)
         session.close()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    report = None
     if session.t0 is not None:
         pipeline.info = info.model_copy(update={"start": session.t0_wall})  # media time 0 is the bot's join
         report = pipeline.finish()
@@ -85,11 +104,16 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         outputs.save(report, pipeline)
     else:
         outputs.discard()
+    if link is not None:
+        lc = session.lifecycle
+        normal = lc.outcome in NORMAL_ENDINGS
+        link.finish(report.model_dump(mode="json") if report is not None else None,
+                    status="finished" if normal else "exited", exit_code=lc.exit_code, reason=lc.summary())
     return session.lifecycle
 
 
 def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr: AsrConfig | None,
-             config: ZoomConfig | None = None, live: bool = False) -> int:
+             config: ZoomConfig | None = None, live: bool = False, job_id: str | None = None) -> int:
     """The real bot process: prepare it, run the meeting, print one line saying how it ended; returns the
     exit code (the caller ends the process with os._exit)."""
     secrets = credentials.secrets() + ([spec.passcode] if spec.passcode else [])
@@ -106,11 +130,11 @@ def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr
                 view = LiveView(f"Zoom meeting {spec.meeting_number}")
                 screen = stack.enter_context(Live(console=Console(file=ours), refresh_per_second=4))
                 on_snapshot = lambda snap: screen.update(view.render(snap))  # noqa: E731
+            link = link_from_env(job_id, str(spec.meeting_number)) if job_id else None
             lifecycle = run_meeting(sdk, GLibLoop(), spec, credentials, out_dir, config=config, asr=asr,
-                                    on_snapshot=on_snapshot)
+                                    on_snapshot=on_snapshot, link=link)
     line = f"rollcall bot: {lifecycle.summary()} (exit {lifecycle.exit_code})"
     print(redact(line, secrets), file=sys.stderr, flush=True)
-    if lifecycle.outcome in (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION,
-                             Outcome.LEFT_ON_SIGNAL) and (out_dir / "report.json").exists():
+    if lifecycle.outcome in NORMAL_ENDINGS and (out_dir / "report.json").exists():
         print(f"Report: {out_dir / 'report.html'}  (data: {out_dir / 'report.json'})", file=ours, flush=True)
     return lifecycle.exit_code
