@@ -15,10 +15,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from orchestrator import http_api, webhook_events, webhooks
+from orchestrator.calendar_sync import CalendarSettings, CalendarSync
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.rate_limits import Priority
 from orchestrator.reconciler import Reconciler
 from orchestrator.report_store import ReportStore
+from orchestrator.schedule_store import ScheduleStore
 from orchestrator.redis_conn import open_redis
 from orchestrator.settings import Settings
 from orchestrator.zoom_client import open_zoom
@@ -53,14 +56,26 @@ def _reconcile_forever(settings: Settings, r: redis.Redis, stop: threading.Event
                    repeat_after_s=settings.reconcile_repeat_s or None).follow(stop)
 
 
+def _consume_webhooks(settings: Settings, r: redis.Redis, stop: threading.Event) -> None:
+    """The webhook consumer; with trainers and the Zoom app configured, meeting.updated/deleted/started
+    also reach the training calendar (moved, cancelled and early-started sessions)."""
+    kwargs = {"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}
+    calendar = CalendarSettings()
+    if calendar.trainers and settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
+        with open_zoom(settings, r, priority=Priority.LIVE) as api:
+            sync = CalendarSync(api, ScheduleStore(r), calendar)
+            webhook_events.consume(r, ReconcileQueue(r), settings, on_meeting_change=sync.on_webhook, **kwargs)
+    else:
+        webhook_events.consume(r, ReconcileQueue(r), settings, **kwargs)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the service until interrupted, with the webhook consumer beside it on a daemon thread, and the
     reconciler on another when the Zoom app's credentials are configured."""
     with open_redis(settings.redis_url, settings.data_dir) as r:
         stop = threading.Event()
-        workers = [threading.Thread(
-            target=webhook_events.consume, args=(r, ReconcileQueue(r), settings), name="webhook-consumer",
-            kwargs={"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}, daemon=True)]
+        workers = [threading.Thread(target=_consume_webhooks, args=(settings, r, stop), name="webhook-consumer",
+                                    daemon=True)]
         if settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
             workers.append(threading.Thread(target=_reconcile_forever, args=(settings, r, stop), name="reconciler",
                                             daemon=True))

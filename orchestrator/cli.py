@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -368,15 +369,44 @@ def orchestrator(
                 chosen = KubernetesLauncher.from_settings(settings)
             dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity))
             err.print(f"orchestrator {dispatcher.consumer}: {launcher} bots, capacity {capacity}")
+            stop = threading.Event()
+            calendar = start_calendar_sync(settings, r, stop)
             try:
-                dispatcher.run(lambda: False)
+                dispatcher.run(stop.is_set)
             finally:
+                stop.set()
+                if calendar is not None:
+                    calendar.join(10)
                 if isinstance(chosen, LocalLauncher):
                     chosen.stop_all()
     except RedisUnavailable as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
+
+
+def start_calendar_sync(settings, r, stop: threading.Event) -> threading.Thread | None:
+    """The training calendar sync on a thread, when trainers and the Zoom app's credentials are set."""
+    from orchestrator.calendar_sync import CalendarSettings, CalendarSync
+    from orchestrator.rate_limits import Priority
+    from orchestrator.schedule_store import ScheduleStore
+    from orchestrator.zoom_client import open_zoom
+
+    cal = CalendarSettings()
+    if not cal.trainers:
+        return None
+    if not (settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret):
+        err.print("[yellow]warning:[/] ROLLCALL_TRAINERS is set but the Zoom app's credentials are not: no calendar sync")
+        return None
+
+    def run() -> None:
+        with open_zoom(settings, r, priority=Priority.LIVE) as api:
+            CalendarSync(api, ScheduleStore(r), cal).run(stop)
+
+    thread = threading.Thread(target=run, name="calendar-sync", daemon=True)
+    thread.start()
+    err.print(f"calendar sync: {len(cal.trainers)} trainers every {cal.sync_every_s:.0f} s")
+    return thread
 
 
 def status(data_dir: DataDir = None) -> None:

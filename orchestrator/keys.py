@@ -41,6 +41,7 @@ JOBS_DELAYED = f"{PREFIX}:jobs:delayed"  # sorted set: replacement jobs waiting 
 SCHEDULES_ACTIVE = f"{PREFIX}:schedules:active"  # dispatched and not yet ended
 BOTS_RUNNING = f"{PREFIX}:bots:running"  # set of job ids the monitor watches
 ALERTS = f"{PREFIX}:alerts"  # stream: failures a person should look at
+CALENDAR_LOCK = f"{PREFIX}:calendar:lock"  # one calendar sync or webhook change at a time, across processes
 
 
 def schedule(sid: str) -> str:

@@ -8,12 +8,19 @@ consumer is at-least-once, so handling never depends on order and handling an ev
 nothing: the log is appended to only when the same entry is not already in it, and the queue keeps the
 earlier due time of a job and skips one already done. E-mail addresses go to Redis (an identity key for
 reconciliation) but never to Python logging; neither do names or download tokens.
+
+``meeting.updated`` and ``meeting.deleted`` concern the schedule, not an instance's attendance: they are
+parsed (so a malformed one is poison like any other) but not logged per instance. They, and
+``meeting.started`` once logged, go to an optional ``on_meeting_change`` hook (the calendar sync,
+``orchestrator/calendar_sync.py``), which must be idempotent too; a Redis error it raises leaves the entry
+unacknowledged, any other error makes it poison.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +72,25 @@ class MeetingObject(_Tolerant):
     end_time: str | None = None  # meeting.ended only
 
 
+class ChangedOccurrence(_Tolerant):
+    occurrence_id: str | None = None  # the occurrence's start in epoch milliseconds
+    start_time: str | None = None
+    duration: int | None = None
+    status: str | None = None
+
+
+class ChangedMeetingObject(MeetingObject):
+    """``meeting.updated``: only the fields that changed, with ``id``; one occurrence's change (or
+    ``meeting.deleted`` of one occurrence) lists it in ``occurrences``."""
+
+    occurrences: list[ChangedOccurrence] = Field(default_factory=list)
+
+    @field_validator("occurrences", mode="before")
+    @classmethod
+    def _no_occurrences(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+
 class ParticipantObject(MeetingObject):
     participant: Participant | None = None
     breakout_room_uuid: str | None = None
@@ -98,6 +124,13 @@ class MeetingPayload(_Tolerant):
     object: MeetingObject = Field(default_factory=MeetingObject)
 
 
+class MeetingChangePayload(_Tolerant):
+    account_id: str | None = None
+    operator: str | None = None
+    object: ChangedMeetingObject = Field(default_factory=ChangedMeetingObject)
+    old_object: ChangedMeetingObject | None = None  # meeting.updated: the changed fields' earlier values
+
+
 class ParticipantPayload(_Tolerant):
     account_id: str | None = None
     object: ParticipantObject = Field(default_factory=ParticipantObject)
@@ -116,6 +149,10 @@ class WebhookEvent(_Tolerant):
 
 class MeetingEvent(WebhookEvent):
     payload: MeetingPayload = Field(default_factory=MeetingPayload)
+
+
+class MeetingChangeEvent(WebhookEvent):
+    payload: MeetingChangePayload = Field(default_factory=MeetingChangePayload)
 
 
 class ParticipantEvent(WebhookEvent):
@@ -154,6 +191,8 @@ PARTICIPANT_STATUS: dict[str, tuple[str, str]] = {
 MODELS: dict[str, type[WebhookEvent]] = {
     "meeting.started": MeetingEvent,
     "meeting.ended": MeetingEvent,
+    "meeting.updated": MeetingChangeEvent,
+    "meeting.deleted": MeetingChangeEvent,
     **{name: ParticipantEvent for name in PARTICIPANT_STATUS},
     "recording.completed": RecordingEvent,
 }
@@ -197,13 +236,28 @@ def log_entry(event: WebhookEvent) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *,
-                 reconcile_delay_s: float) -> WebhookEvent | None:
-    """Apply one verified envelope; returns the parsed event, or None when it was ignored."""
+MeetingChangeHook = Callable[[dict], object]
+HOOKED = ("meeting.started", "meeting.updated", "meeting.deleted")
+
+
+def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *, reconcile_delay_s: float,
+                 on_meeting_change: MeetingChangeHook | None = None) -> WebhookEvent | None:
+    """Apply one verified envelope; returns the parsed event, or None when it was ignored.
+    ``on_meeting_change`` gets the envelopes of ``HOOKED`` events once they are understood (and logged)."""
     event = parse_event(envelope)
     if event is None:
         log.debug("ignoring webhook event %r", envelope.get("event"))
         return None
+    if isinstance(event, MeetingChangeEvent):
+        meeting_id = event.payload.object.id
+        if not meeting_id:
+            log.warning("webhook event %r has no meeting id; ignored", event.event)
+            return None
+        log.info("webhook %s for meeting %s (%d occurrences named)", event.event, meeting_id,
+                 len(event.payload.object.occurrences))
+        if on_meeting_change is not None:
+            on_meeting_change(envelope)
+        return event
     uuid = event.payload.object.uuid  # type: ignore[attr-defined]
     if not uuid:
         log.warning("webhook event %r has no meeting uuid; ignored", event.event)
@@ -217,6 +271,8 @@ def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *,
                            source="webhook")
         if not queue.add(job, due=queue.clock() + reconcile_delay_s):
             log.debug("meeting %s already reconciled; meeting.ended not queued again", uuid)
+    if on_meeting_change is not None and event.event in HOOKED:
+        on_meeting_change(envelope)
     return event
 
 
@@ -244,7 +300,8 @@ def _text(v: Any) -> Any:
     return v.decode() if isinstance(v, bytes) else v
 
 
-def _handle_entry(r: redis.Redis, queue: ReconcileQueue, fields: dict | None, reconcile_delay_s: float) -> None:
+def _handle_entry(r: redis.Redis, queue: ReconcileQueue, fields: dict | None, reconcile_delay_s: float,
+                  on_meeting_change: MeetingChangeHook | None = None) -> None:
     """Raises _Poison for an entry that cannot be handled; any Redis error passes through (the entry stays
     unacknowledged and is handled again: a failover's read-only replica or a full memory is temporary)."""
     if not fields:
@@ -257,7 +314,7 @@ def _handle_entry(r: redis.Redis, queue: ReconcileQueue, fields: dict | None, re
     if not isinstance(envelope, dict):
         raise _Poison("body is not a JSON object")
     try:
-        handle_event(envelope, r, queue, reconcile_delay_s=reconcile_delay_s)
+        handle_event(envelope, r, queue, reconcile_delay_s=reconcile_delay_s, on_meeting_change=on_meeting_change)
     except ValidationError as exc:  # the message would quote the input, which may hold an e-mail address
         raise _Poison(f"invalid {envelope.get('event')!r}: {[e['loc'] for e in exc.errors()]}") from None
     except redis.RedisError:
@@ -275,14 +332,15 @@ def _entries(reply: Any) -> list[tuple[str, dict | None]]:
 
 
 def _read_batch(r: redis.Redis, queue: ReconcileQueue, settings: Settings, consumer_name: str, start: str,
-                count: int, block_ms: int | None, done: Processed) -> int:
+                count: int, block_ms: int | None, done: Processed,
+                on_meeting_change: MeetingChangeHook | None = None) -> int:
     """Read up to ``count`` entries (``start`` "0": this consumer's unacknowledged ones; ">": new ones),
     handle and acknowledge each. Returns how many were read."""
     reply = r.xreadgroup(keys.WEBHOOK_GROUP, consumer_name, {keys.WEBHOOK_STREAM: start}, count=count, block=block_ms)
     entries = _entries(reply)
     for entry_id, fields in entries:
         try:
-            _handle_entry(r, queue, fields, settings.reconcile_delay_s)
+            _handle_entry(r, queue, fields, settings.reconcile_delay_s, on_meeting_change)
             done.handled += 1
         except _Poison as exc:
             log.warning("webhook stream entry %s dropped: %s", entry_id, exc)
@@ -303,18 +361,20 @@ def _claim_abandoned(r: redis.Redis, consumer_name: str, min_idle_ms: int) -> No
 
 
 def process_pending_once(r: redis.Redis, queue: ReconcileQueue, settings: Settings, *,
-                         consumer_name: str = "rollcall", count: int = 100) -> Processed:
+                         consumer_name: str = "rollcall", count: int = 100,
+                         on_meeting_change: MeetingChangeHook | None = None) -> Processed:
     """Handle everything available now (this consumer's unacknowledged entries first), without blocking."""
     ensure_group(r)
     done = Processed()
     for start in ("0", ">"):
-        while _read_batch(r, queue, settings, consumer_name, start, count, None, done):
+        while _read_batch(r, queue, settings, consumer_name, start, count, None, done, on_meeting_change):
             pass
     return done
 
 
 def consume(r: redis.Redis, queue: ReconcileQueue, settings: Settings, *, consumer_name: str, block_ms: int = 1000,
-            stop: threading.Event, claim_idle_ms: int = 300_000) -> None:
+            stop: threading.Event, claim_idle_ms: int = 300_000,
+            on_meeting_change: MeetingChangeHook | None = None) -> None:
     """Handle webhook entries until ``stop`` is set (checked every ``block_ms``). At-least-once: an entry is
     acknowledged after it was handled, so one read when the process died is handled again on restart
     (under the same ``consumer_name``, or by anyone after ``claim_idle_ms``). A Redis error (a lost
@@ -325,10 +385,10 @@ def consume(r: redis.Redis, queue: ReconcileQueue, settings: Settings, *, consum
             if backlog:
                 ensure_group(r)
                 _claim_abandoned(r, consumer_name, claim_idle_ms)
-                while _read_batch(r, queue, settings, consumer_name, "0", 100, None, Processed()):
+                while _read_batch(r, queue, settings, consumer_name, "0", 100, None, Processed(), on_meeting_change):
                     pass
                 backlog = False
-            _read_batch(r, queue, settings, consumer_name, ">", 100, max(1, block_ms), Processed())
+            _read_batch(r, queue, settings, consumer_name, ">", 100, max(1, block_ms), Processed(), on_meeting_change)
         except redis.RedisError as exc:  # lost connection, or the stream or group deleted under us
             log.warning("webhook consumer: %s from Redis; retrying", type(exc).__name__)
             backlog = True

@@ -1,13 +1,14 @@
 """A Zoom API emulator on loopback, for tests and local development: the only Zoom part we fake.
 
-It serves the endpoints Rollcall calls (``orchestrator/zoom_api.py``) from ``EmulatedMeeting`` data, and
-behaves like Zoom where it matters: Server-to-Server OAuth tokens that expire; per-account rate limits
-per category over a sliding one-second window (a minute for Resource-intensive) and the plan's daily caps,
-answered with real 429s and Zoom's headers; ``page_size`` capped at 300 with ``next_page_token`` that
-expires after 15 minutes; meeting UUIDs that must be double-encoded when they start with ``/`` or
-contain ``//`` (else 404, as Zoom's routing fails). Faults can be injected: 5xx answers, stalls longer
-than a client's timeout, fields left out, durations as ``hh:mm:ss``. It can also deliver signed
-webhooks. ``stats`` counts every call, so a test can check what a client really sent.
+It serves the endpoints Rollcall calls (``orchestrator/zoom_api.py``) from ``EmulatedMeeting`` data (users'
+upcoming meetings and meeting details from Zoom's JSON as given), and behaves like Zoom where it matters:
+Server-to-Server OAuth tokens that expire; per-account rate limits per category over a sliding one-second
+window (a minute for Resource-intensive) and the plan's daily caps, answered with real 429s and Zoom's
+headers; ``page_size`` capped at 300 with ``next_page_token`` that expires after 15 minutes; meeting UUIDs
+that must be double-encoded when they start with ``/`` or contain ``//`` (else 404, as Zoom's routing
+fails). Faults can be injected: 5xx answers, stalls longer than a client's timeout, fields left out,
+durations as ``hh:mm:ss``. It can also deliver signed webhooks. ``stats`` counts every call, so a test can
+check what a client really sent.
 """
 from __future__ import annotations
 
@@ -93,6 +94,9 @@ class ZoomEmulator:
         self.clock = clock
         self.stats = EmulatorStats()
         self.users = users or {}  # user id → upcoming meetings (Zoom's JSON shape)
+        # meeting number → its details (``GET /meetings/{id}``: occurrences, tracking fields); a meeting not
+        # here answers with its entry in a user's upcoming list
+        self.meetings_detail: dict[str, dict] = {}
         self._lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
         self._by_uuid: dict[str, EmulatedMeeting] = {}
@@ -352,6 +356,13 @@ class ZoomEmulator:
                 return JSONResponse({"code": 1001, "message": "User does not exist."}, status_code=404)
             return emu._page(request, "meetings", copy.deepcopy(emu.users[user]))
 
+        @guarded(Category.LIGHT, "meeting")
+        def meeting(request: Request) -> JSONResponse:
+            meeting_id = segment(request, "/meetings/")
+            found = emu.meetings_detail.get(meeting_id) or next(
+                (m for listed in emu.users.values() for m in listed if str(m.get("id")) == meeting_id), None)
+            return not_found() if found is None else JSONResponse(copy.deepcopy(found))
+
         @guarded(Category.LIGHT, "user_token")
         def user_token(request: Request) -> JSONResponse:
             user = segment(request, "/users/", "/token")
@@ -367,6 +378,7 @@ class ZoomEmulator:
                   ("GET", "/v2/report/meetings/{m:path}", report_meeting),
                   ("GET", "/v2/meetings/{m}/registrants", registrants),
                   ("POST", "/v2/meetings/{m}/registrants", add_registrant),
+                  ("GET", "/v2/meetings/{m}", meeting),  # one segment: never takes …/registrants
                   ("GET", "/v2/users/{u}/meetings", upcoming),
                   ("GET", "/v2/users/{u}/token", user_token)]
         for method, path, handler in routes:

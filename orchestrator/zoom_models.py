@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def encode_meeting_uuid(uuid: str) -> str:
@@ -118,8 +118,25 @@ class Registrant(_Tolerant):
     create_time: datetime | None = None
 
 
+class Occurrence(_Tolerant):
+    """One occurrence of a recurring meeting (``GET /meetings/{id}``). ``occurrence_id`` is the start in epoch
+    milliseconds, as text; ``status`` is ``available`` or ``deleted``."""
+
+    occurrence_id: str | None = None
+    start_time: datetime | None = None
+    duration: int | None = None  # minutes
+    status: str | None = None
+
+
+class TrackingField(_Tolerant):
+    field: str | None = None
+    value: str | None = None
+
+
 class ScheduledMeeting(_Tolerant):
-    """One entry of a user's upcoming meetings (for the scheduler). ``duration`` is in minutes."""
+    """One entry of a user's upcoming meetings, or one meeting's details (``GET /meetings/{id}``, which adds
+    ``occurrences``, ``tracking_fields``, ``recurrence``, ``settings``). ``duration`` is in minutes. In the
+    list a recurring meeting with a fixed time (type 8) shows its next occurrence only."""
 
     id: str
     uuid: str | None = None
@@ -130,3 +147,13 @@ class ScheduledMeeting(_Tolerant):
     timezone: str | None = None
     join_url: str | None = None
     host_id: str | None = None
+    host_email: str | None = None  # details only
+    password: str | None = None  # details only: the meeting passcode
+    occurrences: list[Occurrence] = Field(default_factory=list)
+    tracking_fields: list[TrackingField] = Field(default_factory=list)
+    recurrence: dict | None = None
+
+    @field_validator("occurrences", "tracking_fields", mode="before")
+    @classmethod
+    def _no_list(cls, v: Any) -> Any:
+        return [] if v is None else v
