@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rollcall-installed
 PIP_VERSION := 26.3
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean k8s-validate
 
 demo: $(STAMP)
 	$(VENV)/bin/rollcall demo
@@ -15,6 +15,9 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 install: $(STAMP)
+
+k8s-validate: $(STAMP)
+	$(PY) containers/validate_manifests.py
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

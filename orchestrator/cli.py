@@ -379,7 +379,7 @@ def orchestrator(
                     calendar.join(10)
                 if isinstance(chosen, LocalLauncher):
                     chosen.stop_all()
-    except RedisUnavailable as exc:
+    except (RedisUnavailable, ValueError) as exc:  # ValueError: the Kubernetes launcher's configuration
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
