@@ -47,6 +47,7 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
                                transcriber=Transcriber(asr, config.talk.frame_ms) if asr is not None else None)
     if link is not None:
         link.start(meeting_id=m.id, joined_at=f"{info.start.timestamp():.3f}", join_s=f"{join_s:.3f}",
+                   customer_key=customer_key,
                    scenario_start=start_at.isoformat())
     if join_s == 0 and start_at > joined:  # early: wait for the meeting to begin
         time.sleep((start_at - joined).total_seconds())

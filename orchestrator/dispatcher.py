@@ -216,6 +216,8 @@ class Dispatcher:
             return  # another orchestrator saw it first, or it finished just now
         sid, attempt = h["schedule"], int(h.get("attempt", 1))
         s = self.schedules.get(sid)
+        if s is not None and h.get("joined_at"):
+            self._keep_partial_report(job_id, s)
         retryable = code not in NOT_RETRYABLE
         if s is None or s.status == "cancelled" or now >= s.end_at.timestamp():
             log.info("bot %s ended (%s) after its meeting's end", job_id, reason)
@@ -268,17 +270,8 @@ class Dispatcher:
                 self.r.srem(keys.SCHEDULES_ACTIVE, sid)
 
     def merged_record(self, sid: str, s: Schedule, jobs: list[str]) -> dict:
-        reports = []
         stored = self.r.hgetall(keys.bot_reports(s.meeting_id))
-        for job in jobs:
-            h = self.r.hgetall(keys.bot(job))
-            if h.get("status") == "duplicate":
-                continue
-            mine = [json.loads(v) for k, v in stored.items() if k.endswith(f"|{job}")]
-            if mine:
-                reports.append(mine[0])
-            elif h.get("joined_at"):  # it died: what it had flushed
-                reports.append(self._partial_report(job, h, s))
+        reports = [json.loads(v) for job in jobs for k, v in stored.items() if k.endswith(f"|{job}")]
         window = MeetingWindow(uuid=sid, meeting_id=s.meeting_id, topic=s.topic, start=s.start_at, end=s.end_at,
                                end_source="schedule")
         record = reconcile(window, [], reports, now=datetime.fromtimestamp(self.clock(), UTC), rows_from=None)
@@ -288,12 +281,16 @@ class Dispatcher:
                           for j in jobs]
         return record
 
-    def _partial_report(self, job: str, h: dict, s: Schedule) -> dict:
+    def _keep_partial_report(self, job: str, s: Schedule) -> None:
+        """A dead bot's report, rebuilt from its observation log up to its last flush, stored where its own
+        report would have gone: the simulated meeting's record and Zoom reconciliation both find it."""
+        h = self.r.hgetall(keys.bot(job))
         lines = [json.loads(f["r"]) for _, f in self.r.xrange(keys.bot_observations(job))]
         joined = datetime.fromtimestamp(float(h["joined_at"]), UTC)
-        info = MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined)
-        report = report_from_log(info, lines, float(h.get("flushed_media_s", 0.0)))
-        report.observer = Observer(name="Rollcall", customer_key=None)
+        report = report_from_log(MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined), lines,
+                                 float(h.get("flushed_media_s", 0.0)))
+        report.observer = Observer(name="Rollcall", customer_key=h.get("customer_key"))
         data = report.model_dump(mode="json")
         data["partial"] = {"reason": h.get("reason", ""), "flushed_media_s": float(h.get("flushed_media_s", 0.0))}
-        return data
+        self.r.hset(keys.bot_reports(s.meeting_id), f"{data['meeting']['started_at']}|{job}",
+                    json.dumps(data, separators=(",", ":"), ensure_ascii=False))

@@ -96,11 +96,16 @@ def test_a_killed_bot_is_replaced_and_the_record_marks_the_gap(tmp_path):
             time.sleep(0.1)
         replaced_after = time.time() - killed
         record = orch.record("85000000401")
+        stored = [json.loads(v) for v in orch.r.hvals(keys.bot_reports("85000000401"))]
     finally:
         orch.stop()
     assert replaced_after < 20
     died, second = record["bots"]
     assert died["status"] == "died" and "-9" in died["reason"] and second["attempt"] == "2"
+    # the dead bot's report, rebuilt from its log, is stored beside the replacement's (Zoom reconciliation
+    # reads the same store)
+    assert sorted("partial" in rep for rep in stored) == [False, True]
+    assert all(rep["observer"]["customer_key"].startswith("rollcall-85000000401") for rep in stored)
     (gap,) = [g for g in record["observer"]["gaps"] if g["end_s"] - g["start_s"] > 0.5]
     assert 5.0 <= gap["start_s"] <= 9.5 and gap["start_s"] >= flushed_before  # where the first bot's log ends
     assert gap["end_s"] - gap["start_s"] < replaced_after + 4, (record["bots"], record["observer"])  # until the replacement joined

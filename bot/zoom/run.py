@@ -87,7 +87,7 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
 
     try:
         if link is not None:
-            link.start(meeting_id=str(spec.meeting_number))
+            link.start(meeting_id=str(spec.meeting_number), customer_key=spec.customer_key)
         session.start()
         loop.run(lambda: session.done or bool(stop), tick)
         if stop and not session.done:
