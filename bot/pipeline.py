@@ -101,6 +101,9 @@ class MeetingPipeline:
             self.transcriber.running(self.detector.decided_s, turns)
             self._collect(self.transcriber.ready())
         if t_s + 1e-9 >= self._next_snapshot:
+            opened = {key: [round(a, 3), round(b, 3)] for key in self._key_of_stream
+                      if (turn := self.detector.open_turn(key)) is not None and self._consented(key) for a, b in [turn]}
+            self._log({"kind": "decided", "t": round(self.detector.decided_s, 3), "open": opened})
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
             self._on_snapshot(snap.model_copy(update={"transcript": self._take_new_lines(),
                                                       "interim": list(self._interim.values())}))

@@ -27,17 +27,34 @@ from orchestrator import keys
 
 log = logging.getLogger(__name__)
 LIVE_STREAM_MAX = 1000
+OBSERVATIONS_MAX = 500_000  # lines per bot: far more than a long meeting logs
 
-# KEYS: lock. ARGV: job, ttl. Renew the meeting's lock if it is ours (or free again after a Redis restart).
-_RENEW = """
-local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+# KEYS: lease, lock, bot hash. ARGV: job, ttl, now. A heartbeat: renew the lease and the meeting's lock
+# (taking it again if a Redis restart lost it), mark the job running. -1 when this bot has been given up
+# on (the orchestrator declared it dead, or another bot holds the meeting): it must leave.
+_BEAT = """
+local st = redis.call('HGET', KEYS[3], 'status')
+if st == 'died' or st == 'failed' then return -1 end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
+redis.call('HSET', KEYS[3], 'heartbeat_at', ARGV[3])
+if (not st) or st == 'launching' then redis.call('HSET', KEYS[3], 'status', 'running') end
 return 1
 """
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: bot hash, lease, lock. ARGV: job, status, exit code, reason, now. The end: the status only if
+# nobody gave up on this bot meanwhile (else kept as it is, the bot's own ending noted beside it).
+_FINISH = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if (not st) or st == 'launching' or st == 'running' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'exit_code', ARGV[3], 'reason', ARGV[4], 'ended_at', ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'late_status', ARGV[2], 'late_exit_code', ARGV[3], 'ended_at', ARGV[5])
+end
+redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
 """
 
 
@@ -50,18 +67,25 @@ class BotLink:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bot-link", daemon=True)
-        self.media_s = 0.0  # media time of the latest snapshot: the log is complete up to it
+        self._beat_script = r.register_script(_BEAT)
+        self._finish_script = r.register_script(_FINISH)
+        self.media_s = 0.0  # media time the log is complete up to (the pipeline's "decided" records)
         self._flushed_media_s = -1.0
         self.snapshots_skipped = 0
+        self._seq = 0
+        self.superseded = False  # given up on by the orchestrator, or another bot holds the meeting: leave
 
     # ---- the pipeline's sinks --------------------------------------------------------------------------
     def log(self, record: dict) -> None:
         with self._lock:
-            self._buffer.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+            self._seq += 1  # a line sent twice (a flush retried after a half-done pipeline) is read once
+            self._buffer.append(json.dumps({**record, "seq": self._seq}, separators=(",", ":"), ensure_ascii=False))
+            if record.get("kind") == "decided":  # everything up to here, open turns included, is logged
+                self.media_s = max(self.media_s, float(record["t"]))
 
     def snapshot(self, snap: LiveSnapshot) -> None:
-        with self._lock:  # everything before this media time has been logged: the next flush covers it
-            self.media_s = max(self.media_s, snap.t)
+        if self.superseded:
+            return  # the meeting's live channel belongs to its bot now
         body = snap.model_dump_json()
         try:
             pipe = self.r.pipeline(transaction=False)
@@ -74,6 +98,8 @@ class BotLink:
 
     def note(self, **state: Any) -> None:
         """Record facts about the job (e.g. when it got into the meeting); best effort."""
+        if not state:
+            return
         try:
             self.r.hset(keys.bot(self.job), mapping=state)
         except redis.RedisError:
@@ -81,7 +107,8 @@ class BotLink:
 
     # ---- the heartbeat -----------------------------------------------------------------------------------
     def start(self, **state: Any) -> None:
-        self._beat(status="running", **state)
+        self.note(**state)
+        self._beat()
         self._thread.start()
 
     def _loop(self) -> None:
@@ -89,13 +116,14 @@ class BotLink:
             self._beat()
             self.flush()
 
-    def _beat(self, **state: Any) -> bool:
+    def _beat(self) -> bool:
         try:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.set(keys.bot_lease(self.job), f"{self.clock():.3f}", ex=max(1, round(self.lease_s)))
-            pipe.eval(_RENEW, 1, keys.meeting_lock(self.meeting), self.job, max(1, round(self.lease_s)))
-            pipe.hset(keys.bot(self.job), mapping={"heartbeat_at": f"{self.clock():.3f}", **state})
-            pipe.execute()
+            ttl = max(1, round(self.lease_s))
+            if self._beat_script(keys=[keys.bot_lease(self.job), keys.meeting_lock(self.meeting), keys.bot(self.job)],
+                                 args=[self.job, ttl, f"{self.clock():.3f}"]) == -1:
+                if not self.superseded:
+                    log.warning("the orchestrator gave up on this bot, or another holds the meeting: leaving")
+                self.superseded = True
             return True
         except redis.RedisError as exc:
             log.warning("heartbeat failed (%s); will retry", type(exc).__name__)
@@ -111,14 +139,14 @@ class BotLink:
         try:
             pipe = self.r.pipeline(transaction=False)
             for line in batch:
-                pipe.xadd(keys.bot_observations(self.job), {"r": line})
+                pipe.xadd(keys.bot_observations(self.job), {"r": line}, maxlen=OBSERVATIONS_MAX, approximate=True)
             pipe.hset(keys.bot(self.job), "flushed_media_s", f"{media_s:.3f}")  # the log is complete up to here
             pipe.execute()
             self._flushed_media_s = media_s
             return True
         except redis.RedisError:
-            # a pipeline is not atomic: some entries may be in; resending them is harmless because
-            # readers take events and turns by their media time, and a duplicate line is the same line
+            # a pipeline is not atomic: some lines may be in already; they go again, and readers drop a
+            # line whose sequence number they have seen
             with self._lock:
                 self._buffer = batch + self._buffer
             return False
@@ -137,16 +165,13 @@ class BotLink:
         while True:
             try:
                 if self.flush():
-                    pipe = self.r.pipeline(transaction=False)
-                    if report is not None:
+                    if report is not None:  # a full report replaces the one rebuilt from the log, if any
                         field = f"{report['meeting']['started_at']}|{self.job}"
-                        pipe.hset(keys.bot_reports(str(report["meeting"]["id"])), field,
-                                  json.dumps(report, separators=(",", ":"), ensure_ascii=False))
-                    pipe.hset(keys.bot(self.job), mapping={"status": status, "exit_code": exit_code, "reason": reason,
-                                                           "ended_at": f"{self.clock():.3f}"})
-                    pipe.delete(keys.bot_lease(self.job))
-                    pipe.eval(_RELEASE, 1, keys.meeting_lock(self.meeting), self.job)
-                    pipe.execute()
+                        self.r.hset(keys.bot_reports(str(report["meeting"]["id"])), field,
+                                    json.dumps(report, separators=(",", ":"), ensure_ascii=False))
+                    self._finish_script(keys=[keys.bot(self.job), keys.bot_lease(self.job),
+                                              keys.meeting_lock(self.meeting)],
+                                        args=[self.job, status, exit_code, reason, f"{self.clock():.3f}"])
                     return True
             except redis.RedisError:
                 pass

@@ -51,7 +51,8 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
                    scenario_start=start_at.isoformat())
     if join_s == 0 and start_at > joined:  # early: wait for the meeting to begin
         time.sleep((start_at - joined).total_seconds())
-    transport = SimulatorTransport(scenario_path, view, speed=speed)
+    transport = SimulatorTransport(scenario_path, view, speed=speed,
+                                   stop=(lambda: link.superseded) if link is not None else None)
     transport.run(pipeline)
     report = pipeline.finish()
     report.observer = Observer(name="Rollcall", customer_key=customer_key)

@@ -24,12 +24,14 @@ FIRST_USER_ID = 16_778_240  # Zoom user ids are large integers; the value itself
 class SimulatorTransport:
     def __init__(self, scenario_path: Path, scenario: Scenario, *, speed: float | None = None,
                  tick_s: float = 0.1, silence_suppression_dbfs: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 stop: Callable[[], bool] | None = None) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive (or None for as fast as possible)")
         self.scenario = scenario
         self.speed = speed
         self.tick_s = tick_s
+        self._stop = stop  # asked every tick: true ends the meeting for this bot (it left)
         self._sleep, self._clock = sleep, clock
         m = scenario.meeting
         self.rate = m.sample_rate
@@ -102,6 +104,10 @@ class SimulatorTransport:
                     if delay > 0:
                         self._sleep(delay)
                 handler.on_media_time(now)
+                if self._stop is not None and self._stop():
+                    handler.on_meeting_event(MeetingEvent(t=now, type="end"))
+                    handler.on_media_time(now)
+                    return
         for ev in events[ei:]:
             handler.on_meeting_event(self._to_meeting_event(ev))
         handler.on_meeting_event(MeetingEvent(t=end_s, type="end"))

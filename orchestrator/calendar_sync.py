@@ -30,12 +30,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import hashlib
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -135,6 +136,13 @@ class _Occurrence:
     duration_min: int
 
 
+def _who(trainer: str) -> str:
+    """A trainer as logs may show them: a Zoom user id as it is, an e-mail address only as a short hash."""
+    if "@" not in trainer:
+        return trainer
+    return "trainer-" + hashlib.sha256(trainer.lower().encode()).hexdigest()[:8]
+
+
 def meeting_details(api: ZoomApi, meeting_id: str) -> ScheduledMeeting:
     """``GET /meetings/{id}`` (Light): topic, host, passcode, tracking fields and, for a recurring meeting,
     its upcoming occurrences. Raises ``NotFound`` for a deleted meeting."""
@@ -198,9 +206,9 @@ class CalendarSync:
                 try:
                     self._sync_trainer(trainer, now, result)
                 except ZOOM_ERRORS as exc:
-                    log.warning("calendar of %s not synced: %s", trainer, exc)
+                    log.warning("calendar of %s not synced: %s", _who(trainer), exc)
                     result.failed_trainers.append(trainer)
-        log.info("calendar sync: %s", result)
+        log.info("calendar sync: %s", replace(result, failed_trainers=[_who(t) for t in result.failed_trainers]))
         return result
 
     @contextlib.contextmanager
@@ -228,7 +236,7 @@ class CalendarSync:
             try:
                 m = ScheduledMeeting.model_validate(item)
             except ValidationError as exc:
-                log.warning("trainer %s: meeting %s skipped, unreadable fields %s", trainer, meeting_id,
+                log.warning("trainer %s: meeting %s skipped, unreadable fields %s", _who(trainer), meeting_id,
                             [e["loc"] for e in exc.errors()])
                 result.skipped += 1
                 unreadable.add(meeting_id or "")
@@ -248,7 +256,7 @@ class CalendarSync:
         if m.type == NO_FIXED_TIME:
             return []
         if m.start_time is None:
-            log.warning("trainer %s: meeting %s (type %s) skipped, no start time", trainer, m.id, m.type)
+            log.warning("trainer %s: meeting %s (type %s) skipped, no start time", _who(trainer), m.id, m.type)
             return None
         start = m.start_time.astimezone(UTC)
         if start > self._horizon(now):  # for a recurring meeting the next occurrence, so all are beyond
@@ -265,7 +273,7 @@ class CalendarSync:
         except NotFound:  # deleted since it was listed
             return []
         except (*ZOOM_ERRORS, ValidationError) as exc:
-            log.warning("trainer %s: meeting %s skipped, details unavailable: %s", trainer, m.id,
+            log.warning("trainer %s: meeting %s skipped, details unavailable: %s", _who(trainer), m.id,
                         type(exc).__name__ if isinstance(exc, ValidationError) else exc)
             return None
         if not self._selected(details, details=True):

@@ -352,7 +352,7 @@ def orchestrator(
     meetings' records. Runs until interrupted; several can share one Redis."""
     from orchestrator.dispatcher import DispatchConfig, Dispatcher
     from orchestrator.launchers import LocalLauncher
-    from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.redis_conn import RedisUnavailable, embedded_url, open_redis
 
     _logging()
     settings = _settings(data_dir)
@@ -360,14 +360,17 @@ def orchestrator(
         raise _fail(f"--launcher: {launcher!r}: use local or kubernetes")
     try:
         with open_redis(settings.redis_url, settings.data_dir) as r:
-            url = settings.redis_url or f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}/0"
+            url = settings.redis_url or embedded_url(settings.data_dir)
+            assert url is not None
             if launcher == "local":
                 chosen = LocalLauncher(settings.data_dir, url)
             else:
                 from orchestrator.k8s_launcher import KubernetesLauncher
 
                 chosen = KubernetesLauncher.from_settings(settings)
-            dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity))
+            # a pod may take minutes to pull its image before its first heartbeat
+            grace = 45.0 if launcher == "local" else 300.0
+            dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity, launch_grace_s=grace))
             err.print(f"orchestrator {dispatcher.consumer}: {launcher} bots, capacity {capacity}")
             stop = threading.Event()
             calendar = start_calendar_sync(settings, r, stop)

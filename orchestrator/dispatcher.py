@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 import os
 import socket
 import time
@@ -44,22 +45,48 @@ log = logging.getLogger(__name__)
 # OBF/ZAK (63, 504, 501), removed by the host, recording denied, a webinar, another refusal
 NOT_RETRYABLE = {10, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}
 
-# KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, or take it over from the bot replaced.
+# KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, take it over from the bot replaced,
+# or keep it (a redelivered job whose first handling was cut short already holds it).
 _TAKE_LOCK = """
 local owner = redis.call('GET', KEYS[1])
-if (not owner) or (ARGV[3] ~= '' and owner == ARGV[3]) then
+if (not owner) or owner == ARGV[1] or (ARGV[3] ~= '' and owner == ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
   return 1
 end
 return 0
 """
 # KEYS: bot hash, running set. ARGV: job, new status, reason, exit code. Only a live bot (or one that
-# reported its own failure: "exited") can die, and only once.
+# reported its own failure: "exited") can end, and only once.
 _MARK_DEAD = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'launching' and st ~= 'running' and st ~= 'exited' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3], 'exit_code', ARGV[4])
 redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+# The same, and in the same step what follows: a replacement job now (stream) or later (delayed set), or
+# an alert; or the meeting's lock freed. KEYS: bot hash, running set, job stream, delayed set, alerts,
+# lock. ARGV: job, status, reason, exit code, action (now|later|alert|free), delay-until, replacement job
+# (JSON), alert reason. An orchestrator that dies between the two can no longer lose the replacement.
+_DIE = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if st ~= 'launching' and st ~= 'running' and st ~= 'exited' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3], 'exit_code', ARGV[4])
+redis.call('SREM', KEYS[2], ARGV[1])
+local action = ARGV[5]
+if action == 'now' then
+  local job = cjson.decode(ARGV[7])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'schedule', job.schedule, 'attempt', job.attempt,
+             'replaces', job.replaces, 'due', job.due, 'queued', job.queued)
+elseif action == 'later' then
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
+else
+  if redis.call('GET', KEYS[6]) == ARGV[1] then redis.call('DEL', KEYS[6]) end
+  if action == 'alert' then
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'job', ARGV[1], 'schedule', cjson.decode(ARGV[7]).schedule,
+               'reason', ARGV[8], 'at', ARGV[6])
+  end
+end
 return 1
 """
 _RELEASE = """
@@ -87,10 +114,11 @@ class Dispatcher:
         self.store = ReportStore(r)
         self._take_lock = r.register_script(_TAKE_LOCK)
         self._mark_dead = r.register_script(_MARK_DEAD)
+        self._die = r.register_script(_DIE)
         self._release = r.register_script(_RELEASE)
         self._group_ready = False
         self._next_watch = 0.0
-        self.lateness: list[float] = []  # launch time − due time, per launched job (for the benchmark)
+        self.lateness: deque[float] = deque(maxlen=100_000)  # launch − due, per launched job (benchmark)
 
     # ---- the loop ------------------------------------------------------------------------------------
     def tick(self, block_ms: int = 0) -> None:
@@ -112,6 +140,9 @@ class Dispatcher:
             except redis.RedisError as exc:
                 log.warning("Redis unavailable (%s); retrying", type(exc).__name__)
                 self._group_ready = False
+                time.sleep(1.0)
+            except Exception:  # one bad schedule or job must not stop every bot's orchestrator
+                log.exception("orchestrator tick failed; going on")
                 time.sleep(1.0)
 
     # ---- jobs → bots ---------------------------------------------------------------------------------
@@ -148,7 +179,7 @@ class Dispatcher:
         if self.r.exists(keys.bot(job_id)):
             return  # handled before (a redelivery)
         s = self.schedules.get(sid)
-        if s is None or s.status == "cancelled":
+        if s is None or s.status in ("cancelled", "ended") or (replaces and self.clock() >= s.end_at.timestamp()):
             return
         lock = keys.meeting_lock(s.meeting_id)
         if not self._take_lock(keys=[lock], args=[job_id, round(self.config.launch_grace_s), replaces]):
@@ -212,32 +243,38 @@ class Dispatcher:
                 self._died(job_id, h, "heartbeat lost", -1, now)
 
     def _died(self, job_id: str, h: dict, reason: str, code: int, now: float) -> None:
-        if not self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "died", reason, code]):
-            return  # another orchestrator saw it first, or it finished just now
         sid, attempt = h["schedule"], int(h.get("attempt", 1))
         s = self.schedules.get(sid)
-        if s is not None and h.get("joined_at"):
-            self._keep_partial_report(job_id, s)
         retryable = code not in NOT_RETRYABLE
-        if s is None or s.status == "cancelled" or now >= s.end_at.timestamp():
-            log.info("bot %s ended (%s) after its meeting's end", job_id, reason)
-            self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
-            return
-        if not retryable or attempt >= self.config.max_attempts:
-            why = f"{reason}; not retried" + ("" if retryable else " (another attempt cannot fix it)")
-            self.r.hset(keys.bot(job_id), "status", "failed")
-            self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
-            self._alert(job_id, sid, why)
-            return
         delay = 0.0 if attempt == 1 else self.config.retry_backoff_s * 2 ** (attempt - 2)
         job = {"schedule": sid, "attempt": str(attempt + 1), "replaces": job_id, "due": f"{now + delay:.3f}",
                "queued": f"{now:.3f}"}
-        log.warning("bot %s died (%s); replacement %d of %d in %.0f s", job_id, reason, attempt + 1,
-                    self.config.max_attempts, delay)
-        if delay == 0:
-            self.r.xadd(keys.JOB_STREAM, job, maxlen=100_000, approximate=True)
+        if s is None or s.status == "cancelled" or now >= s.end_at.timestamp():
+            status, action, why = "died", "free", f"{reason}, after its meeting's end"
+        elif not retryable or attempt >= self.config.max_attempts:
+            status, action = "failed", "alert"
+            why = f"{reason}; not retried" + ("" if retryable else " (another attempt cannot fix it)")
         else:
-            self.r.zadd(keys.JOBS_DELAYED, {json.dumps(job, sort_keys=True): now + delay})
+            status, action, why = "died", "now" if delay == 0 else "later", reason
+        done = self._die(keys=[keys.bot(job_id), keys.BOTS_RUNNING, keys.JOB_STREAM, keys.JOBS_DELAYED, keys.ALERTS,
+                               keys.meeting_lock(h["meeting_id"])],
+                         args=[job_id, status, reason, code, action,
+                               f"{now + delay:.3f}" if action == "later" else f"{now:.3f}",
+                               json.dumps(job, sort_keys=True), why])
+        if not done:
+            return  # another orchestrator saw it first, or it finished just now
+        if action == "alert":
+            log.error("schedule %s, bot %s: %s", sid, job_id, why)
+        elif action in ("now", "later"):
+            log.warning("bot %s died (%s); replacement %d of %d in %.0f s", job_id, reason, attempt + 1,
+                        self.config.max_attempts, delay)
+        if reason == "heartbeat lost" and h.get("handle"):
+            self.launcher.stop(h["handle"])  # it may be alive but cut off: it must not stay beside its replacement
+        if s is not None and h.get("joined_at"):
+            try:
+                self._keep_partial_report(job_id, s)
+            except Exception:
+                log.exception("could not rebuild the report of bot %s from its log", job_id)
 
     def _release_delayed(self) -> None:
         for item in self.r.zrangebyscore(keys.JOBS_DELAYED, "-inf", self.clock()):
@@ -263,11 +300,19 @@ class Dispatcher:
             jobs = self.r.lrange(keys.schedule_jobs(sid), 0, -1)
             if any(self.r.hget(keys.bot(j), "status") in ("launching", "running") for j in jobs):
                 continue
-            if self.r.hsetnx(keys.schedule(sid), "finalized_by", self.consumer):
-                if s.kind == "scenario":
-                    self.store.save_record(self.merged_record(sid, s, jobs))
-                self.schedules.mark(sid, "ended")
-                self.r.srem(keys.SCHEDULES_ACTIVE, sid)
+            # a lease, not a one-time claim: if this process dies midway, another finishes the job later
+            if not self.r.set(keys.schedule(sid) + ":finishing", self.consumer, nx=True, ex=60):
+                continue
+            if s.kind == "scenario":  # idempotent: the record is keyed by the schedule
+                self.store.save_record(self.merged_record(sid, s, jobs))
+            pipe = self.r.pipeline()
+            pipe.hset(keys.schedule(sid), "status", "ended")
+            pipe.srem(keys.SCHEDULES_ACTIVE, sid)
+            for j in jobs:  # the bots' working state is not kept forever; records and reports are
+                pipe.expire(keys.bot(j), 30 * 86400)
+                pipe.expire(keys.bot_observations(j), 7 * 86400)
+            pipe.expire(keys.live_stream(s.meeting_id), 86400)
+            pipe.execute()
 
     def merged_record(self, sid: str, s: Schedule, jobs: list[str]) -> dict:
         stored = self.r.hgetall(keys.bot_reports(s.meeting_id))

@@ -74,7 +74,8 @@ class LocalLauncher:
 
     def launch(self, job: BotJob) -> str:
         work = self.root / job.job_id
-        (work / "home").mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # bots' logs and outputs: this user's only
+        (work / "home").mkdir(parents=True, exist_ok=True, mode=0o700)
         env = {k: os.environ[k] for k in BOT_ENV if k in os.environ}
         env.update({"HOME": str(work / "home"), "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1"})
         if job.schedule.passcode:
@@ -82,7 +83,7 @@ class LocalLauncher:
         with open(work / "bot.log", "ab") as logf:
             proc = subprocess.Popen(bot_command(job, str(work / "out"), self.python), cwd=work, env=env,
                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, umask=0o077)
         with self._lock:
             self._procs[str(proc.pid)] = proc
         return str(proc.pid)

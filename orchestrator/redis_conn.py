@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import subprocess
@@ -40,25 +41,34 @@ def _server_binary() -> str:
 
 
 class EmbeddedRedis:
-    """A private ``redis-server``: loopback only, protected mode, AOF under ``data_dir/redis``."""
+    """A private ``redis-server``: loopback only, a password, its files readable by this user only (they
+    hold passcodes, chat and transcripts), AOF under ``data_dir/redis``."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.dir = Path(data_dir).resolve() / "redis"
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
+        self.password = ""
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.dir.chmod(0o700)
+        secret = self.dir / "password"
+        if not secret.exists():
+            secret.touch(mode=0o600)
+            secret.write_text(secrets.token_urlsafe(24))
+        self.password = secret.read_text().strip()
         args = [_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+                "--requirepass", self.password,
                 "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec",
                 "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
                 "--pidfile", str(self.dir / "redis.pid")]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True, umask=0o077)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -110,18 +120,20 @@ class EmbeddedRedis:
         self.proc = None
 
 
-def _running_embedded(data_dir: Path) -> str | None:
-    port_file = Path(data_dir).resolve() / "redis" / "port"
+def embedded_url(data_dir: Path) -> str | None:
+    """The URL (with its password) of the embedded server running for ``data_dir``, if one answers."""
+    folder = Path(data_dir).resolve() / "redis"
     try:
-        port = int(port_file.read_text())
+        port = int((folder / "port").read_text())
+        password = (folder / "password").read_text().strip()
     except (FileNotFoundError, ValueError):
         return None
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
         client.ping()
         return url
-    except redis.ConnectionError:
+    except redis.RedisError:
         return None
     finally:
         client.close()
@@ -150,7 +162,7 @@ def open_redis(redis_url: str | None, data_dir: Path) -> Iterator[redis.Redis]:
     """A client for ``redis_url``, else for the embedded server of ``data_dir`` (started here, and stopped
     on exit, when none is running)."""
     with contextlib.ExitStack() as stack:
-        url = redis_url or _running_embedded(data_dir)
+        url = redis_url or embedded_url(data_dir)
         if url is None:
             stack.enter_context(_orderly_sigterm())
             owned = EmbeddedRedis(data_dir).start()

@@ -39,6 +39,20 @@ return out
 """
 
 
+# KEYS: state hash, spec, due set, all set. ARGV: id, spec JSON, meeting id, join at, start at.
+# Returns 0 left as it was (dispatched, ended, duplicate), 1 new (or re-enabled after a cancel), 2 updated.
+_ADD = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'dispatched' or st == 'ended' or st == 'duplicate' then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'scheduled', 'meeting_id', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+if (not st) or st == 'cancelled' then return 1 end
+return 2
+"""
+
+
 class Schedule(BaseModel):
     meeting_id: str
     start_at: datetime
@@ -77,21 +91,16 @@ class ScheduleStore:
     def __init__(self, r: redis.Redis, *, clock: Callable[[], float] = time.time) -> None:
         self.r, self.clock = r, clock
         self._take = r.register_script(_TAKE_DUE)
+        self._add = r.register_script(_ADD)
 
     def add(self, s: Schedule) -> tuple[str, bool]:
         """Store ``s``; returns its id and whether it is new. A schedule not yet dispatched takes the new
-        times (a moved session); one already dispatched or ended is left as it is."""
+        times (a moved session); one already dispatched (or ended, or a duplicate) is left as it is. One
+        Lua step, so a dispatch at the same moment cannot be undone by it."""
         sid = s.id
-        existing = self.get(sid)
-        if existing is not None and existing.status in ("dispatched", "ended"):
-            return sid, False
-        pipe = self.r.pipeline()
-        pipe.set(keys.schedule(sid) + ":spec", s.model_dump_json())
-        pipe.hset(keys.schedule(sid), mapping={"status": "scheduled", "meeting_id": s.meeting_id})
-        pipe.zadd(keys.SCHEDULES_DUE, {sid: s.join_at.timestamp()})
-        pipe.zadd(keys.SCHEDULES, {sid: s.start_at.timestamp()})
-        pipe.execute()
-        return sid, existing is None or existing.status == "cancelled"
+        outcome = self._add(keys=[keys.schedule(sid), keys.schedule(sid) + ":spec", keys.SCHEDULES_DUE, keys.SCHEDULES],
+                            args=[sid, s.model_dump_json(), s.meeting_id, s.join_at.timestamp(), s.start_at.timestamp()])
+        return sid, outcome == 1
 
     def get(self, sid: str) -> Schedule | None:
         raw, status = self.r.get(keys.schedule(sid) + ":spec"), self.r.hget(keys.schedule(sid), "status")

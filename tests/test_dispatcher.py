@@ -118,3 +118,59 @@ def test_a_dead_bot_is_replaced_while_the_meeting_runs_and_a_hopeless_one_is_not
     d._next_watch = 0
     d.tick()
     assert [j.attempt for j, _ in launcher.launched if j.schedule_id == crash] == [1, 2, 3]
+
+
+def test_a_redelivered_job_keeps_its_own_lock(redis_client):
+    """An orchestrator died after taking the meeting's lock for a job; another handles the job again."""
+    clock = Clock()
+    store = ScheduleStore(redis_client, clock=clock)
+    sid, _ = store.add(schedule("85000000031", NOW + timedelta(seconds=60)))
+    store.take_due()
+    (entry_id, fields), = redis_client.xrange(keys.JOB_STREAM)
+    job_id = f"{sid.replace('@', '-')}-{entry_id.replace('-', '')}"
+    redis_client.set(keys.meeting_lock("85000000031"), job_id, ex=45)  # taken, then the first one died
+    launcher = FakeLauncher(clock)
+    Dispatcher(redis_client, launcher, clock=clock)._handle(entry_id, fields)
+    assert [j.job_id for j, _ in launcher.launched] == [job_id]
+    assert redis_client.hget(keys.schedule(sid), "status") == "dispatched"
+
+
+def test_a_bot_taken_for_dead_is_stopped_and_its_link_gives_up(redis_client):
+    from bot.redis_link import BotLink
+
+    clock = Clock()
+    store = ScheduleStore(redis_client, clock=clock)
+    store.add(schedule("85000000032", NOW + timedelta(seconds=60)))
+    stopped = []
+    launcher = FakeLauncher(clock)
+    launcher.stop = stopped.append
+    d = Dispatcher(redis_client, launcher, clock=clock)
+    d.tick()
+    (first, _), = launcher.launched
+    link = BotLink(redis_client, first.job_id, "85000000032")
+    link.start()
+    assert redis_client.hget(keys.bot(first.job_id), "status") == "running" and not link.superseded
+    redis_client.delete(keys.bot_lease(first.job_id))  # cut off from Redis longer than its lease
+    clock.t += 1
+    d._next_watch = 0
+    d.tick()
+    d.tick()
+    assert stopped == [f"noop-{first.job_id}"]  # the launcher is told to stop it
+    assert [j.attempt for j, _ in launcher.launched] == [1, 2]
+    link._beat()  # it comes back: it must not stay beside its replacement
+    assert link.superseded
+    assert redis_client.get(keys.meeting_lock("85000000032")) == launcher.launched[1][0].job_id
+    link.finish(None, status="finished", exit_code=0)
+    h = redis_client.hgetall(keys.bot(first.job_id))
+    assert h["status"] == "died" and h["late_status"] == "finished"  # its ending is noted, not overwriting
+
+
+def test_adding_a_schedule_never_undoes_its_dispatch(redis_client):
+    clock = Clock()
+    store = ScheduleStore(redis_client, clock=clock)
+    s = schedule("85000000033", NOW + timedelta(seconds=60))
+    sid, _ = store.add(s)
+    assert store.take_due() == [sid]
+    assert store.add(s.model_copy(update={"topic": "moved"})) == (sid, False)
+    assert redis_client.hget(keys.schedule(sid), "status") == "dispatched"
+    assert redis_client.zscore(keys.SCHEDULES_DUE, sid) is None  # not queued a second time

@@ -11,10 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import redis
 import yaml
 
 from orchestrator import keys
+from orchestrator.redis_conn import embedded_url
 
 LENGTH_S = 8.0
 
@@ -46,7 +48,9 @@ def test_three_simulated_meetings_each_get_one_bot_live_snapshots_and_a_record(t
         while not port_file.exists():
             assert time.monotonic() < deadline and orch.poll() is None, "the orchestrator did not start"
             time.sleep(0.05)
-        r = redis.Redis(port=int(port_file.read_text()), decode_responses=True)
+        r = redis.Redis.from_url(embedded_url(data), decode_responses=True)  # it has a password
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=int(port_file.read_text())).get("x")  # without the password: refused
         paths = [scenario(tmp_path, n) for n in range(3)]
         meetings = [f"8500000030{n}" for n in range(3)]
         heard: dict[str, list[tuple[float, dict]]] = {m: [] for m in meetings}

@@ -14,18 +14,25 @@ from pathlib import Path
 import redis
 import yaml
 
+from conftest import AMI_DIR, require_shared_data
+
 from orchestrator import keys
+from orchestrator.redis_conn import embedded_url
 
 LENGTH_S = 24.0
 
 
 def scenario(d: Path, meeting_id: str) -> Path:
+    """Two people of the AMI meeting (their own headset channels), talking; chat and a hand raised."""
+    channels = require_shared_data(AMI_DIR) / "channels"
     doc = {"meeting": {"id": meeting_id, "topic": "Recovery", "start": "2026-11-22T10:00:00Z", "duration_s": LENGTH_S},
-           "participants": [{"key": "p1", "name": "Host", "role": "host"}, {"key": "p2", "name": "Ana"}],
+           "participants": [{"key": "p1", "name": "Host", "role": "host", "audio": str(channels / "source1.wav")},
+                            {"key": "p2", "name": "Ana", "audio": str(channels / "source3.wav")}],
            "events": [{"t": 0, "type": "join", "who": "p1"}, {"t": 0.5, "type": "join", "who": "p2"},
                       {"t": 2, "type": "video_on", "who": "p1"},
                       {"t": 3, "type": "chat", "who": "p2", "text": "before the crash"},
                       {"t": 4, "type": "raise_hand", "who": "p2"},
+                      {"t": 0, "type": "unmute", "who": "p1"}, {"t": 0.5, "type": "unmute", "who": "p2"},
                       {"t": 20, "type": "chat", "who": "p2", "text": "after it"}]}
     path = d / f"{meeting_id}.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
@@ -45,7 +52,7 @@ class Orchestrator:
             assert time.monotonic() < deadline and self.proc.poll() is None, "the orchestrator did not start"
             time.sleep(0.05)
         self.port = int(port_file.read_text())
-        self.r = redis.Redis(port=self.port, decode_responses=True)
+        self.r = redis.Redis.from_url(embedded_url(data), decode_responses=True)
 
     def schedule(self, path: Path, at_s: float) -> None:
         out = subprocess.run([sys.executable, "-m", "bot.cli", "schedule", "add", "--scenario", str(path), "--at",
@@ -97,6 +104,7 @@ def test_a_killed_bot_is_replaced_and_the_record_marks_the_gap(tmp_path):
         replaced_after = time.time() - killed
         record = orch.record("85000000401")
         stored = [json.loads(v) for v in orch.r.hvals(keys.bot_reports("85000000401"))]
+        live = [f for _, f in orch.r.xrange(keys.live_stream("85000000401"))]
     finally:
         orch.stop()
     assert replaced_after < 20
@@ -114,6 +122,13 @@ def test_a_killed_bot_is_replaced_and_the_record_marks_the_gap(tmp_path):
     assert ana["chat_messages"] == 2 and ana["hand_raises"] == 1  # what was flushed before the crash is kept
     host = people["p1"]
     assert host["camera_on_s"] > gap["start_s"] - 2.0 - 0.5  # camera from t=2 up to the gap, and after it
+    # no observation before the last flush is lost: what the first bot had shown live up to its last flush
+    # (turns still open included) is in the record
+    shown = [json.loads(f["snapshot"]) for f in live if f["job"] == died["job"]]
+    last = [snap for snap in shown if snap["t"] <= gap["start_s"]][-1]
+    for p in last["participants"]:
+        assert people[p["key"]]["talk_time_s"] >= p["talk_time_s"] - 0.05, (p, people[p["key"]]["talk_time_s"])
+    assert sum(p["talk_time_s"] for p in last["participants"]) > 2.0  # they were talking
     total_gap = sum(g["end_s"] - g["start_s"] for g in record["observer"]["gaps"])
     assert abs(host["present_s"] - (LENGTH_S - total_gap)) < 0.5
     assert host["coverage"] == 1.0  # presence here is what the bots saw; the gap is not counted as presence
@@ -128,7 +143,7 @@ def test_redis_restarted_mid_meeting_the_bot_and_orchestrator_carry_on(tmp_path)
         assert bot["status"] == "running"
         pid_file = tmp_path / "data" / "redis" / "redis.pid"
         pid = int(pid_file.read_text())
-        os.kill(pid, signal.SIGTERM)  # Redis goes away (saving its append-only file) …
+        os.kill(pid, signal.SIGKILL)  # Redis crashes (its append-only file is fsynced every second) …
         deadline = time.time() + 10
         while True:  # … and the orchestrator brings a new one up on the same port
             try:

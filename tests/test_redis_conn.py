@@ -25,3 +25,19 @@ def test_an_unreachable_redis_url_is_a_clear_error(tmp_path):
     with pytest.raises(RedisUnavailable, match="cannot reach Redis at redis://:\\*\\*\\*@127.0.0.1:1/0"):
         with open_redis("redis://:hunter2@127.0.0.1:1/0", tmp_path):
             pass
+
+
+def test_the_embedded_redis_needs_its_password_and_keeps_its_files_private(tmp_path):
+    import redis as redis_lib
+
+    data = tmp_path / "data"
+    with open_redis(None, data) as r:
+        r.set("rollcall:test", "passcode-123")
+        port = int((data / "redis" / "port").read_text())
+        with pytest.raises(redis_lib.AuthenticationError):
+            redis_lib.Redis(port=port).get("rollcall:test")
+        r.bgrewriteaof()
+    folder = data / "redis"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / "password").stat().st_mode & 0o777 == 0o600
+    assert all(p.stat().st_mode & 0o077 == 0 for p in folder.rglob("*") if p.is_file())

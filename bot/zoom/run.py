@@ -89,8 +89,8 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         if link is not None:
             link.start(meeting_id=str(spec.meeting_number), customer_key=spec.customer_key)
         session.start()
-        loop.run(lambda: session.done or bool(stop), tick)
-        if stop and not session.done:
+        loop.run(lambda: session.done or bool(stop) or (link is not None and link.superseded), tick)
+        if (stop or (link is not None and link.superseded)) and not session.done:
             session.lifecycle.finish(Outcome.LEFT_ON_SIGNAL)
         session.close()
     finally:
