@@ -40,6 +40,8 @@ class LiveParticipant(BaseModel):
     turns: int | None
     camera_on: bool | None  # None for opted-out participants (presence only)
     hand_up: bool | None
+    compliance: str | None = None  # on_track | at_risk | failed, when a training policy applies to them
+    compliance_reasons: list[str] = []
 
 
 class LiveTotals(BaseModel):
@@ -56,6 +58,17 @@ class LiveTotals(BaseModel):
     hand_raises: int
 
 
+class ComplianceAlert(BaseModel):
+    """A participant's compliance status changed (published on the live channel with the snapshot)."""
+
+    t: float
+    key: str
+    name: str
+    before: str
+    after: str
+    reasons: list[str]
+
+
 class LiveSnapshot(BaseModel):
     t: float  # media seconds from meeting start
     ended: bool = False  # the final snapshot, at the meeting end: totals are final, nobody is present
@@ -63,6 +76,7 @@ class LiveSnapshot(BaseModel):
     interim: list[TranscriptEntry] = []  # provisional text of speech still going on (replaced by finals)
     participants: list[LiveParticipant]
     totals: LiveTotals
+    alerts: list[ComplianceAlert] = []  # compliance changes since the last snapshot
 
 
 class _Running:

@@ -44,6 +44,8 @@ class _Strict(BaseModel):
 class MeetingSpec(_Strict):
     id: str
     topic: str = ""
+    # a training: its policy, "default" or a policy file (relative to the scenario); none: no compliance checks
+    policy: str | None = None
     start: datetime
     duration_s: Annotated[float, Field(gt=0)]
     sample_rate: Literal[32000, 48000] = 32000
@@ -62,6 +64,16 @@ class MeetingSpec(_Strict):
         return v
 
 
+class PromptReplies(_Strict):
+    """How a simulated participant answers the bot's roll-call prompts (a message to everyone): with
+    ``text`` to ``to``, ``after_s`` after each prompt, skipping the prompts numbered in ``skip`` (from 1)."""
+
+    after_s: Annotated[float, Field(ge=0)] = 5.0
+    text: Annotated[str, Field(min_length=1)] = "here"
+    to: Literal["everyone", "bot"] = "bot"
+    skip: list[int] = []
+
+
 class ParticipantSpec(_Strict):
     key: Annotated[str, Field(min_length=1)]
     name: Annotated[str, Field(min_length=1)]
@@ -70,6 +82,7 @@ class ParticipantSpec(_Strict):
     email: str | None = None  # Zoom's side only (REST reports); the SDK never exposes it
     registrant_id: str | None = None  # Zoom's side only: set when the person registered for the meeting
     external: bool = False  # Zoom's side only: from outside the host's account, so reports blank id and e-mail
+    reply_to_prompt: PromptReplies | None = None  # answers the bot's roll calls (while in the meeting)
     consent: bool = True
     audio: str | None = None
     audio_offset_s: float = 0.0

@@ -2,10 +2,11 @@
 
 DIR/report.json (the contract in the brief, plus ingest counters), DIR/report.html (for people),
 DIR/events.jsonl (every normalised event and final talk turn as it happened), DIR/live.jsonl (the live
-snapshots).
+snapshots), and for a training DIR/exceptions.json and DIR/exceptions.csv (the failed rules).
 """
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,19 @@ from typing import Any
 from analysis.live import LiveSnapshot
 from analysis.report import Report
 from bot.report_html import render_report_html
+
+
+EXCEPTION_FIELDS = ("key", "name", "rule", "detail", "by", "unit")
+
+
+def write_exceptions(out_dir: Path, rows: list[dict]) -> None:
+    """exceptions.json and exceptions.csv: one row per attendee and failed rule (who, which rule, by how
+    much); written, empty, when everyone passed, so "no exceptions" is a file too."""
+    (out_dir / "exceptions.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with (out_dir / "exceptions.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=EXCEPTION_FIELDS)
+        writer.writeheader()
+        writer.writerows({k: r.get(k) for k in EXCEPTION_FIELDS} for r in rows)
 
 
 class MeetingOutputs:
@@ -45,6 +59,8 @@ class MeetingOutputs:
         (self.dir / "report.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
                                               encoding="utf-8")
         (self.dir / "report.html").write_text(render_report_html(report), encoding="utf-8")
+        if getattr(pipeline, "exceptions", None) is not None:
+            write_exceptions(self.dir, pipeline.exceptions)
         return stats
 
     def close(self) -> None:

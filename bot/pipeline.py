@@ -17,6 +17,7 @@ from analysis.live import LiveSnapshot, LiveTracker
 from analysis.meeting_state import MeetingState
 from analysis.report import MeetingInfo, Report, TranscriptEntry, build_report
 from analysis.talk_detector import TalkConfig, TalkDetector
+from bot.compliance_live import ComplianceMonitor
 from bot.transcriber import Line, Transcriber
 from bot.transport import RawAudio
 from native import EnergyGate, Ingest
@@ -35,8 +36,10 @@ class MeetingPipeline:
     def __init__(self, info: MeetingInfo, config: PipelineConfig | None = None, *,
                  on_snapshot: Callable[[LiveSnapshot], None] | None = None,
                  on_log: Callable[[dict], None] | None = None,
-                 transcriber: Transcriber | None = None) -> None:
+                 transcriber: Transcriber | None = None, compliance: ComplianceMonitor | None = None) -> None:
         self.info = info
+        self.compliance = compliance  # a training policy's live checks, when one applies
+        self.exceptions: list[dict] | None = None  # the failed rules at the end (with a policy)
         self.transcriber = transcriber  # None: no ASR (talk time and everything else still run)
         self.transcript: list[TranscriptEntry] = []
         self._new_lines: list[TranscriptEntry] = []  # for the next live snapshot
@@ -62,6 +65,8 @@ class MeetingPipeline:
     # ---- transport handler -------------------------------------------------------------------
     def on_meeting_event(self, event: MeetingEvent) -> None:
         self.state.apply(event)
+        if self.compliance is not None:
+            self.compliance.on_event(event)
         if event.type == "join" and event.key is not None and event.user_id is not None:
             stream = self._stream_of_key.get(event.key)
             if stream is None:
@@ -105,6 +110,7 @@ class MeetingPipeline:
                       if (turn := self.detector.open_turn(key)) is not None and self._consented(key) for a, b in [turn]}
             self._log({"kind": "decided", "t": round(self.detector.decided_s, 3), "open": opened})
             snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
+            snap = self._with_compliance(t_s, snap)
             self._on_snapshot(snap.model_copy(update={"transcript": self._take_new_lines(),
                                                       "interim": list(self._interim.values())}))
             self._next_snapshot = t_s + self.config.snapshot_every_s
@@ -120,8 +126,29 @@ class MeetingPipeline:
         final = self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn)
         self._on_snapshot(final.model_copy(update={"ended": True, "transcript": self._take_new_lines()}))
         transcript = sorted(self.transcript, key=lambda e: (e.start_s, e.participant))
-        return build_report(self.info, self.state, self.segments, transcript,
+        compliance = None
+        if self.compliance is not None:
+            compliance, self.exceptions = self.compliance.finish(self.state, self._talk(final))
+        return build_report(self.info, self.state, self.segments, transcript, compliance=compliance,
                             transcribed=self.transcriber is not None)
+
+    def _talk(self, snap: LiveSnapshot) -> dict[str, tuple[float, int]]:
+        return {p.key: (p.talk_time_s or 0.0, p.turns or 0) for p in snap.participants}
+
+    def _with_compliance(self, t_s: float, snap: LiveSnapshot) -> LiveSnapshot:
+        """The snapshot with each attendee's compliance status, and the changes since the last one (also
+        logged, with what the bot said in the chat)."""
+        if self.compliance is None:
+            return snap
+        said = len(self.compliance.sent)
+        verdicts, alerts = self.compliance.on_time(t_s, self.state, self._talk(snap))
+        for t, to, text in self.compliance.sent[said:]:
+            self._log({"kind": "bot_chat", "t": round(t, 3), "to": to or "everyone", "text": text})
+        for a in alerts:
+            self._log({"kind": "compliance", **a.model_dump()})
+        rows = [p.model_copy(update={"compliance": verdicts[p.key].status, "compliance_reasons": verdicts[p.key].reasons})
+                if p.key in verdicts else p for p in snap.participants]
+        return snap.model_copy(update={"participants": rows, "alerts": alerts})
 
     def ingest_stats(self) -> dict[str, dict[str, int]]:
         return {self._key_of_stream[s]: st for s, st in self.ingest.stats().items()}

@@ -11,7 +11,8 @@ from analysis.report import MeetingInfo, Report
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.transcriber import AsrConfig, Line, Transcriber
-from bot.scenario import load_scenario
+from bot.compliance_live import ComplianceMonitor
+from bot.scenario import load_policy, load_scenario
 from bot.simulator import SimulatorTransport
 
 
@@ -46,8 +47,12 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
     outputs = MeetingOutputs(out_dir, on_snapshot)
     pipeline_config = config or PipelineConfig()
     transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
+    policy = load_policy(scenario_path, scenario)
+    compliance = (ComplianceMonitor(policy, scenario.end_s, m.id, transport.send_chat,
+                                       {p.key: (p.name, p.role) for p in scenario.participants})
+                  if policy is not None else None)
     pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot, on_log=outputs.log,
-                               transcriber=transcriber)
+                               transcriber=transcriber, compliance=compliance)
     run_started = time.monotonic()
     try:
         transport.run(pipeline)

@@ -13,9 +13,11 @@ import soundfile as sf
 
 from analysis.scenario import (EventSpec, MeetingSpec, ParticipantSpec, Scenario, ScenarioError, parse_scenario,
                                read_scenario_text)
+from analysis.policy import DEFAULT_POLICY, PolicyError, TrainingPolicy, parse_policy
 from native import Resampler
 
-__all__ = ["EventSpec", "MeetingSpec", "ParticipantSpec", "Scenario", "ScenarioError", "load_scenario", "load_track"]
+__all__ = ["EventSpec", "MeetingSpec", "ParticipantSpec", "Scenario", "ScenarioError", "load_policy", "load_scenario",
+           "load_track", "read_policy"]
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -56,3 +58,27 @@ def load_track(scenario_path: Path, index: int, spec: ParticipantSpec, rate: int
     n = max(0, min(len(mono) - src_start, total - dst_start))
     track[dst_start:dst_start + n] = mono[src_start:src_start + n]
     return np.clip(np.round(track * 32768.0), -32768, 32767).astype("<i2")
+
+
+def load_policy(scenario_path: Path, scenario: Scenario) -> TrainingPolicy | None:
+    """The training policy a scenario names (``meeting.policy``): ``default``, or a policy file relative to
+    the scenario; None when it names none (not a training)."""
+    name = scenario.meeting.policy
+    if name is None:
+        return None
+    return read_policy(name, Path(scenario_path).parent, scenario_path=Path(scenario_path))
+
+
+def read_policy(name: str, base: Path, *, scenario_path: Path | None = None) -> TrainingPolicy:
+    """``default`` or a policy file (relative to ``base``); a bad one is a ScenarioError or PolicyError."""
+    if name == "default":
+        return DEFAULT_POLICY
+    path = base / name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "file not found" if not path.exists() else f"cannot read: {exc}"
+        if scenario_path is not None:
+            raise ScenarioError(scenario_path, "meeting.policy", f"{path}: {reason}") from None
+        raise PolicyError(path, "", reason) from None
+    return parse_policy(text, path)

@@ -18,7 +18,8 @@ from analysis.report import MeetingInfo, Observer, Report
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.redis_link import BotLink, link_from_env
-from bot.scenario import load_scenario
+from bot.compliance_live import ComplianceMonitor
+from bot.scenario import load_policy, load_scenario
 from bot.scenario_view import join_late
 from bot.simulator import SimulatorTransport
 from bot.transcriber import AsrConfig, Transcriber
@@ -43,16 +44,20 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
     outputs = MeetingOutputs(out_dir, link.snapshot if link else None)
     config = PipelineConfig()
     sinks = [outputs.log] + ([link.log] if link else [])
-    pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=lambda r: [f(r) for f in sinks],
-                               transcriber=Transcriber(asr, config.talk.frame_ms) if asr is not None else None)
-    if link is not None:
-        link.start(meeting_id=m.id, joined_at=f"{info.start.timestamp():.3f}", join_s=f"{join_s:.3f}",
-                   customer_key=customer_key,
-                   scenario_start=start_at.isoformat())
-    if join_s == 0 and start_at > joined:  # early: wait for the meeting to begin
-        time.sleep((start_at - joined).total_seconds())
     transport = SimulatorTransport(scenario_path, view, speed=speed,
                                    stop=(lambda: link.superseded) if link is not None else None)
+    # a training's checks need the whole session: a bot that joined late (a replacement) leaves them out
+    policy = load_policy(scenario_path, scenario) if join_s == 0 else None
+    compliance = ComplianceMonitor(policy, view.end_s, m.id, transport.send_chat,
+                                       {p.key: (p.name, p.role) for p in scenario.participants}) if policy is not None else None
+    pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=lambda r: [f(r) for f in sinks],
+                               transcriber=Transcriber(asr, config.talk.frame_ms) if asr is not None else None,
+                               compliance=compliance)
+    if link is not None:
+        link.start(meeting_id=m.id, joined_at=f"{info.start.timestamp():.3f}", join_s=f"{join_s:.3f}",
+                   customer_key=customer_key, scenario_start=start_at.isoformat())
+    if join_s == 0 and start_at > joined:  # early: wait for the meeting to begin
+        time.sleep((start_at - joined).total_seconds())
     transport.run(pipeline)
     report = pipeline.finish()
     report.observer = Observer(name="Rollcall", customer_key=customer_key)

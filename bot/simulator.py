@@ -46,6 +46,23 @@ class SimulatorTransport:
         self._next_user_id = FIRST_USER_ID
         self.user_ids: dict[str, int] = {}  # current user id of each joined participant
         self._unmuted: set[str] = set()
+        self._t = 0.0  # media time of the chunk being delivered
+        self._replies: list[EventSpec] = []  # participants' answers to the bot's prompts, not yet delivered
+        self._prompts = 0
+        self.bot_messages: list[tuple[float, str | None, str]] = []  # what the bot said: (t, to key, text)
+
+    def send_chat(self, text: str, to: str | None = None) -> None:
+        """The bot's chat-out (to everyone, or privately to a participant key). A message to everyone is a
+        roll-call prompt for the participants who answer prompts (``reply_to_prompt``)."""
+        self.bot_messages.append((self._t, to, text))
+        if to is not None:
+            return
+        self._prompts += 1
+        for key, spec in self._spec.items():
+            r = spec.reply_to_prompt
+            if r is not None and key in self.user_ids and self._prompts not in r.skip:
+                self._replies.append(EventSpec(t=self._t + r.after_s, type="chat", who=key, text=r.text, to=r.to))
+        self._replies.sort(key=lambda e: e.t)
 
     def _to_meeting_event(self, ev: EventSpec) -> MeetingEvent:
         if ev.type == "end":
@@ -83,9 +100,14 @@ class SimulatorTransport:
         wall0 = self._clock()
         for c in range(n_chunks):
             t = c * m.frame_ms / 1000
+            self._t = t
             while ei < len(events) and events[ei].t <= t:
                 handler.on_meeting_event(self._to_meeting_event(events[ei]))
                 ei += 1
+            while self._replies and self._replies[0].t <= t:
+                reply = self._replies.pop(0)
+                if reply.who in self.user_ids:  # still in the meeting
+                    handler.on_meeting_event(self._to_meeting_event(reply.model_copy(update={"t": round(t, 3)})))
             i0 = c * self.chunk
             for key in self._order:
                 track = self._tracks[key]

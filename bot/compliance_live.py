@@ -1,0 +1,94 @@
+"""A training policy at work inside the bot: roll calls posted in the chat, answers read from it, every
+attendee's compliance evaluated with each live snapshot, the host told privately when someone becomes
+at risk or fails, and at the end the report's compliance section and the exceptions.
+
+The rules are ``analysis/compliance.py``; this module does what needs the meeting: the chat-out (the
+transport's ``send_chat(text, to_key)``) and the pacing of messages to the host (at most one per
+``notify.min_interval_s``; what comes in between is sent together).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from analysis.compliance import ComplianceTracker, Facts, Transition, Verdict, exceptions
+from analysis.events import MeetingEvent
+from analysis.live import ComplianceAlert
+from analysis.meeting_state import MeetingState
+from analysis.policy import TrainingPolicy
+from analysis.report import Compliance, ComplianceCheck
+
+SendChat = Callable[[str, str | None], None]
+_RULES = ("presence", "late_join", "early_leave", "camera", "speaking", "roll_call")
+
+
+class ComplianceMonitor:
+    def __init__(self, policy: TrainingPolicy, duration_s: float, meeting_id: str,
+                 send_chat: SendChat | None = None, expected: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self.policy = policy
+        # the roster the training expects (key → name, role): someone not here yet is at risk too
+        self.expected = dict(expected or {})
+        self.tracker = ComplianceTracker(policy, duration_s, meeting_id)
+        self.send_chat = send_chat or (lambda text, to: None)
+        self._queued: list[str] = []
+        self._last_sent = float("-inf")
+        self.sent: list[tuple[float, str | None, str]] = []  # everything the bot said: (t, to key, text)
+        self.transitions: list[Transition] = []
+
+    def _say(self, t: float, text: str, to: str | None) -> None:
+        self.sent.append((t, to, text))
+        self.send_chat(text, to)
+
+    def on_event(self, ev: MeetingEvent) -> None:
+        if ev.type == "chat" and ev.key is not None:
+            self.tracker.record_chat(ev.key, ev.t, ev.text, ev.to)
+
+    def on_time(self, t: float, state: MeetingState,
+                talk: Mapping[str, tuple[float, int]]) -> tuple[dict[str, Verdict], list[ComplianceAlert]]:
+        """Post the roll calls now due, evaluate everyone, tell the host; returns the verdicts and the
+        status changes for the live snapshot."""
+        rc = self.policy.roll_call
+        for _ in self.tracker.prompts_due(t):
+            assert rc is not None
+            self._say(t, rc.text, None)
+        verdicts, changes = self.tracker.update(t, self._facts(state, t, talk))
+        self.transitions += changes
+        worse = [c for c in changes if c.after in ("at_risk", "failed")]
+        if self.policy.notify.host_on_at_risk:
+            self._queued += [f"{c.name}: {'at risk' if c.after == 'at_risk' else 'failed'}"
+                             f" ({'; '.join(c.reasons)})" for c in worse]
+            host = next((k for k, p in state.participants.items() if p.role == "host" and state.present(k, t)), None)
+            if self._queued and host is not None and t - self._last_sent >= self.policy.notify.min_interval_s:
+                self._say(t, "Rollcall · " + " | ".join(self._queued), host)
+                self._queued, self._last_sent = [], t
+        alerts = [ComplianceAlert(t=c.t, key=c.key, name=c.name, before=c.before, after=c.after,
+                                  reasons=list(c.reasons)) for c in changes]
+        return verdicts, alerts
+
+    def _facts(self, state: MeetingState, t: float, talk: Mapping[str, tuple[float, int]]) -> list[Facts]:
+        here = [Facts(key=k, name=p.name, role=p.role, presence=state.presence_intervals(k, t),
+                      camera=state.camera_intervals(k, t), talk_s=talk.get(k, (0.0, 0))[0], turns=talk.get(k, (0.0, 0))[1])
+                for k, p in state.participants.items()]
+        missing = [Facts(key=k, name=name, role=role, presence=[], camera=[], talk_s=0.0, turns=0)
+                   for k, (name, role) in self.expected.items() if k not in state.participants]
+        return here + missing
+
+    def finish(self, state: MeetingState, talk: Mapping[str, tuple[float, int]]) -> tuple[dict[str, Compliance], list[dict]]:
+        """The report's compliance per attendee (every rule the policy has, passed or failed) and the
+        exceptions (one row per failed rule)."""
+        final = self.tracker.final(self._facts(state, self.tracker.duration_s, talk))
+        active = self._active_rules()
+        out = {}
+        for key, v in final.items():
+            failed = {f.rule: f for f in v.findings}
+            checks = [ComplianceCheck(name=rule, status="fail" if rule in failed else "pass",
+                                      detail=failed[rule].detail if rule in failed else None) for rule in active]
+            out[key] = Compliance(status=v.status, checks=checks)
+        names = {**{k: name for k, (name, _) in self.expected.items()}, **{k: p.name for k, p in state.participants.items()}}
+        return out, exceptions(final, names)
+
+    def _active_rules(self) -> list[str]:
+        p = self.policy
+        on = {"presence": True, "late_join": p.max_late_join_s is not None, "early_leave": p.max_early_leave_s is not None,
+              "camera": p.min_camera_share is not None, "speaking": p.must_speak or p.min_talk_s is not None,
+              "roll_call": p.roll_call is not None}
+        return [r for r in _RULES if on[r]]
