@@ -53,13 +53,17 @@ def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
     table.add_column("turns", justify="right")
     table.add_column("cam", justify="center")
     table.add_column("hand", justify="center")
+    training = any(p.compliance is not None for p in snap.participants)
+    if training:
+        table.add_column("status", no_wrap=True, max_width=28, overflow="ellipsis")
     for p in snap.participants:
         name = Text(p.name, style="bold" if p.talking_now else "")
         if p.role != "attendee":
             name += Text(f" {p.role}", style="dim")
         here = Text("●", style="green") if p.present else Text("·", style="dim")
+        status = [_status(p.compliance, p.compliance_reasons)] if training else []
         if not p.consent:
-            table.add_row(name, here, "", Text("opted out", style="dim"), "", "", "", "")
+            table.add_row(name, here, "", Text("opted out", style="dim"), "", "", "", "", *status)
             continue
         table.add_row(
             name,
@@ -70,5 +74,16 @@ def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
             str(p.turns or 0),
             "on" if p.camera_on else Text("off", style="dim"),
             "✋" if p.hand_up else "",
+            *status,
         )
     return table
+
+
+_STATUS = {"on_track": ("on track", "green"), "at_risk": ("at risk", "bold yellow"), "failed": ("failed", "bold red")}
+
+
+def _status(status: str | None, reasons: list[str]) -> Text:
+    if status is None:
+        return Text("")
+    label, style = _STATUS.get(status, (status, ""))
+    return Text(label, style=style) + (Text(f" {reasons[0]}", style="dim") if reasons else Text(""))

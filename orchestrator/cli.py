@@ -412,6 +412,47 @@ def start_calendar_sync(settings, r, stop: threading.Event) -> threading.Thread 
     return thread
 
 
+def watch(
+    meeting: Annotated[str, typer.Argument(help="The meeting number (a simulated meeting's id).")],
+    data_dir: DataDir = None,
+    once: Annotated[bool, typer.Option("--once", help="Print the latest snapshot and exit.")] = False,
+) -> None:
+    """The meeting's live view in the terminal, from its Redis live channel (the same figures as the
+    host's page)."""
+    from rich.live import Live
+
+    from analysis.live import LiveSnapshot
+    from bot.live_view import LiveView
+    from orchestrator import keys
+    from orchestrator.redis_conn import RedisUnavailable, open_redis
+
+    settings = _settings(data_dir)
+    view = LiveView(f"meeting {meeting}")
+    console = Console()
+    try:
+        with open_redis(settings.redis_url, settings.data_dir) as r:
+            latest = r.xrevrange(keys.live_stream(meeting), count=1)
+            snap = LiveSnapshot.model_validate_json(latest[0][1]["snapshot"]) if latest else None
+            if once:
+                if snap is None:
+                    raise _fail(f"nothing live for meeting {meeting} yet", 1)
+                console.print(view.render(snap))
+                return
+            pubsub = r.pubsub()
+            pubsub.subscribe(keys.live_channel(meeting))
+            with Live(view.render(snap) if snap else f"waiting for meeting {meeting}…", console=console,
+                      refresh_per_second=4) as screen:
+                while snap is None or not snap.ended:
+                    msg = pubsub.get_message(timeout=1.0)
+                    if msg and msg["type"] == "message":
+                        snap = LiveSnapshot.model_validate_json(msg["data"])
+                        screen.update(view.render(snap))
+    except RedisUnavailable as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
 def status(data_dir: DataDir = None) -> None:
     """Bots and schedules, as tables."""
     _print_status(data_dir, bots=True)
@@ -462,7 +503,7 @@ def bench_orchestrator(
 
 
 def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
-    for fn in (serve, reconcile, report, register, limits, orchestrator, status):
+    for fn in (serve, reconcile, report, register, limits, orchestrator, status, watch):
         app.command()(fn)
     schedule_app = typer.Typer(no_args_is_help=True, help="Bots for meetings: add, list, cancel.")
     schedule_app.command("add")(schedule_add)
