@@ -5,13 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rollcall-installed
 PIP_VERSION := 26.3
+# Debian's chromium: the live page is tested in it, headless (no browser is downloaded)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test install clean k8s-validate
 
 demo: $(STAMP)
 	$(VENV)/bin/rollcall demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -26,6 +28,9 @@ $(PY):
 $(STAMP): pyproject.toml CMakeLists.txt $(wildcard native/src/*.cpp native/src/*.hpp) | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 clean:
 	rm -rf $(VENV) build

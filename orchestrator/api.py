@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from orchestrator import http_api, webhook_events, webhooks
+from orchestrator import http_api, live_page, webhook_events, webhooks
 from orchestrator.calendar_sync import CalendarSettings, CalendarSync
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.reconcile_queue import ReconcileQueue
@@ -35,6 +35,7 @@ def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable
     app.state.settings, app.state.redis, app.state.clock = settings, redis_client, clock
     app.include_router(webhooks.router)
     app.include_router(http_api.router)
+    app.include_router(live_page.router)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

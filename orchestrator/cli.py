@@ -453,6 +453,27 @@ def watch(
         pass
 
 
+def live_link(
+    meeting: Annotated[str, typer.Argument(help="The meeting number (a simulated meeting's id).")],
+    base_url: Annotated[str, typer.Option(help="Where `rollcall serve` is reached.")] = "http://127.0.0.1:8080",
+    hours: Annotated[float, typer.Option(min=0.01, help="How long the link works.")] = 4.0,
+    manager: Annotated[list[str] | None, typer.Option(
+        help="Instead of the host's link, a manager's: only these people (participant keys; repeatable).")] = None,
+) -> None:
+    """A signed link to the meeting's live page: the host's (everything), or a manager's (their people's
+    figures only, no transcript). Needs ROLLCALL_LIVE_SECRET, the same as `rollcall serve` has."""
+    from urllib.parse import quote
+
+    from orchestrator.live_access import issue
+
+    settings = _settings(None)
+    if settings.live_secret is None:
+        raise _fail("set ROLLCALL_LIVE_SECRET (the same value `rollcall serve` runs with)")
+    token = issue(settings.live_secret.get_secret_value(), meeting, "manager" if manager else "host", hours * 3600,
+                  people=manager)
+    typer.echo(f"{base_url.rstrip('/')}/live/{quote(meeting)}?token={token}")
+
+
 def status(data_dir: DataDir = None) -> None:
     """Bots and schedules, as tables."""
     _print_status(data_dir, bots=True)
@@ -505,6 +526,7 @@ def bench_orchestrator(
 def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
     for fn in (serve, reconcile, report, register, limits, orchestrator, status, watch):
         app.command()(fn)
+    app.command("live-link")(live_link)
     schedule_app = typer.Typer(no_args_is_help=True, help="Bots for meetings: add, list, cancel.")
     schedule_app.command("add")(schedule_add)
     schedule_app.command("list")(schedule_list)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     # the API's bearer token (schedules, bots, records); without it the API is closed
     admin_token: SecretStr | None = Field(default=None, alias="ROLLCALL_ADMIN_TOKEN")
+    # signs the hosts' and managers' links to live pages (`rollcall live-link`)
+    live_secret: SecretStr | None = Field(default=None, alias="ROLLCALL_LIVE_SECRET")
 
     # webhooks in (from Zoom) and out (the final record, to configured receivers)
     webhook_secret_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBHOOK_SECRET_TOKEN")
@@ -44,4 +46,5 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.zoom_client_secret, self.webhook_secret_token,
-                                               self.outbound_webhook_secret, self.admin_token) if s is not None]
+                                               self.outbound_webhook_secret, self.admin_token, self.live_secret)
+                if s is not None]
