@@ -126,7 +126,14 @@ def test_the_page_in_headless_chromium_follows_a_running_meeting(app, redis_serv
                 time.sleep(0.1)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "live-page.png"), full_page=True)
+            page.wait_for_selector('#state.ended', timeout=30_000)  # the last snapshot: the meeting ended
+            on_page = {key: page.inner_text(f"tr[data-key='{key}'] td.talk").replace(" s", "s") for key in ("p1", "p2")}
             browser.close()
+        # `rollcall watch` shows the same numbers as the page for the same meeting
+        watched = subprocess.run([sys.executable, "-m", "bot.cli", "watch", MEETING, "--once"],
+                                 env={**env, "COLUMNS": "120"}, capture_output=True, text=True, timeout=60)
+        rows = {line.split()[0]: line for line in watched.stdout.splitlines() if line.strip().startswith(("Dana", "Ana"))}
+        assert on_page["p1"] in rows["Dana"] and on_page["p2"] in rows["Ana"], (on_page, watched.stdout)
     finally:
         bot.wait(60)
     assert len(set(values)) >= 3  # the talk time changed while we watched
