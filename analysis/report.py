@@ -17,6 +17,8 @@ import numpy as np
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from analysis import presence as iv
+from analysis import scores
+from analysis.scores import ATTENTION_WEIGHTS, ENGAGEMENT_WEIGHTS
 from analysis.events import SpeechSegment
 from analysis.meeting_state import MeetingState
 from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
@@ -24,10 +26,6 @@ from analysis.transcript import text_signals
 
 SCHEMA_VERSION = 1
 
-# score weights (documented in docs/metrics.md; included in every report so a score can be explained)
-ATTENTION_WEIGHTS = {"presence": 0.5, "camera": 0.3, "interaction": 0.2}
-ENGAGEMENT_WEIGHTS = {"talk": 0.8, "nonverbal": 0.2}
-NONVERBAL_FULL = 3  # chat messages + reactions + hand raises that give the full non-verbal component
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -102,9 +100,13 @@ class Compliance(BaseModel):
 
 
 class AttentionComponents(BaseModel):
+    """Each in 0..1; ``weights`` are the ones used (responsiveness left out when no roll call was asked)."""
+
     presence_share: float  # present_s / meeting duration
     camera_share: float  # camera_on_s / present_s
-    interaction: float  # 1 if spoke, chatted, reacted or raised a hand, else 0
+    responsiveness: float | None = None  # roll calls answered / asked while present; None: none asked
+    interaction: float  # min(1, (chat messages + reactions + hand raises) / 3)
+    speaking: float = 0.0  # 1 if they spoke at least one turn
     weights: dict[str, float] = Field(default_factory=lambda: dict(ATTENTION_WEIGHTS))
 
 
@@ -112,8 +114,9 @@ class EngagementComponents(BaseModel):
     talk_share: float  # talk_time_s / everybody's talk time
     equal_share: float  # 1 / number of eligible participants
     talk_component: float  # min(1, talk_share / equal_share)
+    spread: float = 0.0  # quarters of their time in the meeting with activity / 4
     nonverbal_actions: int  # chat messages + reactions + hand raises
-    nonverbal_component: float  # min(1, nonverbal_actions / NONVERBAL_FULL)
+    nonverbal_component: float  # min(1, nonverbal_actions / 3)
     weights: dict[str, float] = Field(default_factory=lambda: dict(ENGAGEMENT_WEIGHTS))
 
 
@@ -264,9 +267,11 @@ def build_report(
     *,
     params: TalkParams = TalkParams(),
     compliance: Mapping[str, Compliance] | None = None,
+    roll_call: Mapping[str, tuple[int, int]] | None = None,
     transcribed: bool = False,
 ) -> Report:
-    """Build the final report. ``segments``: final speech segments, per key or flat."""
+    """Build the final report. ``segments``: final speech segments, per key or flat. ``roll_call``: per
+    key, roll calls (asked while present, answered) when a training policy ran."""
     info = meeting_info if isinstance(meeting_info, MeetingInfo) else MeetingInfo.model_validate(dict(meeting_info))
     if info.duration_s is not None:
         duration = float(info.duration_s)
@@ -324,22 +329,26 @@ def build_report(
         t = tm.participants[key]
         cam = state.camera_intervals(key, duration)
         cam_s = iv.total(cam)
-        interacted = t.turns > 0 or p.chat_messages > 0 or len(p.reactions) > 0 or p.hand_raises > 0
+        nonverbal = p.chat_messages + len(p.reactions) + p.hand_raises
+        asked, answered = (roll_call or {}).get(key, (0, 0))
         att = AttentionComponents(
             presence_share=_r(min(1.0, present_s[key] / duration) if duration > 0 else 0.0),
             camera_share=_r(min(1.0, cam_s / present_s[key]) if present_s[key] > 0 else 0.0),
-            interaction=1.0 if interacted else 0.0)
-        att_score = sum(ATTENTION_WEIGHTS[c] * v for c, v in
-                        (("presence", att.presence_share), ("camera", att.camera_share),
-                         ("interaction", att.interaction)))
+            responsiveness=_r(answered / asked) if asked else None, interaction=_r(scores.interaction(nonverbal)),
+            speaking=1.0 if t.turns > 0 else 0.0)
+        att_score, att.weights = scores.weighted(
+            {"presence": att.presence_share, "camera": att.camera_share, "responsiveness": att.responsiveness,
+             "interaction": att.interaction, "speaking": att.speaking}, ATTENTION_WEIGHTS)
         share = t.talk_time_s / total_talk if total_talk > 0 else 0.0
         equal = 1.0 / n_eligible if n_eligible else 1.0
-        nonverbal = p.chat_messages + len(p.reactions) + p.hand_raises
+        activity = ([s.start_s for s in segs[key]] + list(p.chat_times) + [x for x, _ in p.reactions]
+                    + list(p.hand_raise_times))
         eng = EngagementComponents(
             talk_share=_r(share, 4), equal_share=_r(equal, 4), talk_component=_r(min(1.0, share / equal), 4),
-            nonverbal_actions=nonverbal, nonverbal_component=_r(min(1.0, nonverbal / NONVERBAL_FULL), 4))
-        eng_score = (ENGAGEMENT_WEIGHTS["talk"] * eng.talk_component
-                     + ENGAGEMENT_WEIGHTS["nonverbal"] * eng.nonverbal_component)
+            spread=_r(scores.spread(pres, activity), 4), nonverbal_actions=nonverbal,
+            nonverbal_component=_r(scores.interaction(nonverbal), 4))
+        eng_score, eng.weights = scores.weighted(
+            {"talk": eng.talk_component, "spread": eng.spread, "nonverbal": eng.nonverbal_component}, ENGAGEMENT_WEIGHTS)
         rows.append(ParticipantReport(
             **base, talk_time_s=_r(t.talk_time_s), speaking_pct=_r(t.speaking_pct, 2), turns=t.turns,
             backchannels=t.backchannels, longest_monologue_s=_r(t.longest_monologue_s),
@@ -349,8 +358,8 @@ def build_report(
             share=_spans(state.share_intervals(key, duration)), chat_messages=p.chat_messages,
             chat_times=[_r(x) for x in p.chat_times], reactions=len(p.reactions),
             reaction_events=[ReactionEvent(t=_r(x), emoji=e) for x, e in p.reactions], hand_raises=p.hand_raises,
-            hand_raise_times=[_r(x) for x in p.hand_raise_times], attention_score=_r(min(1.0, att_score)),
-            attention=att, engagement_score=_r(min(1.0, eng_score)), engagement=eng,
+            hand_raise_times=[_r(x) for x in p.hand_raise_times], attention_score=_r(att_score),
+            attention=att, engagement_score=_r(eng_score), engagement=eng,
             text=_text_stats(said.get(key, []), t.talk_time_s) if transcribed else None))
 
     chat = [ChatEntry(t=_r(m.t), sender=m.sender, to=m.to, text=m.text)

@@ -86,6 +86,15 @@ class ComplianceMonitor:
         names = {**{k: name for k, (name, _) in self.expected.items()}, **{k: p.name for k, p in state.participants.items()}}
         return out, exceptions(final, names)
 
+    def roll_call_counts(self, state: MeetingState) -> dict[str, tuple[int, int]]:
+        """Per person: roll calls asked while they were present, and how many of those they answered."""
+        out = {}
+        for key in state.participants:
+            asked = [i for i in range(self.tracker.posted) if state.present(key, self.tracker.prompts[i])]
+            answered = self.tracker.answered.get(key, set())
+            out[key] = (len(asked), len([i for i in asked if i in answered]))
+        return out
+
     def _active_rules(self) -> list[str]:
         p = self.policy
         on = {"presence": True, "late_join": p.max_late_join_s is not None, "early_leave": p.max_early_leave_s is not None,

@@ -126,11 +126,12 @@ class MeetingPipeline:
         final = self.live.snapshot(end, self.state, self.detector.talking_now(), self.detector.open_turn)
         self._on_snapshot(final.model_copy(update={"ended": True, "transcript": self._take_new_lines()}))
         transcript = sorted(self.transcript, key=lambda e: (e.start_s, e.participant))
-        compliance = None
+        compliance = roll_call = None
         if self.compliance is not None:
             compliance, self.exceptions = self.compliance.finish(self.state, self._talk(final))
+            roll_call = self.compliance.roll_call_counts(self.state)
         return build_report(self.info, self.state, self.segments, transcript, compliance=compliance,
-                            transcribed=self.transcriber is not None)
+                            roll_call=roll_call, transcribed=self.transcriber is not None)
 
     def _talk(self, snap: LiveSnapshot) -> dict[str, tuple[float, int]]:
         return {p.key: (p.talk_time_s or 0.0, p.turns or 0) for p in snap.participants}

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from analysis import presence as iv
-from analysis.report import ATTENTION_WEIGHTS, iso_utc
+from analysis import scores
+from analysis.report import iso_utc
 from orchestrator.zoom_models import ReportParticipant
 
 BOT_KEY_PREFIX = "rollcall-"
@@ -364,7 +365,8 @@ def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: flo
         rec["speaking_pct"] = None
     rec["engagement_score"] = first_bot.get("engagement_score") if analysed and len(bots) == 1 else None
     rec["engagement"] = first_bot.get("engagement") if analysed and len(bots) == 1 else None
-    rec["attention_score"], rec["attention"] = _attention(rec, present_s, seen_s, duration, analysed)
+    rec["attention_score"], rec["attention"] = _attention(rec, present_s, seen_s, duration, analysed,
+                                                          first_bot.get("attention") if len(bots) == 1 else None)
     rec["compliance"] = first_bot.get("compliance")
     bot_src = "bot" if analysed else "none"
     rec["source"] = {"presence": source, "presence_end": "inferred" if inferred else source,
@@ -374,17 +376,20 @@ def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: flo
     return rec
 
 
-def _attention(rec: dict, present_s: float, seen_s: float, duration: float,
-               analysed: bool) -> tuple[float | None, dict | None]:
-    """The report's attention score with presence from Zoom (the whole meeting) and camera/interaction
-    from what the bot saw (camera share of the observed presence)."""
+def _attention(rec: dict, present_s: float, seen_s: float, duration: float, analysed: bool,
+               bot_attention: Mapping[str, Any] | None = None) -> tuple[float | None, dict | None]:
+    """The report's attention score with presence from Zoom (the whole meeting) and the camera share of
+    the observed presence; responsiveness, interaction and speaking as the bot measured them."""
     if not analysed:
         return None, None
-    presence_share = min(1.0, present_s / duration) if duration > 0 else 0.0
-    camera_share = min(1.0, (rec["camera_on_s"] or 0.0) / seen_s) if seen_s > 0 else 0.0
-    interacted = any((rec[k] or 0) > 0 for k in ("turns", "chat_messages", "reactions", "hand_raises"))
-    comps = {"presence_share": _r(presence_share), "camera_share": _r(camera_share),
-             "interaction": 1.0 if interacted else 0.0, "weights": dict(ATTENTION_WEIGHTS)}
-    score = (ATTENTION_WEIGHTS["presence"] * presence_share + ATTENTION_WEIGHTS["camera"] * camera_share
-             + ATTENTION_WEIGHTS["interaction"] * comps["interaction"])
-    return _r(min(1.0, score)), comps
+    bot = bot_attention or {}
+    actions = sum(rec[k] or 0 for k in ("chat_messages", "reactions", "hand_raises"))
+    comps: dict[str, Any] = {
+        "presence_share": _r(min(1.0, present_s / duration) if duration > 0 else 0.0),
+        "camera_share": _r(min(1.0, (rec["camera_on_s"] or 0.0) / seen_s) if seen_s > 0 else 0.0),
+        "responsiveness": bot.get("responsiveness"), "interaction": _r(scores.interaction(actions)),
+        "speaking": 1.0 if (rec["turns"] or 0) > 0 else 0.0}
+    score, comps["weights"] = scores.weighted(
+        {"presence": comps["presence_share"], "camera": comps["camera_share"], "responsiveness": comps["responsiveness"],
+         "interaction": comps["interaction"], "speaking": comps["speaking"]}, scores.ATTENTION_WEIGHTS)
+    return _r(score), comps

@@ -85,16 +85,21 @@ def test_report_values(report):
     assert mm.talk_balance == pytest.approx(0.6)  # two eligible talkers, 28 vs 12
     assert mm.interruption_matrix == {"p2": {"p1": 1}, "p1": {"p2": 1}}
     assert mm.participants_total == 3 and mm.peak_present == 3
-    # scores are in 0..1 and explained by their components
+    # scores are in 0..1 and explained by their components: the weighted mean of those that apply
     for x in (p["p1"], p["p2"]):
         assert 0 <= x.attention_score <= 1 and 0 <= x.engagement_score <= 1
-        a = x.attention
-        want = (a.weights["presence"] * a.presence_share + a.weights["camera"] * a.camera_share
-                + a.weights["interaction"] * a.interaction)
+        a, w = x.attention, x.attention.weights
+        assert a.responsiveness is None and "responsiveness" not in w  # no roll call: left out, the rest scaled
+        assert sum(w.values()) == pytest.approx(1.0, abs=1e-3)
+        want = (w["presence"] * a.presence_share + w["camera"] * a.camera_share + w["interaction"] * a.interaction
+                + w["speaking"] * a.speaking)
         assert x.attention_score == pytest.approx(want, abs=1e-3)
-    assert p["p1"].attention_score == pytest.approx(0.5 * 1 + 0.3 * 57 / 60 + 0.2)
-    assert p["p2"].engagement.talk_component == pytest.approx(0.6)  # 30 % share vs 50 % equal share
-    assert p["p2"].engagement_score == pytest.approx(0.8 * 0.6 + 0.2 * 1.0)  # 3 non-verbal actions
+    # p1: here all along, camera 57 of 60 s, no chat/reactions/hands, spoke: (0.35 + 0.2 × 0.95 + 0.1) / 0.8
+    assert p["p1"].attention_score == pytest.approx((0.35 * 1 + 0.2 * 57 / 60 + 0.15 * 0 + 0.1 * 1) / 0.8, abs=1e-3)
+    e = p["p2"].engagement
+    assert e.talk_component == pytest.approx(0.6)  # 30 % share vs 50 % equal share
+    assert e.spread == 0.75  # turns at 5 and 35 s, chat at 12.5, hand at 21, reaction at 30: quarters 1, 2, 3
+    assert p["p2"].engagement_score == pytest.approx(0.6 * 0.6 + 0.2 * 0.75 + 0.2 * 1.0)  # 3 non-verbal actions
 
 
 def test_opted_out_participant_has_presence_only(report):

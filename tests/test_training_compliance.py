@@ -94,3 +94,24 @@ def test_the_final_compliance_and_exceptions_are_exactly_right(run):
         table = list(csv.DictReader(f))
     assert [(r["name"], r["rule"]) for r in table] == [(r["name"], r["rule"]) for r in rows]
     assert {r["name"] for r in table} == {"Lars Late", "Eve Early", "Max Silent", "Nina Nocam"}
+
+
+def test_scores_are_deterministic_bounded_and_carry_their_components(run, tmp_path):
+    out, first = run
+    again = replay(out.parent / "training.yaml", tmp_path / "again").report
+    scored = [p for p in first.report.participants if p.attention is not None]
+    assert [(p.key, p.attention_score, p.engagement_score) for p in scored] == [
+        (p.key, p.attention_score, p.engagement_score) for p in again.participants if p.attention is not None]
+    for p in scored:
+        assert 0 <= p.attention_score <= 1 and 0 <= p.engagement_score <= 1
+        for comps in (p.attention, p.engagement):
+            assert sum(comps.weights.values()) == pytest.approx(1.0, abs=1e-3)
+            values = comps.model_dump()
+            assert all(0 <= values[name] <= 1 for name in ("presence_share", "camera_share", "interaction", "speaking",
+                                                           "talk_component", "spread", "nonverbal_component")
+                       if name in values)
+    by_key = {p.key: p for p in scored}
+    assert by_key["ok"].attention.responsiveness == 1.0  # answered both roll calls
+    assert by_key["mute_rc"].attention.responsiveness == 0.0  # answered none
+    assert by_key["late"].attention.responsiveness == 1.0  # asked once while present (6:00), answered
+    assert by_key["ok"].attention_score > by_key["mute_rc"].attention_score
