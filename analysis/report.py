@@ -19,6 +19,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from analysis import presence as iv
 from analysis import scores
 from analysis.scores import ATTENTION_WEIGHTS, ENGAGEMENT_WEIGHTS
+from analysis.effectiveness import Effectiveness, compute_effectiveness
 from analysis.events import SpeechSegment
 from analysis.meeting_state import MeetingState
 from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
@@ -216,6 +217,7 @@ class MeetingMetrics(BaseModel):
     hand_raises: int
     events_ignored: int
     parameters: dict[str, float]
+    effectiveness: Effectiveness | None = None  # for the host: balance, monologues, questions, quiet stretches
 
 
 class Observer(BaseModel):
@@ -365,6 +367,12 @@ def build_report(
     chat = [ChatEntry(t=_r(m.t), sender=m.sender, to=m.to, text=m.text)
             for m in state.chat if m.sender not in opted_out]
     cons = [p for p in state.participants.values() if p.consent]
+    effectiveness = compute_effectiveness(
+        {k: [(s.start_s, s.end_s) for s in v] for k, v in segs.items()},
+        {k: tm.participants[k].talk_time_s for k in consented if k in tm.participants}, eligible,
+        [p.key for p in cons if p.role == "host"], [(e.participant, e.start_s, e.end_s, e.text) for e in tx],
+        [x for p in cons for x in (*p.chat_times, *(r for r, _ in p.reactions), *p.hand_raise_times,
+                                   *p.presence.starts)], window)
     mm = MeetingMetrics(
         talk_balance=_r(tm.talk_balance, 4), overlap_s=_r(tm.overlap_s), silence_s=_r(tm.silence_s),
         window=Span(start_s=_r(window[0]), end_s=_r(window[1])), speech_s=_r(tm.speech_s),
@@ -377,7 +385,7 @@ def build_report(
         participants_consented=len(cons), peak_present=_peak(list(presence.values())),
         chat_messages=sum(p.chat_messages for p in cons), reactions=sum(len(p.reactions) for p in cons),
         hand_raises=sum(p.hand_raises for p in cons), events_ignored=state.ignored,
-        parameters={k: float(v) for k, v in asdict(params).items()})
+        parameters={k: float(v) for k, v in asdict(params).items()}, effectiveness=effectiveness)
     meeting = ReportMeeting(id=info.id, topic=info.topic, started_at=iso_utc(info.start),
                             ended_at=iso_utc(info.start + timedelta(seconds=duration)), duration_s=_r(duration))
     return Report(meeting=meeting, participants=rows, transcript=tx, chat=chat,
