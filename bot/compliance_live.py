@@ -31,6 +31,7 @@ class ComplianceMonitor:
         self.send_chat = send_chat or (lambda text, to: None)
         self._queued: list[str] = []
         self._last_sent = float("-inf")
+        self._next_summary = policy.notify.summary_every_s
         self.sent: list[tuple[float, str | None, str]] = []  # everything the bot said: (t, to key, text)
         self.transitions: list[Transition] = []
 
@@ -52,17 +53,31 @@ class ComplianceMonitor:
             self._say(t, rc.text, None)
         verdicts, changes = self.tracker.update(t, self._facts(state, t, talk))
         self.transitions += changes
+        host = next((k for k, p in state.participants.items() if p.role == "host" and state.present(k, t)), None)
         worse = [c for c in changes if c.after in ("at_risk", "failed")]
         if self.policy.notify.host_on_at_risk:
             self._queued += [f"{c.name}: {'at risk' if c.after == 'at_risk' else 'failed'}"
                              f" ({'; '.join(c.reasons)})" for c in worse]
-            host = next((k for k, p in state.participants.items() if p.role == "host" and state.present(k, t)), None)
             if self._queued and host is not None and t - self._last_sent >= self.policy.notify.min_interval_s:
                 self._say(t, "Rollcall · " + " | ".join(self._queued), host)
                 self._queued, self._last_sent = [], t
+        if self._next_summary is not None and t >= self._next_summary and host is not None:
+            self._say(t, self._summary(t, state, verdicts, talk), host)
+            self._next_summary = t + (self.policy.notify.summary_every_s or 0.0)
         alerts = [ComplianceAlert(t=c.t, key=c.key, name=c.name, before=c.before, after=c.after,
                                   reasons=list(c.reasons)) for c in changes]
         return verdicts, alerts
+
+    @staticmethod
+    def _summary(t: float, state: MeetingState, verdicts: Mapping[str, Verdict],
+                 talk: Mapping[str, tuple[float, int]]) -> str:
+        """The host's periodic top line: who is here, who is at risk or failed, who has not spoken."""
+        here = sum(1 for k in state.participants if state.present(k, t))
+        counts = {s: sum(1 for v in verdicts.values() if v.status == s) for s in ("on_track", "at_risk", "failed")}
+        silent = sum(1 for k, v in verdicts.items() if talk.get(k, (0.0, 0))[1] == 0)
+        m, s = divmod(int(t), 60)
+        return (f"Rollcall · {m}:{s:02d} · {here} here · {counts['on_track']} on track, {counts['at_risk']} at risk, "
+                f"{counts['failed']} failed · {silent} not yet spoken")
 
     def _facts(self, state: MeetingState, t: float, talk: Mapping[str, tuple[float, int]]) -> list[Facts]:
         here = [Facts(key=k, name=p.name, role=p.role, presence=state.presence_intervals(k, t),

@@ -115,3 +115,14 @@ def test_scores_are_deterministic_bounded_and_carry_their_components(run, tmp_pa
     assert by_key["mute_rc"].attention.responsiveness == 0.0  # answered none
     assert by_key["late"].attention.responsiveness == 1.0  # asked once while present (6:00), answered
     assert by_key["ok"].attention_score > by_key["mute_rc"].attention_score
+
+
+def test_the_host_can_get_a_periodic_summary(tmp_path):
+    policy = {**POLICY, "notify": {"min_interval_s": 5, "summary_every_s": 120}}
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(policy))
+    (tmp_path / "training.yaml").write_text(yaml.safe_dump(training(), sort_keys=False))
+    replay(tmp_path / "training.yaml", tmp_path / "out")
+    log = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    summaries = [r for r in log if r["kind"] == "bot_chat" and r["to"] == "host" and " here · " in r["text"]]
+    assert [r["t"] for r in summaries] == [120.1, 240.1, 360.1, 480.1]
+    assert summaries[1]["text"] == "Rollcall · 4:00 · 6 here · 3 on track, 2 at risk, 1 failed · 6 not yet spoken"
