@@ -350,8 +350,11 @@ def orchestrator(
 ) -> None:
     """Send bots to scheduled meetings, watch them, replace the ones that die, and finish simulated
     meetings' records. Runs until interrupted; several can share one Redis."""
+    import httpx
+
     from orchestrator.dispatcher import DispatchConfig, Dispatcher
     from orchestrator.launchers import LocalLauncher
+    from orchestrator.outbound import OutboundWebhooks
     from orchestrator.redis_conn import RedisUnavailable, embedded_url, open_redis
 
     _logging()
@@ -370,7 +373,10 @@ def orchestrator(
                 chosen = KubernetesLauncher.from_settings(settings)
             # a pod may take minutes to pull its image before its first heartbeat
             grace = 45.0 if launcher == "local" else 300.0
-            dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity, launch_grace_s=grace))
+            http = httpx.Client(timeout=10.0)
+            outbound = OutboundWebhooks(settings.outbound_webhook_urls, settings.outbound_webhook_secret.get_secret_value()
+                                        if settings.outbound_webhook_secret else None, r, http)
+            dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity, launch_grace_s=grace), outbound=outbound)
             err.print(f"orchestrator {dispatcher.consumer}: {launcher} bots, capacity {capacity}")
             stop = threading.Event()
             calendar = start_calendar_sync(settings, r, stop)

@@ -34,7 +34,9 @@ from analysis.observations import report_from_log
 from analysis.report import MeetingInfo, Observer
 from orchestrator import keys
 from orchestrator.attendance import MeetingWindow, reconcile
+from orchestrator.hr_payload import compliance_payload
 from orchestrator.launchers import BotJob, Launcher
+from orchestrator.outbound import OutboundWebhooks
 from orchestrator.report_store import ReportStore
 from orchestrator.schedule_store import Schedule, ScheduleStore
 
@@ -107,8 +109,10 @@ class DispatchConfig:
 
 class Dispatcher:
     def __init__(self, r: redis.Redis, launcher: Launcher, config: DispatchConfig | None = None, *,
-                 consumer: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 consumer: str | None = None, clock: Callable[[], float] = time.time,
+                 outbound: OutboundWebhooks | None = None) -> None:
         self.r, self.launcher, self.config, self.clock = r, launcher, config or DispatchConfig(), clock
+        self.outbound = outbound  # a training's compliance goes to the HR system when it ends
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.schedules = ScheduleStore(r, clock=clock)
         self.store = ReportStore(r)
@@ -304,7 +308,11 @@ class Dispatcher:
             if not self.r.set(keys.schedule(sid) + ":finishing", self.consumer, nx=True, ex=60):
                 continue
             if s.kind == "scenario":  # idempotent: the record is keyed by the schedule
-                self.store.save_record(self.merged_record(sid, s, jobs))
+                record = self.merged_record(sid, s, jobs)
+                self.store.save_record(record)
+                payload = compliance_payload(record)
+                if payload is not None and self.outbound is not None:
+                    self.outbound.emit("training.compliance", payload)
             pipe = self.r.pipeline()
             pipe.hset(keys.schedule(sid), "status", "ended")
             pipe.srem(keys.SCHEDULES_ACTIVE, sid)

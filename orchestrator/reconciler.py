@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.attendance import MeetingWindow, reconcile
+from orchestrator.hr_payload import compliance_payload
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.rate_limits import DailyCapReached
 from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
@@ -100,6 +101,9 @@ class Reconciler:
         self.store.save_record(record)
         if self.outbound is not None:
             record["deliveries"] = self.outbound.emit("meeting.reconciled", record)
+            payload = compliance_payload(record)
+            if payload is not None and job.pass_no == 1:  # the HR system hears once per training
+                self.outbound.emit("training.compliance", payload)
         return record
 
     def _participants(self, uuid: str) -> tuple[list[ReportParticipant], str]:

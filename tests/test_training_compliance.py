@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timedelta
 
 import pytest
 import yaml
@@ -126,3 +127,41 @@ def test_the_host_can_get_a_periodic_summary(tmp_path):
     summaries = [r for r in log if r["kind"] == "bot_chat" and r["to"] == "host" and " here · " in r["text"]]
     assert [r["t"] for r in summaries] == [120.1, 240.1, 360.1, 480.1]
     assert summaries[1]["text"] == "Rollcall · 4:00 · 6 here · 3 on track, 2 at risk, 1 failed · 6 not yet spoken"
+
+
+def test_the_hr_system_gets_the_training_outcome_signed_when_the_meeting_ends(run, redis_client):
+    import httpx
+
+    from orchestrator import keys
+    from orchestrator.dispatcher import Dispatcher
+    from orchestrator.launchers import NoopLauncher
+    from orchestrator.outbound import OutboundWebhooks, sign
+    from orchestrator.schedule_store import Schedule, ScheduleStore
+
+    _, result = run
+    report = result.report.model_dump(mode="json")
+    start = result.report.meeting.started_at
+    t0 = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    store = ScheduleStore(redis_client, clock=lambda: t0.timestamp() + 1)
+    sid, _ = store.add(Schedule(meeting_id="85000000701", kind="scenario", scenario="/x.yaml", start_at=t0,
+                                join_at=t0, end_at=t0 + timedelta(seconds=600)))
+    store.take_due()
+    redis_client.rpush(keys.schedule_jobs(sid), "job-1")
+    redis_client.hset(keys.bot("job-1"), mapping={"status": "finished", "meeting_id": "85000000701"})
+    redis_client.hset(keys.bot_reports("85000000701"), f"{start}|job-1", json.dumps(report))
+    got = []
+    with httpx.Client(transport=httpx.MockTransport(lambda req: got.append(req) or httpx.Response(204))) as http:
+        out = OutboundWebhooks(["https://hr.example/rollcall"], "hr-secret", redis_client, http)
+        d = Dispatcher(redis_client, NoopLauncher(), clock=lambda: t0.timestamp() + 700, outbound=out)
+        d.finalize()
+        d.finalize()  # once only
+    (req,) = got
+    ts = req.headers["x-rollcall-timestamp"]
+    assert req.headers["x-rollcall-signature"] == sign("hr-secret", ts, req.content)
+    body = json.loads(req.content)
+    assert body["event"] == "training.compliance"
+    data = body["data"]
+    assert (data["passed"], data["failed"]) == (2, 4)
+    failed = {a["name"]: sorted(f["rule"] for f in a["failed"]) for a in data["attendees"] if a["status"] == "failed"}
+    assert failed == {"Lars Late": ["late_join", "presence"], "Eve Early": ["early_leave", "presence"],
+                      "Max Silent": ["roll_call"], "Nina Nocam": ["camera"]}
