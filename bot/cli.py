@@ -178,6 +178,9 @@ def bot(
     out: Annotated[Path, typer.Option(help="Output directory (report.json, report.html, logs).")] = Path("out/bot"),
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
+    policy: Annotated[str | None, typer.Option(
+        help="A training: 'default' or a policy file; roll calls go to the chat and attendees are checked.")] = None,
+    duration: Annotated[float, typer.Option(min=1, help="The training's scheduled length in seconds.")] = 3600.0,
 ) -> None:
     """Join a real Zoom meeting through the Meeting SDK and measure it (credentials from ZOOM_SDK_CLIENT_ID
     and ZOOM_SDK_CLIENT_SECRET; tokens from ZOOM_ZAK, ZOOM_OBF_TOKEN, ZOOM_APP_PRIVILEGE_TOKEN), or run a
@@ -219,10 +222,17 @@ def bot(
             raise ValueError("give --meeting-url, --meeting-id or --scenario")
     except (MissingCredentials, ValueError) as exc:
         raise _fail(str(exc)) from None
+    from analysis.policy import PolicyError
+    from bot.scenario import read_policy
+
+    try:
+        training = read_policy(policy, Path.cwd()) if policy else None
+    except PolicyError as exc:
+        raise _fail(str(exc)) from None
     job = job_id or f"{number}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     spec = JoinSpec(number, passcode, name, customer_key_for(job))
     asr = None if no_asr else AsrConfig()
-    os._exit(bot_main(spec, credentials, out, asr=asr, live=live, job_id=job))
+    os._exit(bot_main(spec, credentials, out, asr=asr, live=live, job_id=job, policy=training, duration_s=duration))
 
 
 # the orchestrator's commands (serve, reconcile, report, limits, zoom-emulator, bench reconcile): this

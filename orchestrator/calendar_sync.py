@@ -71,6 +71,8 @@ class CalendarSettings(BaseSettings):
     bot_lead_s: float = Field(default=60.0, ge=0, alias="ROLLCALL_BOT_LEAD_S")
     sync_every_s: float = Field(default=900.0, gt=0, alias="ROLLCALL_SYNC_EVERY_S")
     horizon_days: float = Field(default=14.0, gt=0, alias="ROLLCALL_SYNC_HORIZON_DAYS")
+    # the policy the trainings' bots check ("default" or a policy file on the bots' host)
+    policy: str = Field(default="default", alias="ROLLCALL_TRAINING_POLICY")
 
     @field_validator("trainers", mode="before")
     @classmethod
@@ -389,7 +391,8 @@ class CalendarSync:
             return result
         s = Schedule(kind="zoom", meeting_id=meeting_id, start_at=start, join_at=now, end_at=end,
                      topic=m.topic or (known[0].topic if known else ""),
-                     passcode=_passcode(m) or (known[0].passcode if known else None), source="webhook", owner=owner)
+                     passcode=_passcode(m) or (known[0].passcode if known else None), source="webhook", owner=owner,
+                     policy=self.settings.policy)
         self._count(self._put(s), result)
         log.info("meeting %s started with no bot on its way: bot joins now (%s)", meeting_id, s.id)
         return result
@@ -440,7 +443,7 @@ class CalendarSync:
         passcode = _passcode(m)
         return [Schedule(kind="zoom", meeting_id=m.id, start_at=o.start, join_at=o.start - lead,
                          end_at=o.start + timedelta(minutes=o.duration_min), topic=m.topic or "", passcode=passcode,
-                         source="calendar", owner=trainer)
+                         source="calendar", owner=trainer, policy=self.settings.policy)
                 for o in occurrences
                 if o.start <= self._horizon(now) and o.start + timedelta(minutes=o.duration_min) > now]
 

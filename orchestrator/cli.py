@@ -283,6 +283,8 @@ def schedule_add(
     passcode: Annotated[str | None, typer.Option(envvar="ROLLCALL_PASSCODE", help="The meeting passcode.")] = None,
     topic: Annotated[str, typer.Option(help="A label for lists.")] = "",
     no_asr: Annotated[bool, typer.Option("--no-asr", help="The bot skips transcription.")] = False,
+    policy: Annotated[str | None, typer.Option(
+        help="A Zoom training: 'default' or a policy file on the bots' host (a scenario names its own).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Schedule a bot for a meeting; the orchestrator sends it. The same meeting and start again changes
@@ -309,7 +311,7 @@ def schedule_add(
             raise _fail(f"--meeting-id: {meeting_id!r} is not a Zoom meeting number")
         spec = Schedule(meeting_id=meeting_id, start_at=start, join_at=start - timedelta(seconds=60.0 if lead is None else lead),
                         end_at=start + timedelta(seconds=duration or 3600), passcode=passcode, topic=topic,
-                        asr=not no_asr)
+                        asr=not no_asr, policy=policy)
     settings = _settings(data_dir)
     try:
         with open_redis(settings.redis_url, settings.data_dir) as r:

@@ -42,6 +42,8 @@ def bot_command(job: BotJob, out_dir: str, python: str = sys.executable) -> list
         cmd += ["--scenario", s.scenario, "--start-at", s.start_at.isoformat()]
     else:
         cmd += ["--meeting-id", s.meeting_id]
+        if s.policy:
+            cmd += ["--policy", s.policy, "--duration", f"{(s.end_at - s.start_at).total_seconds():.0f}"]
     if not s.asr:
         cmd.append("--no-asr")
     return cmd

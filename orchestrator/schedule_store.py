@@ -63,6 +63,7 @@ class Schedule(BaseModel):
     scenario: str | None = None  # absolute path, for kind "scenario"
     passcode: str | None = None
     asr: bool = True
+    policy: str | None = None  # a training (Zoom): "default" or a policy file on the bot's host
     source: str = "manual"  # manual | calendar | webhook
     owner: str | None = None  # the trainer (Zoom user) whose calendar it came from
     status: Status = "scheduled"

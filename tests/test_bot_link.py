@@ -60,3 +60,18 @@ def test_while_redis_is_away_nothing_raises_and_the_log_waits(tmp_path):
     assert link.snapshots_skipped == 1
     assert not link.flush() and len(link._buffer) == 1  # kept for when Redis is back
     assert link.finish(None, status="finished", exit_code=0, give_up_after_s=0.5) is False
+
+
+def test_a_zoom_bot_with_a_training_policy_posts_roll_calls_and_reports_compliance(tmp_path):
+    from analysis.policy import parse_policy
+
+    fake = FakeZoom()
+    fake.users[100] = FakeUser(100, "pA", "Ana", muted=False)
+    policy = parse_policy("roll_call: {every_s: 100, first_at_s: 0.5, response_window_s: 30, text: 'Roll call!'}")
+    run_meeting(fake, SignalLoop(fake, 1.5), SPEC, ZoomCredentials(client_id="cid", client_secret=SECRET), tmp_path,
+                policy=policy, duration_s=600)
+    assert {"text": "Roll call!", "type": "To_All"} in fake.sent  # through the SDK's chat
+    report = json.loads((tmp_path / "report.json").read_text())
+    ana = next(p for p in report["participants"] if p["key"] == "pA")
+    assert ana["compliance"]["status"] == "failed"  # the meeting ended for the bot after 1.5 s of 10 minutes
+    assert (tmp_path / "exceptions.csv").exists()

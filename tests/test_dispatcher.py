@@ -174,3 +174,12 @@ def test_adding_a_schedule_never_undoes_its_dispatch(redis_client):
     assert store.add(s.model_copy(update={"topic": "moved"})) == (sid, False)
     assert redis_client.hget(keys.schedule(sid), "status") == "dispatched"
     assert redis_client.zscore(keys.SCHEDULES_DUE, sid) is None  # not queued a second time
+
+
+def test_the_bot_command_carries_the_training_policy_but_never_the_passcode():
+    from orchestrator.launchers import BotJob, bot_command
+
+    s = schedule("85000000041", NOW).model_copy(update={"policy": "default", "passcode": "S3cret"})
+    cmd = bot_command(BotJob("job-1", s.id, s, 1), "/work/out")
+    assert cmd[cmd.index("--policy") + 1] == "default" and cmd[cmd.index("--duration") + 1] == "3600"
+    assert "S3cret" not in " ".join(cmd) and "--passcode" not in cmd

@@ -21,7 +21,9 @@ from rich.console import Console
 from rich.live import Live
 
 from analysis.live import LiveSnapshot
+from analysis.policy import TrainingPolicy
 from analysis.report import MeetingInfo, Observer
+from bot.compliance_live import ComplianceMonitor
 from bot.live_view import LiveView
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
@@ -62,19 +64,28 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
                 config: ZoomConfig | None = None, asr: AsrConfig | None = None,
                 pipeline_config: PipelineConfig | None = None,
                 on_snapshot: Callable[[LiveSnapshot], None] | None = None,
-                link: BotLink | None = None) -> Lifecycle:
+                link: BotLink | None = None, policy: TrainingPolicy | None = None,
+                duration_s: float = 3600.0) -> Lifecycle:
     """Join, run until an outcome (or SIGTERM/SIGINT: leave), leave, and write the outputs if the bot
     got into the meeting. Returns the lifecycle (its exit code and reason). With a ``link``, the
-    orchestrator gets the heartbeat, live snapshots and observations as they happen, and the report."""
+    orchestrator gets the heartbeat, live snapshots and observations as they happen, and the report. With
+    a training ``policy``, roll calls go to the meeting chat and attendees are checked over the scheduled
+    ``duration_s`` (media time 0 is the bot's join)."""
     pipeline_config = pipeline_config or PipelineConfig()
     sinks = [f for f in (on_snapshot, link.snapshot if link else None) if f is not None]
     outputs = MeetingOutputs(out_dir, (lambda snap: [f(snap) for f in sinks]) if sinks else None)
     info = MeetingInfo(id=str(spec.meeting_number), topic="", start=datetime.now(UTC))
     transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
     logs = [outputs.log] + ([link.log] if link else [])
+    sessions: list[ZoomSession] = []  # the chat-out is the session's, which needs the pipeline first
+    compliance = (ComplianceMonitor(policy, duration_s, str(spec.meeting_number),
+                                    lambda text, to: bool(sessions) and sessions[0].send_chat(text, to))
+                  if policy is not None else None)
     pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot,
-                               on_log=lambda record: [f(record) for f in logs], transcriber=transcriber)
+                               on_log=lambda record: [f(record) for f in logs], transcriber=transcriber,
+                               compliance=compliance)
     session = ZoomSession(sdk, credentials, spec, pipeline, config=config)
+    sessions.append(session)
     stop: list[int] = []
     previous = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
     joined = []
@@ -113,7 +124,8 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
 
 
 def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr: AsrConfig | None,
-             config: ZoomConfig | None = None, live: bool = False, job_id: str | None = None) -> int:
+             config: ZoomConfig | None = None, live: bool = False, job_id: str | None = None,
+             policy: TrainingPolicy | None = None, duration_s: float = 3600.0) -> int:
     """The real bot process: prepare it, run the meeting, print one line saying how it ended; returns the
     exit code (the caller ends the process with os._exit)."""
     secrets = credentials.secrets() + ([spec.passcode] if spec.passcode else [])
@@ -132,7 +144,7 @@ def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr
                 on_snapshot = lambda snap: screen.update(view.render(snap))  # noqa: E731
             link = link_from_env(job_id, str(spec.meeting_number)) if job_id else None
             lifecycle = run_meeting(sdk, GLibLoop(), spec, credentials, out_dir, config=config, asr=asr,
-                                    on_snapshot=on_snapshot, link=link)
+                                    on_snapshot=on_snapshot, link=link, policy=policy, duration_s=duration_s)
     line = f"rollcall bot: {lifecycle.summary()} (exit {lifecycle.exit_code})"
     print(redact(line, secrets), file=sys.stderr, flush=True)
     if lifecycle.outcome in NORMAL_ENDINGS and (out_dir / "report.json").exists():
