@@ -57,19 +57,11 @@ if (not owner) or owner == ARGV[1] or (ARGV[3] ~= '' and owner == ARGV[3]) then
 end
 return 0
 """
-# KEYS: bot hash, running set. ARGV: job, new status, reason, exit code. Only a live bot (or one that
-# reported its own failure: "exited") can end, and only once.
-_MARK_DEAD = """
-local st = redis.call('HGET', KEYS[1], 'status')
-if st ~= 'launching' and st ~= 'running' and st ~= 'exited' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3], 'exit_code', ARGV[4])
-redis.call('SREM', KEYS[2], ARGV[1])
-return 1
-"""
-# The same, and in the same step what follows: a replacement job now (stream) or later (delayed set), or
-# an alert; or the meeting's lock freed. KEYS: bot hash, running set, job stream, delayed set, alerts,
-# lock. ARGV: job, status, reason, exit code, action (now|later|alert|free), delay-until, replacement job
-# (JSON), alert reason. An orchestrator that dies between the two can no longer lose the replacement.
+# A bot's end, once: only a live bot (or one that reported its own failure: "exited") can end, and in the
+# same step what follows: a replacement job now (stream) or later (delayed set), or an alert; else the
+# meeting's lock freed. KEYS: bot hash, running set, job stream, delayed set, alerts, lock. ARGV: job,
+# status, reason, exit code, action (now|later|alert|free), delay-until or now, job (JSON, with its
+# schedule), alert reason. An orchestrator that dies midway can no longer lose the replacement.
 _DIE = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'launching' and st ~= 'running' and st ~= 'exited' then return 0 end
@@ -117,7 +109,6 @@ class Dispatcher:
         self.schedules = ScheduleStore(r, clock=clock)
         self.store = ReportStore(r)
         self._take_lock = r.register_script(_TAKE_LOCK)
-        self._mark_dead = r.register_script(_MARK_DEAD)
         self._die = r.register_script(_DIE)
         self._release = r.register_script(_RELEASE)
         self._group_ready = False
@@ -213,10 +204,10 @@ class Dispatcher:
         pipe.execute()
         try:
             handle = self.launcher.launch(BotJob(job_id, sid, s, attempt))
-        except Exception as exc:  # the launcher's own failure: record it, free the meeting
-            self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "failed", repr(exc)[:300], -1])
-            self._release(keys=[lock], args=[job_id])
-            self._alert(job_id, sid, f"launch failed: {exc!r}"[:300])
+        except Exception as exc:  # the launcher's own failure: record it, free the meeting, alert
+            why = f"launch failed: {exc!r}"[:300]
+            self._end(job_id, s.meeting_id, "failed", repr(exc)[:300], -1, "alert", now, {"schedule": sid}, why)
+            log.error("schedule %s, bot %s: %s", sid, job_id, why)
             return
         self.r.hset(keys.bot(job_id), "handle", handle)
         self.lateness.append(self.clock() - float(f.get("due", now)))
@@ -235,14 +226,9 @@ class Dispatcher:
                 continue
             code = self.launcher.poll(h["handle"]) if h.get("handle") else None
             if code == 0:  # ended normally without a word (a bot without Redis, or a no-op launch)
-                if self._mark_dead(keys=[keys.bot(job_id), keys.BOTS_RUNNING], args=[job_id, "finished", "exited 0", 0]):
-                    self._release(keys=[keys.meeting_lock(h["meeting_id"])], args=[job_id])
+                self._end(job_id, h["meeting_id"], "finished", "exited 0", 0, "free", now, {"schedule": h["schedule"]})
             elif code is not None:
-                st = self.r.hget(keys.bot(job_id), "status")
-                if st in ("launching", "running"):
-                    self._died(job_id, h, f"exited with {code} without finishing", code, now)
-                elif st == "exited":
-                    self._died(job_id, h, h.get("reason") or "exited", code, now)
+                self._died(job_id, h, f"exited with {code} without finishing", code, now)
             elif not self.r.exists(keys.bot_lease(job_id)):
                 self._died(job_id, h, "heartbeat lost", -1, now)
 
@@ -260,12 +246,8 @@ class Dispatcher:
             why = f"{reason}; not retried" + ("" if retryable else " (another attempt cannot fix it)")
         else:
             status, action, why = "died", "now" if delay == 0 else "later", reason
-        done = self._die(keys=[keys.bot(job_id), keys.BOTS_RUNNING, keys.JOB_STREAM, keys.JOBS_DELAYED, keys.ALERTS,
-                               keys.meeting_lock(h["meeting_id"])],
-                         args=[job_id, status, reason, code, action,
-                               f"{now + delay:.3f}" if action == "later" else f"{now:.3f}",
-                               json.dumps(job, sort_keys=True), why])
-        if not done:
+        if not self._end(job_id, h["meeting_id"], status, reason, code, action,
+                         now + delay if action == "later" else now, job, why):
             return  # another orchestrator saw it first, or it finished just now
         if action == "alert":
             log.error("schedule %s, bot %s: %s", sid, job_id, why)
@@ -285,10 +267,13 @@ class Dispatcher:
             if self.r.zrem(keys.JOBS_DELAYED, item):
                 self.r.xadd(keys.JOB_STREAM, json.loads(item), maxlen=100_000, approximate=True)
 
-    def _alert(self, job_id: str, sid: str, reason: str) -> None:
-        log.error("schedule %s, bot %s: %s", sid, job_id, reason)
-        self.r.xadd(keys.ALERTS, {"job": job_id, "schedule": sid, "reason": reason, "at": f"{self.clock():.3f}"},
-                    maxlen=10_000, approximate=True)
+    def _end(self, job_id: str, meeting_id: str, status: str, reason: str, code: int, action: str, at: float,
+             job: dict, why: str = "") -> bool:
+        """Run the _DIE step; False when the bot had already ended (another orchestrator saw it first)."""
+        return bool(self._die(keys=[keys.bot(job_id), keys.BOTS_RUNNING, keys.JOB_STREAM, keys.JOBS_DELAYED,
+                                    keys.ALERTS, keys.meeting_lock(meeting_id)],
+                              args=[job_id, status, reason, code, action, f"{at:.3f}", json.dumps(job, sort_keys=True),
+                                    why]))
 
     # ---- simulated meetings' records -----------------------------------------------------------------
     def finalize(self) -> None:
