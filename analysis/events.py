@@ -13,8 +13,19 @@ EventType = Literal[
     "join", "leave", "mute", "unmute", "video_on", "video_off", "chat", "raise_hand", "lower_hand",
     "reaction", "share_start", "share_end", "rename", "host_change", "end",
     "active_speaker",  # Zoom's dominant speaker changed (logged for comparison; talk time comes from audio)
+    "gap_start", "gap_end",  # the bot stopped (or resumed) observing part of the meeting; ``reason`` says why
 ]
 Role = Literal["host", "cohost", "attendee"]
+GapReason = Literal[
+    "recording_not_permitted",  # in the meeting, but not (yet) allowed to record: no audio
+    "recording_revoked",  # the host took the permission back: no audio until it is granted again
+    "no_audio",  # recording, yet Zoom delivered no audio while it reported people talking
+    "reconnecting",  # the connection dropped: nothing observed until the bot is back
+    "waiting_room",  # the host moved the bot to the waiting room: nothing observed until admitted again
+    "breakout",  # breakout rooms are open: only the bot's own room is observed
+]
+AUDIO_GAPS: frozenset[str] = frozenset({"recording_not_permitted", "recording_revoked", "no_audio"})
+"""Gaps in which the roster is still observed and only audio (talk time, transcript) is missing."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class MeetingEvent:
     text: str | None = None  # chat
     to: str | None = None  # chat recipient: everyone | host | bot | <key>
     emoji: str | None = None  # reaction
+    reason: GapReason | None = None  # gap_start, gap_end
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class LiveSnapshot(BaseModel):
     participants: list[LiveParticipant]
     totals: LiveTotals
     alerts: list[ComplianceAlert] = []  # compliance changes since the last snapshot
+    not_observed: list[str] = []  # gaps open now (analysis.events.GapReason): talk time is not being measured
 
 
 class _Running:
@@ -166,7 +167,7 @@ class LiveTracker:
             chat_messages=sum(bisect.bisect_right(p.chat_times, t) for p in cons),
             reactions=sum(bisect.bisect_right(p.reactions, (t, "\U0010ffff")) for p in cons),
             hand_raises=sum(bisect.bisect_right(p.hand_raise_times, t) for p in cons))
-        return LiveSnapshot(t=float(t), participants=rows, totals=totals)
+        return LiveSnapshot(t=float(t), participants=rows, totals=totals, not_observed=state.open_gaps())
 
 
 def _round(x: float | None, nd: int) -> float | None:

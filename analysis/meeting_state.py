@@ -16,6 +16,8 @@ Rules
 - Renames keep the key; ``name`` is the latest, ``name_history`` keeps (t, name) of every name.
 - Consent: read from each join; once a participant has opted out in this meeting they stay opted out.
   Chat text of opted-out senders is never stored (only the count and the time).
+- Gaps: ``gap_start``/``gap_end`` (meeting-wide, with a ``reason``) mark stretches the observer could not
+  see (no recording permission, reconnecting, breakout rooms); "end" closes any still open.
 - Queries at a media time ``t`` (``present``, ``camera_on``, ``hand_up``, ``totals``) answer for any ``t``
   up to the last applied event; open intervals are taken to continue.
 """
@@ -130,6 +132,7 @@ class MeetingState:
         self._all_chat_times: list[float] = []
         self._all_reaction_times: list[float] = []
         self._all_hand_times: list[float] = []
+        self._gaps: dict[str, _Spans] = {}  # reason -> stretches the observer could not see
 
     # ------------------------------------------------------------------ events
     def apply(self, ev: MeetingEvent) -> bool:
@@ -149,6 +152,11 @@ class MeetingState:
             return self._join(t, ev)
         if ev.type == "active_speaker":
             return False  # Zoom's view of who is loudest; talk time is measured from each person's audio
+        if ev.type in ("gap_start", "gap_end"):
+            spans = self._gaps.setdefault(ev.reason or "unknown", _Spans())
+            changed = spans.open(t) if ev.type == "gap_start" else spans.close(t)
+            self.redundant += not changed
+            return changed
         p = self._resolve(ev)
         if p is None:
             self.ignored += 1
@@ -272,6 +280,8 @@ class MeetingState:
     def _end(self, t: float) -> None:
         for p in self.participants.values():
             self._leave(t, p)
+        for spans in self._gaps.values():
+            spans.close(t)
         self.ended_at = t
 
     # ------------------------------------------------------------------ queries
@@ -319,6 +329,16 @@ class MeetingState:
 
     def camera_on_s(self, key: str, until: float | None = None) -> float:
         return self.participants[key].camera.total(self._until(until))
+
+    def gaps(self, until: float | None = None) -> list[tuple[float, float, str]]:
+        """Every stretch the observer could not see, ``(start, end, reason)`` in time order."""
+        end = self._until(until)
+        return sorted((float(a), float(b), reason) for reason, spans in self._gaps.items()
+                      for a, b in spans.closed_until(end))
+
+    def open_gaps(self) -> list[str]:
+        """The reasons of the gaps open now."""
+        return sorted(reason for reason, spans in self._gaps.items() if spans.is_open)
 
     def _until(self, until: float | None) -> float:
         if until is not None:

@@ -20,7 +20,7 @@ from analysis import presence as iv
 from analysis import scores
 from analysis.scores import ATTENTION_WEIGHTS, ENGAGEMENT_WEIGHTS
 from analysis.effectiveness import Effectiveness, compute_effectiveness
-from analysis.events import SpeechSegment
+from analysis.events import AUDIO_GAPS, SpeechSegment
 from analysis.meeting_state import MeetingState
 from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
 from analysis.transcript import text_signals
@@ -220,12 +220,24 @@ class MeetingMetrics(BaseModel):
     effectiveness: Effectiveness | None = None  # for the host: balance, monologues, questions, quiet stretches
 
 
+class ObserverGap(BaseModel):
+    """A stretch the bot could not see: talk time and transcript there are not measured (not zero)."""
+
+    start_s: float
+    end_s: float
+    reason: str  # analysis.events.GapReason
+    audio_only: bool  # the roster (presence, camera, chat) was still observed; only audio is missing
+
+
 class Observer(BaseModel):
     """The bot that measured the meeting; its customer key finds its own row in Zoom's reports, which
-    aligns the bot's clock (media time 0 = the bot's join) with Zoom's."""
+    aligns the bot's clock (media time 0 = the bot's join) with Zoom's. ``gaps`` are what it could not
+    see; ``audio_observed_s`` is the analysed window without them: where talk time was measured."""
 
-    name: str
+    name: str = "Rollcall"
     customer_key: str | None = None
+    gaps: list[ObserverGap] = Field(default_factory=list)
+    audio_observed_s: float | None = None
 
 
 class Report(BaseModel):
@@ -252,6 +264,14 @@ def _peak(arrays: Sequence[np.ndarray]) -> int:
     d = np.concatenate([np.r_[np.ones(len(a)), -np.ones(len(a))] for a in arrays])
     order = np.lexsort((d, p))  # at equal times, leaves (-1) before joins (+1)
     return int(np.cumsum(d[order]).max())
+
+
+def _observer(state: MeetingState, window: tuple[float, float]) -> Observer:
+    gaps = [(max(a, window[0]), min(b, window[1]), reason) for a, b, reason in state.gaps(window[1])]
+    gaps = [g for g in gaps if g[1] > g[0]]
+    unseen = iv.total(iv.union([(a, b) for a, b, _ in gaps])) if gaps else 0.0
+    return Observer(gaps=[ObserverGap(start_s=_r(a), end_s=_r(b), reason=r, audio_only=r in AUDIO_GAPS) for a, b, r in gaps],
+                    audio_observed_s=_r(max(0.0, window[1] - window[0] - unseen)))
 
 
 def _text_stats(texts: list[str], talk_time_s: float) -> TextStats:
@@ -388,6 +408,6 @@ def build_report(
         parameters={k: float(v) for k, v in asdict(params).items()}, effectiveness=effectiveness)
     meeting = ReportMeeting(id=info.id, topic=info.topic, started_at=iso_utc(info.start),
                             ended_at=iso_utc(info.start + timedelta(seconds=duration)), duration_s=_r(duration))
-    return Report(meeting=meeting, participants=rows, transcript=tx, chat=chat,
+    return Report(meeting=meeting, observer=_observer(state, window), participants=rows, transcript=tx, chat=chat,
                   interruptions=[InterruptionEntry(**{**asdict(x), "t": _r(x.t), "overlap_s": _r(x.overlap_s)})
                                  for x in tm.interruptions], meeting_metrics=mm)

@@ -43,7 +43,9 @@ def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
     table = Table(title=f"{title}  ·  {_clock(snap.t)}{'  ·  ended' if snap.ended else ''}",
                   caption=f"{tot.present} here · {tot.talking} talking · balance {balance} · overlap "
                           f"{tot.overlap_s:.0f}s · silence {tot.silence_s:.0f}s · {tot.chat_messages} chat · "
-                          f"{tot.hand_raises} hands",
+                          f"{tot.hand_raises} hands"
+                          + (f" · NOT OBSERVED: {', '.join(r.replace('_', ' ') for r in snap.not_observed)}"
+                             if snap.not_observed else ""),
                   box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
     table.add_column("participant", no_wrap=True, max_width=20, overflow="ellipsis")
     table.add_column("here", justify="center")

@@ -282,6 +282,11 @@ def _timeline(r: Report, colours: dict[str, str]) -> str:
     out.append(f'<text x="{_W - 8}" y="{y_rows - 3}" fill="#7b8794" font-size="10.5" text-anchor="end">'
                '<title>Share of everybody\'s talk time</title>talk share</text>')
 
+    # stretches the bot could not see: shaded across every row
+    for g in (r.observer.gaps if r.observer else []):
+        out.append(_rect(sc, g.start_s, g.end_s, y_sum - 2, y_end - y_sum + 2, "#9aa5b1", 'opacity="0.18"',
+                         f"{_clock(g.start_s, hours)}–{_clock(g.end_s, hours)}: {_GAP_WHY.get(g.reason, g.reason)}"))
+
     # meeting-level rows: who is talking (colours stacked when several talk) and overlap stretches
     consented = [p for p in parts if p.consent]
     names = {p.key: p.name for p in parts}
@@ -749,6 +754,8 @@ td .small{font-weight:400;line-height:1.3}
 .note ul{margin:4px 0 0;padding-left:18px}
 .note .nh{color:var(--fg)}
 .foot-note{font-size:12px;color:var(--muted);margin:8px 2px 0}
+.gaps{margin:14px 0 0;padding:10px 14px;border-left:4px solid #c98a1b;background:#fdf6e7;font-size:13px}
+.gaps ul{margin:4px 0 0;padding-left:18px}
 .two{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 .two>*{flex:1 1 380px;min-width:0}
 table.matrix{border:1px solid var(--line);font-size:12px;border-radius:8px}
@@ -791,6 +798,30 @@ footer{color:var(--muted);font-size:12px;margin-top:30px;border-top:1px solid va
  .score,th[title]{cursor:auto}
 }
 """
+
+
+_GAP_WHY = {
+    "recording_not_permitted": "not recorded: the host had not allowed recording",
+    "recording_revoked": "not recorded: the host took back the permission to record",
+    "no_audio": "not recorded: Zoom delivered no audio",
+    "reconnecting": "not observed: the bot was reconnecting",
+    "waiting_room": "not observed: the bot was in the waiting room",
+    "breakout": "breakout rooms: only the bot's own room was observed",
+}
+
+
+def _gaps_note(r: Report) -> str:
+    """What the bot could not see, said plainly: talk time there is not measured, not zero."""
+    gaps = r.observer.gaps if r.observer else []
+    if not gaps:
+        return ""
+    hours = r.meeting.duration_s >= 3600
+    items = "".join(f"<li>{_clock(g.start_s, hours)}–{_clock(g.end_s, hours)} {_e(_GAP_WHY.get(g.reason, g.reason))}</li>"
+                    for g in gaps)
+    heard = r.observer.audio_observed_s
+    return (f"<div class='gaps'><strong>Not fully observed.</strong> Talk time and the transcript cover "
+            f"{_e(fmt_dur(heard, long=True)) if heard is not None else '–'} of the meeting; in these stretches they "
+            f"are not measured (shaded on the timeline):<ul>{items}</ul></div>")
 
 
 def render_report_html(report: Report) -> str:
@@ -851,6 +882,7 @@ def render_report_html(report: Report) -> str:
 <div class="meta"><span>Started {_e(started)}</span><span>{_e(fmt_dur(dur, long=True))} long</span>
 <span>{_plural(len(r.participants), 'participant')}</span><span>Meeting ID {_e(r.meeting.id)}</span></div>
 <div class="cards">{cards_html}</div>
+{_gaps_note(r)}
 {_highlights(r)}
 </header>
 <section>

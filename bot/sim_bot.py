@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from analysis.report import MeetingInfo, Observer, Report
+from analysis.report import MeetingInfo, Report
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.redis_link import BotLink, link_from_env
@@ -60,7 +60,7 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
         time.sleep((start_at - joined).total_seconds())
     transport.run(pipeline)
     report = pipeline.finish()
-    report.observer = Observer(name="Rollcall", customer_key=customer_key)
+    report.observer = report.observer.model_copy(update={"customer_key": customer_key})
     outputs.save(report, pipeline)
     return report
 

@@ -19,7 +19,7 @@ RUN python3 -m venv --system-site-packages /opt/rollcall && /opt/rollcall/bin/pi
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        python3 python3-gi libglib2.0-0 pulseaudio tini libsndfile1 \
+        python3 python3-gi libglib2.0-0 pulseaudio pulseaudio-utils tini libsndfile1 \
         libxcb-xinerama0 libxkbcommon-x11-0 libgl1 libegl1 libxcb-keysyms1 libxcb-image0 libxcb-icccm4 \
         libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libdbus-1-3 \
     && rm -rf /var/lib/apt/lists/* \
@@ -27,6 +27,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && mkdir -p /out && chown rollcall /out
 COPY --from=build /opt/rollcall /opt/rollcall
 COPY containers/bot-entrypoint.sh /usr/local/bin/bot-entrypoint.sh
+ENV PATH=/opt/rollcall/bin:$PATH
 USER rollcall
 WORKDIR /home/rollcall
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/bot-entrypoint.sh"]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 import redis
 
 from analysis.observations import report_from_log
-from analysis.report import MeetingInfo, Observer
+from analysis.report import MeetingInfo
 from orchestrator import keys
 from orchestrator.attendance import MeetingWindow, reconcile
 from orchestrator.hr_payload import compliance_payload
@@ -327,7 +327,7 @@ class Dispatcher:
         joined = datetime.fromtimestamp(float(h["joined_at"]), UTC)
         report = report_from_log(MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined), lines,
                                  float(h.get("flushed_media_s", 0.0)))
-        report.observer = Observer(name="Rollcall", customer_key=h.get("customer_key"))
+        report.observer = report.observer.model_copy(update={"customer_key": h.get("customer_key")})
         data = report.model_dump(mode="json")
         data["partial"] = {"reason": h.get("reason", ""), "flushed_media_s": float(h.get("flushed_media_s", 0.0))}
         self.r.hset(keys.bot_reports(s.meeting_id), f"{data['meeting']['started_at']}|{job}",

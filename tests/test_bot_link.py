@@ -70,7 +70,7 @@ def test_a_zoom_bot_with_a_training_policy_posts_roll_calls_and_reports_complian
     policy = parse_policy("roll_call: {every_s: 100, first_at_s: 0.5, response_window_s: 30, text: 'Roll call!'}")
     run_meeting(fake, SignalLoop(fake, 1.5), SPEC, ZoomCredentials(client_id="cid", client_secret=SECRET), tmp_path,
                 policy=policy, duration_s=600)
-    assert {"text": "Roll call!", "type": "To_All"} in fake.sent  # through the SDK's chat
+    assert {"text": "Roll call!", "to": 0, "type": "To_All"} in fake.sent  # through the SDK's chat
     report = json.loads((tmp_path / "report.json").read_text())
     ana = next(p for p in report["participants"] if p["key"] == "pA")
     assert ana["compliance"]["status"] == "failed"  # the meeting ended for the bot after 1.5 s of 10 minutes

@@ -35,3 +35,15 @@ def test_an_open_turn_that_became_final_is_not_counted_twice():
                        {"kind": "decided", "t": 10.0, "open": {"p2": [6.0, 9.0]}, "seq": 9}]
     people = {p.key: p for p in report_from_log(INFO, final, end_s=10.0).participants}
     assert people["p2"].talk_time_s == 3.0
+
+
+def test_what_the_bot_could_not_see_survives_the_rebuild_and_an_open_gap_ends_with_the_meeting():
+    log = LOG[:2] + [
+        {"kind": "event", "t": 2.0, "type": "gap_start", "reason": "recording_revoked", "seq": 10},
+        {"kind": "event", "t": 4.0, "type": "gap_end", "reason": "recording_revoked", "seq": 11},
+        {"kind": "event", "t": 7.0, "type": "gap_start", "reason": "breakout", "seq": 12},
+    ]
+    observer = report_from_log(INFO, log, end_s=10.0).observer
+    assert [(g.reason, g.start_s, g.end_s, g.audio_only) for g in observer.gaps] == [
+        ("recording_revoked", 2.0, 4.0, True), ("breakout", 7.0, 10.0, False)]
+    assert observer.audio_observed_s == 5.0  # 10 s, less 2 s without recording and 3 s in breakout rooms

@@ -210,3 +210,18 @@ def test_html_no_external_references_even_with_urls_in_user_text():
     assert "//" not in css.replace("://", "") and "url(" not in css
     assert "@import" not in page and "<script" not in page.lower() and "<link" not in page.lower()
     assert "&lt;a href=&quot;//x&quot;&gt;x&lt;/a&gt;" in page and "&lt;img src=//x&gt;" in page
+
+
+def test_gaps_are_in_the_report_and_said_plainly_in_the_html():
+    st, segments = _meeting()
+    gapped = MeetingState()
+    gapped.apply_all([E(0, "join", "p1", 1, name="Dana Host", role="host"), E(0, "gap_start", reason="recording_not_permitted"),
+                      E(10, "gap_end", reason="recording_not_permitted"), E(40, "gap_start", reason="breakout"),
+                      E(40, "gap_start", reason="breakout"), E(60, "end")])
+    r = build_report(INFO, gapped, [S("p1", 12, 20)])
+    assert [(g.reason, g.start_s, g.end_s, g.audio_only) for g in r.observer.gaps] == [
+        ("recording_not_permitted", 0.0, 10.0, True), ("breakout", 40.0, 60.0, False)]
+    assert r.observer.audio_observed_s == 30.0 and gapped.redundant == 1  # a gap opened twice is one gap
+    page = render_report_html(r)
+    assert "Not fully observed" in page and "0:00–0:10 not recorded: the host had not allowed recording" in page
+    assert "Not fully observed" not in render_report_html(build_report(INFO, st, segments))

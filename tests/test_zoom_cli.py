@@ -74,13 +74,14 @@ def test_sigterm_mid_meeting_leaves_and_writes_the_report(tmp_path):
     lifecycle = run_meeting(fake, SignalLoop(fake, 2.0), JoinSpec(85012345678, "pass", "Rollcall", "rollcall-t"),
                             ZoomCredentials(client_id="cid", client_secret=SECRET), tmp_path,
                             on_snapshot=snapshots.append)
-    assert (lifecycle.outcome, lifecycle.exit_code, lifecycle.phase) == (Outcome.LEFT_ON_SIGNAL, 5, Phase.LEAVING)
+    assert (lifecycle.outcome, lifecycle.exit_code, lifecycle.phase) == (Outcome.LEFT_ON_SIGNAL, 5, Phase.ENDED)
     assert fake.calls[-4:] == ["Leave", "DestroyMeetingService", "DestroyAuthService", "CleanUPSDK"]
     report = json.loads((tmp_path / "report.json").read_text())
     ana = next(p for p in report["participants"] if p["key"] == "pA")
     assert ana["name"] == "Ana" and report["meeting"]["duration_s"] >= 1.9
     # the bot names itself, so reconciliation finds its row in Zoom's report and aligns the clocks
-    assert report["observer"] == {"name": "Rollcall", "customer_key": "rollcall-t"}
+    assert (report["observer"]["name"], report["observer"]["customer_key"]) == ("Rollcall", "rollcall-t")
+    assert report["observer"]["gaps"] == []  # recording from the first moment: nothing unobserved
     assert len(snapshots) >= 2 and snapshots[-1].ended and not snapshots[0].ended
     assert [p.name for p in snapshots[-1].participants] == ["Ana"]
     assert signal.getsignal(signal.SIGTERM) is before  # the bot's handler is gone again

@@ -98,15 +98,13 @@ def test_recording_permission_is_requested_and_granted():
     assert "RequestLocalRecordingPrivilege" in fake.calls and s.lifecycle.phase is Phase.RECORDING
 
 
-def test_recording_permission_denied_or_never_answered():
-    s, _, _ = start(with_people(can_record=False, host_answer="RequestLocalRecording_Denied"))
-    assert s.lifecycle.outcome is Outcome.RECORDING_DENIED and s.lifecycle.exit_code == 19
-    fake = with_people(can_record=False, host_answer=None)
-    s, _, clock = start(fake)
-    step(s, fake, clock, 116.0)  # asked within the first 2 s; the host has 120 s to answer
-    assert not s.done
-    step(s, fake, clock, 4.0)
-    assert s.lifecycle.outcome is Outcome.RECORDING_DENIED
+def test_recording_permission_denied_or_never_answered_keeps_the_bot_with_an_audio_gap():
+    for answer in ("RequestLocalRecording_Denied", "RequestLocalRecording_Timeout", None):
+        fake = with_people(can_record=False, host_answer=answer)
+        s, rec, clock = start(fake)
+        step(s, fake, clock, 300.0)  # no deadline: the bot stays for presence and chat
+        assert not s.done and s.lifecycle.phase is Phase.IN_MEETING, answer
+        assert ("gap_start", "recording_not_permitted") in [(e.type, e.reason) for e in rec.events]
 
 
 def test_leaves_when_alone_and_at_the_maximum_duration():
@@ -138,10 +136,12 @@ def test_the_host_is_asked_again_when_one_arrives():
 def test_recording_cannot_be_asked_for_or_a_webinar_attendee():
     fake = with_people(can_record=False)
     fake.can_ask = False
-    s, _, _ = start(fake)
-    assert s.lifecycle.outcome is Outcome.RECORDING_DENIED and "cannot be asked" in s.lifecycle.detail
-    fake = with_people()
-    fake.users[1].role = "ATTENDEE"
+    s, rec, clock = start(fake)
+    step(s, fake, clock, 60.0)
+    assert not s.done and fake.requests == 0 and s.recording.cannot_ask  # stays: presence and chat only
+    assert rec.events[-1].type == "gap_start" or ("gap_start", "recording_not_permitted") in [
+        (e.type, e.reason) for e in rec.events]
+    fake = with_people(meeting_type="WEBINAR")  # the bot, like every non-host, has the role ATTENDEE
     s, _, _ = start(fake)
     assert (s.lifecycle.outcome, s.lifecycle.exit_code) == (Outcome.WEBINAR_NO_RIGHTS, 20)
 
@@ -170,7 +170,7 @@ def test_sharing_is_reported_and_the_bot_can_chat_to_everyone_or_one_person():
     assert not state.apply(rec.events[-1]) and state.redundant == 0  # logged, not a state change
     assert s.send_chat("Roll call: reply 'here'") and s.send_chat("You are at risk", to="pA")
     assert not s.send_chat("hello", to="nobody")
-    assert fake.sent == [{"text": "Roll call: reply 'here'", "type": "To_All"},
+    assert fake.sent == [{"text": "Roll call: reply 'here'", "to": 0, "type": "To_All"},
                          {"text": "You are at risk", "to": 100, "type": "To_Individual"}]
 
 

@@ -23,8 +23,8 @@ class Clock:
 
 
 def run(fake: FakeZoom, *, creds: ZoomCredentials | None = None, until_phase: Phase | None = None,
-        max_s: float = 4000.0) -> ZoomSession:
-    clock = Clock()
+        max_s: float = 4000.0, clock: Clock | None = None) -> ZoomSession:
+    clock = clock or Clock()
     s = ZoomSession(fake, creds or ZoomCredentials(client_id="cid", client_secret=SECRET), SPEC, clock=clock)
     s.start()
     while not s.done and clock.t < 1000.0 + max_s and (until_phase is None or s.lifecycle.phase != until_phase):
@@ -49,8 +49,10 @@ def test_successful_join_sets_every_join_field_and_ends_with_the_meeting():
     fake.end("EndByHost")
     fake.pump()
     assert (s.lifecycle.phase, s.lifecycle.exit_code) == (Phase.ENDED, 0)
-    s.close()
-    assert fake.calls[-4:] == ["Leave", "DestroyMeetingService", "DestroyAuthService", "CleanUPSDK"]
+    s.leave()
+    assert s.left  # the meeting is over: nothing to leave
+    s.cleanup()
+    assert "Leave" not in fake.calls and fake.calls[-3:] == ["DestroyMeetingService", "DestroyAuthService", "CleanUPSDK"]
 
 
 @pytest.mark.parametrize("auth, joins, outcome", [
@@ -63,7 +65,7 @@ def test_successful_join_sets_every_join_field_and_ends_with_the_meeting():
     ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("IN_WAITING_ROOM", 0)]], Outcome.WAITING_ROOM_TIMEOUT),
     ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("FAILED", 63)]], Outcome.EXTERNAL_MEETING_NOT_ALLOWED),
     ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("FAILED", 504)]], Outcome.ANONYMOUS_JOIN_REFUSED),
-    ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("FAILED", 501)]], Outcome.AUTHORIZED_USER_NOT_IN_MEETING),
+    ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("FAILED", 501)]], Outcome.AUTHORIZED_USER_NOT_IN_MEETING),  # no OBF
     ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("INMEETING", 0), ("ENDED", 1)]], Outcome.REMOVED_BY_HOST),
     ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("FAILED", 1)]], Outcome.CONNECTION_LOST),
     ("AUTHRET_SUCCESS", [[("CONNECTING", 0), ("FAILED", 9)]], Outcome.JOIN_REFUSED),
@@ -74,17 +76,14 @@ def test_each_way_a_join_fails_ends_in_its_outcome(auth, joins, outcome):
     assert s.lifecycle.exit_code == outcome.exit_code and "\n" not in s.lifecycle.summary()
 
 
-def test_on_behalf_user_not_in_meeting_is_retried_then_given_up():
+def test_on_behalf_user_never_arriving_is_retried_after_each_ended_then_given_up():
+    clock = Clock()
+    fake = FakeZoom(authorized_user_at=float("inf"), clock=clock)
+    creds = ZoomCredentials(client_id="cid", client_secret=SECRET, obf_token="obf-1")
+    s = run(fake, creds=creds, clock=clock)
     cfg = ZoomConfig()
-    fake = FakeZoom(joins=[[("CONNECTING", 0), ("FAILED", 501)]])
-    s = run(fake)
-    assert len(fake.join_params) == 1 + cfg.obf_retries and s.lifecycle.outcome is Outcome.AUTHORIZED_USER_NOT_IN_MEETING
-
-
-def test_on_behalf_user_arriving_lets_the_retry_in():
-    fake = FakeZoom(joins=[[("CONNECTING", 0), ("FAILED", 501)], [("CONNECTING", 0), ("INMEETING", 0)]])
-    s = run(fake, until_phase=Phase.RECORDING)
-    assert s.lifecycle.phase is Phase.RECORDING and len(fake.join_params) == 2 and not s.done
+    assert s.lifecycle.outcome is Outcome.AUTHORIZED_USER_NOT_IN_MEETING and "waited 600 s" in s.lifecycle.detail
+    assert cfg.obf_wait_s / (cfg.obf_retry_s + 0.5) < len(fake.join_params) <= cfg.obf_wait_s / cfg.obf_retry_s + 1
 
 
 def test_an_unnamed_fail_code_keeps_its_number():

@@ -9,7 +9,7 @@
   :func:`isolate_stdout` points fd 1 at /dev/null at the OS level and gives our own output its own fd;
 - the SDK writes ``~/.zoomsdk`` and ``~/.config/zoomus.conf``: :func:`private_home` gives each bot its own;
 - a normal interpreter exit with the SDK initialised segfaults: the bot ends with ``CleanUPSDK`` then
-  ``os._exit`` (see the transport).
+  ``os._exit`` (see the transport); :class:`ExitGuard` ends the process anyway if the cleanup hangs.
 """
 from __future__ import annotations
 
@@ -53,6 +53,28 @@ class SdkGuard:
 
         guarded.__name__ = f"guarded_{name}"
         return guarded
+
+
+class ExitGuard:
+    """``with ExitGuard(seconds, code):`` — if the block has not finished after ``seconds``, log it and end
+    the process with ``code`` (``os._exit``: nothing else can interrupt a native call that hangs). Used
+    around the SDK's cleanup, once everything worth keeping is saved. ``exit`` is replaceable for tests."""
+
+    def __init__(self, seconds: float, code: int, exit: Callable[[int], Any] = os._exit) -> None:
+        self.seconds, self.code, self._exit = seconds, code, exit
+        self._done = threading.Event()
+
+    def __enter__(self) -> ExitGuard:
+        threading.Thread(target=self._watch, name="exit-guard", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        if not self._done.wait(self.seconds):
+            log.error("cleanup did not finish in %.0f s: exiting with %d", self.seconds, self.code)
+            self._exit(self.code)
 
 
 def isolate_stdout() -> io.TextIOWrapper:

@@ -60,6 +60,7 @@ class Outcome(Enum):
     WEBINAR_NO_RIGHTS = (20, "joined a webinar as an attendee without the rights to record")
     JOIN_REFUSED = (21, "Zoom refused the join")
     SDK_FAILURE = (22, "the Zoom SDK could not be started")
+    NO_AUDIO = (23, "recording was allowed but Zoom delivered no audio while people talked")
 
     @property
     def exit_code(self) -> int:
@@ -69,6 +70,9 @@ class Outcome(Enum):
     def reason(self) -> str:
         return self.value[1]
 
+
+# how a bot is meant to end: the orchestrator sends no replacement after these
+NORMAL_ENDINGS = (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION, Outcome.LEFT_ON_SIGNAL)
 
 # The SDK's enum members, by name (the transport reads each callback's enum member's ``.name``; the
 # contract tests check that every name here exists in the installed module).
@@ -136,6 +140,11 @@ class Lifecycle:
             self.outcome, self.detail = outcome, detail
         if self.phase not in (Phase.LEAVING, Phase.ENDED):
             self.phase = Phase.LEAVING
+
+    def replace(self, outcome: Outcome, detail: str) -> None:
+        """Correct how the run ended once it is over: a meeting that "ended normally" with no audio at all
+        ended in an error, and must not look like an empty success."""
+        self.outcome, self.detail = outcome, detail
 
     def ended(self) -> None:
         self.phase = Phase.ENDED

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ from rich.live import Live
 
 from analysis.live import LiveSnapshot
 from analysis.policy import TrainingPolicy
-from analysis.report import MeetingInfo, Observer
+from analysis.report import MeetingInfo
 from bot.compliance_live import ComplianceMonitor
 from bot.live_view import LiveView
 from bot.outputs import MeetingOutputs
@@ -30,13 +32,11 @@ from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.redis_link import BotLink, link_from_env
 from bot.transcriber import AsrConfig, Transcriber
 from bot.zoom.credentials import ZoomCredentials, redact
-from bot.zoom.guard import isolate_stdout, private_home
-from bot.zoom.lifecycle import Lifecycle, Outcome
+from bot.zoom.guard import ExitGuard, isolate_stdout, private_home
+from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
 from bot.zoom.loop import GLibLoop
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 
-# how a bot is meant to end: the orchestrator sends no replacement after these
-NORMAL_ENDINGS = (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION, Outcome.LEFT_ON_SIGNAL)
 
 
 class _JsonLines(logging.Formatter):
@@ -49,10 +49,16 @@ class _JsonLines(logging.Formatter):
                            "msg": redact(record.getMessage(), self.secrets)}, ensure_ascii=False)
 
 
+def bot_home(work_dir: Path) -> Path:
+    """The bot's private HOME: the container entrypoint's (``ROLLCALL_BOT_HOME``, where it started
+    PulseAudio, which the SDK must find), else one under ``work_dir``."""
+    return Path(os.environ.get("ROLLCALL_BOT_HOME") or work_dir / "home")
+
+
 def prepare_process(work_dir: Path, secrets: list[str]) -> TextIO:
-    """Private HOME under ``work_dir``, fd 1 to /dev/null (our own output on the returned stream), and
-    logging to stderr as JSON lines."""
-    private_home(work_dir / "home")
+    """Private HOME, fd 1 to /dev/null (our own output on the returned stream), and logging to stderr as
+    JSON lines."""
+    private_home(bot_home(work_dir))
     ours = isolate_stdout()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonLines(secrets))
@@ -65,12 +71,13 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
                 pipeline_config: PipelineConfig | None = None,
                 on_snapshot: Callable[[LiveSnapshot], None] | None = None,
                 link: BotLink | None = None, policy: TrainingPolicy | None = None,
-                duration_s: float = 3600.0) -> Lifecycle:
+                duration_s: float = 3600.0, cleanup_kill_s: float = 60.0) -> Lifecycle:
     """Join, run until an outcome (or SIGTERM/SIGINT: leave), leave, and write the outputs if the bot
     got into the meeting. Returns the lifecycle (its exit code and reason). With a ``link``, the
     orchestrator gets the heartbeat, live snapshots and observations as they happen, and the report. With
     a training ``policy``, roll calls go to the meeting chat and attendees are checked over the scheduled
-    ``duration_s`` (media time 0 is the bot's join)."""
+    ``duration_s`` (media time 0 is the bot's join). Leaving waits for the SDK's ENDED before cleaning up;
+    if the cleanup hangs for ``cleanup_kill_s`` the process exits with the run's exit code."""
     pipeline_config = pipeline_config or PipelineConfig()
     sinks = [f for f in (on_snapshot, link.snapshot if link else None) if f is not None]
     outputs = MeetingOutputs(out_dir, (lambda snap: [f(snap) for f in sinks]) if sinks else None)
@@ -103,7 +110,9 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         loop.run(lambda: session.done or bool(stop) or (link is not None and link.superseded), tick)
         if (stop or (link is not None and link.superseded)) and not session.done:
             session.lifecycle.finish(Outcome.LEFT_ON_SIGNAL)
-        session.close()
+        session.leave()
+        leave_by = time.monotonic() + session.config.leave_timeout_s  # Leave, then the loop turns until ENDED
+        loop.run(lambda: session.left or time.monotonic() >= leave_by, session.tick)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -111,15 +120,17 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
     if session.t0 is not None:
         pipeline.info = info.model_copy(update={"start": session.t0_wall})  # media time 0 is the bot's join
         report = pipeline.finish()
-        report.observer = Observer(name=spec.display_name, customer_key=spec.customer_key)
+        report.observer = report.observer.model_copy(update={"name": spec.display_name, "customer_key": spec.customer_key})
         outputs.save(report, pipeline)
     else:
         outputs.discard()
+    lc = session.lifecycle
     if link is not None:
-        lc = session.lifecycle
         normal = lc.outcome in NORMAL_ENDINGS
         link.finish(report.model_dump(mode="json") if report is not None else None,
                     status="finished" if normal else "exited", exit_code=lc.exit_code, reason=lc.summary())
+    with ExitGuard(cleanup_kill_s, lc.exit_code):  # everything is saved: a cleanup that hangs is cut short
+        session.cleanup()
     return session.lifecycle
 
 
