@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 
 # `rollcall bot` exit codes that another attempt cannot fix (docs/architecture.md, the exit code table):
 # bad credentials, wrong passcode, meeting not started in time, waiting room, app not approved or no
-# OBF/ZAK (63, 504, 501), removed by the host, recording denied, a webinar, another refusal
-NOT_RETRYABLE = {10, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}
+# OBF/ZAK (63, 504, 501), removed by the host, a webinar, another refusal (a bot without audio, 23, is
+# replaced: a fresh process may get it)
+NOT_RETRYABLE = {10, 12, 13, 14, 15, 16, 17, 18, 20, 21}
 
 # KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, take it over from the bot replaced,
 # or keep it (a redelivered job whose first handling was cut short already holds it).

@@ -56,7 +56,6 @@ class Outcome(Enum):
                                   "ZOOM_OBF_TOKEN")
     AUTHORIZED_USER_NOT_IN_MEETING = (17, "the on-behalf token's user is not in the meeting (Zoom code 501)")
     REMOVED_BY_HOST = (18, "removed from the meeting by the host")
-    RECORDING_DENIED = (19, "recording permission was denied or not granted in time; no audio can be taken")
     WEBINAR_NO_RIGHTS = (20, "joined a webinar as an attendee without the rights to record")
     JOIN_REFUSED = (21, "Zoom refused the join")
     SDK_FAILURE = (22, "the Zoom SDK could not be started")

@@ -163,6 +163,7 @@ class ZoomSession:
     # ---- meeting status ----------------------------------------------------------------------
     def _on_status(self, status: Any, result: int) -> None:
         name = status.name.removeprefix("MEETING_STATUS_")
+        log.info("meeting status %s (%d)", name, result)
         if name in ("CONNECTING", "RECONNECTING"):
             self._in_session = True
             if self.t0 is None:
@@ -448,6 +449,7 @@ class ZoomSession:
     def _tick_in_meeting(self, now: float) -> None:
         if self._bo_attendee is not None:
             attendee, self._bo_attendee = self._bo_attendee, None
+            log.info("breakout: assigned a room; joining it")
             if not attendee.JoinBo():
                 log.warning("breakout: JoinBo refused; staying in the main session")
         self.recording.tick(now)
