@@ -3,7 +3,8 @@ limits, by several reconciler processes sharing one budget through Redis; then a
 is needed, a clean stop, and the resume after the cap resets.
 
 The minimum number of calls per meeting is what the endpoints allow when only the instance UUID is
-known: one Light details call (the meeting's window) and one Heavy report page per 300 rows.
+known: one Light details call (the meeting's window) and one Heavy report page per page of rows (300 here,
+as the emulator allows; fewer rows a page cost more pages, and the minimum counts them).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.emulator_data import synthetic_meetings
-from orchestrator.rate_limits import HEAVY_GROUP, Governor, plan_limits
+from orchestrator.rate_limits import HEAVY_GROUP, Category, Governor, plan_limits
 from orchestrator.reconcile_queue import ReconcileQueue
 from orchestrator.reconciler import Reconciler, RunSummary
 from orchestrator.redis_conn import EmbeddedRedis
@@ -36,9 +37,9 @@ from orchestrator.zoom_oauth import ServerToServerToken
 PAST = datetime(2026, 9, 1, tzinfo=UTC)
 
 
-def minimum_calls(meetings: int, participants: int) -> int:
+def minimum_calls(meetings: int, participants: int, rows_per_page: int) -> int:
     rows = participants + 1  # and the bot's own row
-    return meetings * (1 + math.ceil(rows / 300))
+    return meetings * (1 + math.ceil(rows / rows_per_page))
 
 
 @dataclass
@@ -125,7 +126,8 @@ def run_at_scale(redis_url: str, *, meetings: int, participants: int, processes:
     records = r.zcard("rollcall:records")
     r.close()
     return ScaleResult(meetings=meetings, processes=processes, seconds=seconds, calls=emu.stats.total,
-                       minimum=minimum_calls(meetings, participants), rate_limited=sum(emu.stats.rate_limited.values()),
+                       minimum=minimum_calls(meetings, participants, emu.page_limits["report_participants"]),
+                       rate_limited=sum(emu.stats.rate_limited.values()),
                        records=records, done_per_process=done, peak_heavy_per_s=heavy.peak(),
                        mean_heavy_per_s=heavy.mean())
 
@@ -152,7 +154,8 @@ def run_cap_and_resume(redis_url: str, *, meetings: int, participants: int, cap:
         second = reconciler.run(workers=workers)
     r.close()
     return CapResult(meetings=meetings, cap=cap, first=first, second=second, calls=emu.stats.total,
-                     minimum=minimum_calls(meetings, participants), report_pages=emu.stats.endpoints["report_participants"],
+                     minimum=minimum_calls(meetings, participants, api.page_size(Category.HEAVY)),
+                     report_pages=emu.stats.endpoints["report_participants"],
                      rate_limited=sum(emu.stats.rate_limited.values()))
 
 

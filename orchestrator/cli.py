@@ -126,7 +126,7 @@ def reconcile(
                f"429s {api.stats.rate_limited}; heavy daily budget left {heavy.daily_remaining}")
     for uuid, reason in summary.failures:
         err.print(f"{escape(uuid)}: {escape(reason)}", highlight=False)
-    if summary.stopped_by == "zoom credentials":
+    if summary.stopped_by in ("zoom credentials", "zoom access"):
         raise _fail(f"{summary.detail}; {summary.left} meetings are left", EXIT_USAGE)
     if summary.stopped_by:
         err.print(f"[yellow]stopped:[/] the daily Zoom API cap is reached; {summary.left} meetings are left and "

@@ -14,9 +14,10 @@ more than the share. Every decision is one Lua script, atomic in Redis:
 - a category paused by a 429 refuses until the pause ends;
 - a backfill call gives way while a live call (a bot's join token, the scheduler) is waiting.
 
-A 429 pauses the category for every process: ``QPS`` for ``Retry-After`` seconds (or 1 s; 60 s for
-Resource-intensive), ``Daily-limit`` until the ``Retry-After`` date (or the next 00:00 UTC), with the
-daily group marked spent. A ``Daily-limit`` on a category without an account-wide daily cap (Light and
+A 429 pauses the category for every process until Zoom says: ``Retry-After`` (seconds or a date; Zoom
+sends a date on daily limits), else ``X-RateLimit-Reset`` (epoch seconds; Zoom sends it on rate limits),
+else 1 s (60 s for Resource-intensive) for ``QPS`` and the next 00:00 UTC for ``Daily-limit``, which
+also marks the daily group spent. A ``Daily-limit`` on a category without an account-wide daily cap (Light and
 Medium on Pro and Business) can only be a per-user or per-resource limit (three registrations a day per
 registrant): it fails that call alone and pauses nothing.
 """
@@ -195,6 +196,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return None
 
 
+def parse_reset(value: str | None, now: float) -> float | None:
+    """``X-RateLimit-Reset`` (epoch seconds) → epoch s; None when absent, garbled, past or over a week away."""
+    try:
+        at = float((value or "").strip())
+    except ValueError:
+        return None
+    return at if math.isfinite(at) and now < at < now + 7 * 86400 else None
+
+
 class Governor:
     """Decides, for every process calling Zoom on behalf of one account, when a call may go."""
 
@@ -269,7 +279,7 @@ class Governor:
         named = h.get("x-ratelimit-category", "").strip().lower().replace("-", "_").replace(" ", "_")
         if named in {c.value for c in Category}:
             category = Category(named)
-        until = parse_retry_after(h.get("retry-after"), now)
+        until = parse_retry_after(h.get("retry-after"), now) or parse_reset(h.get("x-ratelimit-reset"), now)
         daily = self.account_wide_daily(category, h)
         if daily is False:
             return 0.0

@@ -2,11 +2,14 @@
 reports, store the final record and send it on.
 
 Per instance it costs the fewest calls the endpoints allow: the Light details call (for the window;
-skipped when ``meeting.ended`` already gave both start and end) and one Heavy report page per 300 rows.
+skipped when ``meeting.ended`` already gave both start and end) and one Heavy report page per page of rows
+(300, or what ``ZOOM_HEAVY_PAGE_SIZE`` or Zoom's answers set: ``ZoomApi.pages_needed``).
 Work comes from the shared queue (``orchestrator/reconcile_queue.py``), so any number of reconciler
 processes split it, each call cleared by the shared governor. When the daily cap is reached the job in
 hand goes back untouched and the run stops, saying how much is left and when the cap resets; a later run
-picks up exactly the unfinished meetings.
+picks up exactly the unfinished meetings. Refused credentials, or an app without the scopes (or an account
+without the plan) that both participant lists need, stop the run the same way: no meeting can succeed
+until an admin changes the app.
 
 Zoom gives no "report complete" signal, so a job brought by ``meeting.ended`` runs a second pass later
 (``repeat_after_s``), and a fresh meeting Zoom does not know yet (3001) is retried rather than failed.
@@ -30,7 +33,7 @@ from orchestrator.outbound import OutboundWebhooks
 from orchestrator.rate_limits import DailyCapReached
 from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
 from orchestrator.report_store import ReportStore
-from orchestrator.zoom_api import NotFound, ZoomApi, ZoomApiError
+from orchestrator.zoom_api import AccessRefused, NotFound, ZoomApi, ZoomApiError
 from orchestrator.zoom_models import ReportParticipant
 from orchestrator.zoom_oauth import OAuthError
 
@@ -53,7 +56,7 @@ class RunSummary:
     retried: int = 0  # put back for a later attempt
     left: int = 0  # due or running when the run stopped
     later: int = 0  # queued for later (backoff, second passes, meeting.ended plus the delay)
-    stopped_by: str | None = None  # "daily cap" or "zoom credentials"
+    stopped_by: str | None = None  # "daily cap", "zoom credentials" or "zoom access" (scopes, plan)
     resets_at: datetime | None = None
     detail: str | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -107,14 +110,13 @@ class Reconciler:
         return record
 
     def _participants(self, uuid: str) -> tuple[list[ReportParticipant], str]:
-        """The report's rows; without the Report API (a plan below Pro, or no report scope: code 200) the
-        past-participants list, which lacks breakout rooms and customer keys."""
+        """The report's rows; without the Report API (no report scope: 4700; no permission: 200) the
+        past-participants list, which lacks breakout rooms and customer keys. When that is refused too
+        (no meeting scope, or a free plan) ``AccessRefused`` says why."""
         try:
             return self.api.report_participants(uuid), "report"
-        except ZoomApiError as exc:
-            if exc.status != 400 or exc.code != 200:
-                raise
-            log.info("no Report API access; using past-meeting participants for %s", uuid)
+        except AccessRefused as exc:
+            log.info("no Report API access (code %s); using past-meeting participants for %s", exc.code, uuid)
             return self.api.past_meeting_participants(uuid), "past_participants"
 
     # ---- the queue -----------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ class Reconciler:
                     return
                 try:
                     record = self.reconcile_instance(job)
-                except (DailyCapReached, OAuthError) as exc:  # nothing else can go either: stop the run
+                except (DailyCapReached, OAuthError, AccessRefused) as exc:  # nothing else can go: stop the run
                     self.queue.release(job.uuid)
                     stop.append(exc)
                     return
@@ -187,6 +189,8 @@ class Reconciler:
             exc = stop[0]
             if isinstance(exc, DailyCapReached):
                 summary.stopped_by, summary.resets_at = "daily cap", exc.resets_at
+            elif isinstance(exc, AccessRefused):
+                summary.stopped_by = "zoom access"
             else:
                 summary.stopped_by = "zoom credentials"
             summary.detail = str(exc)
@@ -207,7 +211,7 @@ class Reconciler:
                             summary.resets_at.isoformat())
                 stop.wait(max(idle_s, summary.resets_at.timestamp() - self.clock()))
             elif summary.stopped_by:
-                log.error("Zoom refused the app's credentials: %s", summary.detail)
+                log.error("Zoom refused the app (%s): %s", summary.stopped_by, summary.detail)
                 stop.wait(300.0)
             else:
                 stop.wait(idle_s)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     zoom_rate_share: float = Field(default=0.8, gt=0, le=1, alias="ROLLCALL_ZOOM_RATE_SHARE")
     # the account's shared Heavy + Resource-intensive daily cap, when it is not the plan's
     zoom_daily_cap: int | None = Field(default=None, gt=0, alias="ZOOM_DAILY_CAP")
+    # rows per page asked of Heavy lists (the participants report): at most 300 by the endpoint's definition,
+    # but Zoom's pagination guide allows some Heavy lists only 30, 50 or 100
+    zoom_heavy_page_size: int = Field(default=300, ge=1, le=300, alias="ZOOM_HEAVY_PAGE_SIZE")
 
     # the API's bearer token (schedules, bots, records); without it the API is closed
     admin_token: SecretStr | None = Field(default=None, alias="ROLLCALL_ADMIN_TOKEN")

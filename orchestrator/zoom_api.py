@@ -7,15 +7,22 @@ out with the cached Server-to-Server token. What comes back:
 - 429: the governor pauses what Zoom says is exhausted (for every process), then the call is retried;
   a ``Daily-limit`` 429 raises ``DailyCapReached`` at once;
 - 5xx, timeouts, dropped connections: retried with exponential backoff;
+- a missing scope (code 4700) or an endpoint the plan lacks (400 with code 200): ``AccessRefused``, which
+  no retry mends until an admin changes the app or the plan;
 - anything else: ``ZoomApiError`` with Zoom's code and message (``NotFound`` for 404).
 
-Lists are paged with ``page_size=300`` and ``next_page_token``; a page token that expired (Zoom's code
-300, after 15 minutes) restarts the listing once. Meeting UUIDs are encoded as Zoom's routing needs.
+Lists are paged with ``next_page_token``, 300 rows a page unless configured lower per category (Zoom's
+pagination guide allows Heavy lists as few as 30, 50 or 100); when Zoom answers with a smaller
+``page_size`` than asked, that is the size from then on, so ``pages_needed`` counts what calls will
+really cost. A page token that expired (Zoom's code 300, after 15 minutes) restarts the listing once.
+Meeting UUIDs are encoded as Zoom's routing needs.
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,8 +36,10 @@ from orchestrator.zoom_models import (MeetingInstance, PastMeeting, Registrant, 
 from orchestrator.zoom_oauth import ServerToServerToken
 
 log = logging.getLogger(__name__)
-PAGE_SIZE = 300
+MAX_PAGE_SIZE = 300  # the most any list endpoint Rollcall uses allows
 EXPIRED_PAGE_TOKEN = 300
+MISSING_SCOPE = 4700  # "Invalid access token, does not contain scopes:[…]"
+NO_PERMISSION = 200  # with HTTP 400: the plan (or the role) does not include the endpoint
 
 
 class ZoomApiError(RuntimeError):
@@ -41,7 +50,12 @@ class ZoomApiError(RuntimeError):
 
 
 class NotFound(ZoomApiError):
-    """The meeting (or user) is unknown to Zoom, or too old (code 3001; 12702 after a year is a 400)."""
+    """The meeting (or user) is unknown to Zoom, too old, or has not ended (code 3001; 12702 after a year
+    is a 400)."""
+
+
+class AccessRefused(ZoomApiError):
+    """The app lacks the endpoint's scope (4700), or the account's plan lacks the endpoint (400, code 200)."""
 
 
 @dataclass
@@ -68,11 +82,21 @@ def _meeting_path(meeting: str) -> str:
 class ZoomApi:
     def __init__(self, http: httpx.Client, base_url: str, token: ServerToServerToken, governor: Governor, *,
                  priority: Priority = Priority.BACKFILL, retries: int = 5, backoff_s: float = 0.5,
+                 page_sizes: Mapping[Category, int] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.http, self.base = http, base_url.rstrip("/")
         self.token, self.governor, self.priority = token, governor, priority
         self.retries, self.backoff_s, self.sleep = retries, backoff_s, sleep
+        self._page_sizes = {c: min(MAX_PAGE_SIZE, max(1, n)) for c, n in (page_sizes or {}).items()}
         self.stats = CallStats()
+
+    def page_size(self, category: Category) -> int:
+        """Rows per page asked for in ``category``: as configured, or less once Zoom gave less."""
+        return self._page_sizes.get(category, MAX_PAGE_SIZE)
+
+    def pages_needed(self, category: Category, rows: int) -> int:
+        """The calls a listing of ``rows`` rows costs (an empty list still takes one)."""
+        return max(1, math.ceil(rows / self.page_size(category)))
 
     # ---- one call ------------------------------------------------------------------------------------
     def request(self, method: str, path: str, category: Category, *, params: dict | None = None,
@@ -138,29 +162,43 @@ class ZoomApi:
         except ValueError:
             body = {}
         code, message = body.get("code"), body.get("message") or resp.text[:200]
-        cls = NotFound if resp.status_code == 404 else ZoomApiError
+        cls = ZoomApiError
+        if resp.status_code == 404:
+            cls = NotFound
+        elif code == MISSING_SCOPE or (resp.status_code == 400 and code == NO_PERMISSION):
+            cls = AccessRefused
         return cls(resp.status_code, code, message, path)
 
     def pages(self, path: str, category: Category, item_key: str, params: dict | None = None) -> list[dict]:
         """Every item of a paged list. An expired page token (after 15 minutes) restarts the list once, so
         what is returned is always one complete listing."""
-        base = {**(params or {}), "page_size": PAGE_SIZE}
         for restart in (False, True):
             items: list[dict] = []
             token = None
             try:
                 while True:
-                    page = {**base, **({"next_page_token": token} if token else {})}
+                    asked = self.page_size(category)
+                    page = {**(params or {}), "page_size": asked, **({"next_page_token": token} if token else {})}
                     body = self.request("GET", path, category, params=page)
                     items.extend(body.get(item_key) or [])
                     token = body.get("next_page_token")
                     if not token:
                         return items
+                    self._note_page_size(category, asked, body.get("page_size"), path)
             except ZoomApiError as exc:
                 if EXPIRED_PAGE_TOKEN not in (exc.code, exc.status) or restart:
                     raise
                 log.info("Zoom API %s: page token expired; listing again", path)
         raise AssertionError("unreachable")
+
+    def _note_page_size(self, category: Category, asked: int, got: Any, path: str) -> None:
+        """A full page (more follow) of fewer rows than asked is Zoom's limit for the list: ask for that
+        many from now on, and say so once."""
+        if isinstance(got, int) and 0 < got < asked:
+            self._page_sizes[category] = got
+            log.warning("Zoom answered %s with %d rows a page, not %d: %s lists are asked for and counted at %d "
+                        "from now on (ZOOM_HEAVY_PAGE_SIZE sets it for Heavy lists)", path, got, asked,
+                        category.value, got)
 
     # ---- endpoints -----------------------------------------------------------------------------------
     def report_participants(self, meeting: str) -> list[ReportParticipant]:
@@ -170,9 +208,11 @@ class ZoomApi:
             {"include_fields": "registrant_id"})]
 
     def past_meeting_participants(self, meeting: str) -> list[ReportParticipant]:
-        """The lighter list (Medium): no breakout room or customer key, but ``internal_user``."""
+        """The lighter list (Medium; needs a paid plan): no breakout room or customer key, but
+        ``internal_user``; ``registrant_id`` only when asked for, as in the report."""
         return [ReportParticipant.model_validate(p) for p in self.pages(
-            f"/past_meetings/{_meeting_path(meeting)}/participants", Category.MEDIUM, "participants")]
+            f"/past_meetings/{_meeting_path(meeting)}/participants", Category.MEDIUM, "participants",
+            {"include_fields": "registrant_id"})]
 
     def past_meeting(self, meeting: str) -> PastMeeting:
         return PastMeeting.model_validate(self.request("GET", f"/past_meetings/{_meeting_path(meeting)}", Category.LIGHT))

@@ -39,4 +39,5 @@ def open_zoom(settings: Settings, r: redis.Redis, *, priority: Priority = Priori
     with httpx.Client(timeout=timeout_s, limits=httpx.Limits(max_connections=16)) as http:
         token = ServerToServerToken(http, settings.zoom_oauth_url, settings.zoom_account_id, settings.zoom_client_id,
                                     settings.zoom_client_secret)
-        yield ZoomApi(http, settings.zoom_api_url, token, governor_for(settings, r), priority=priority)
+        yield ZoomApi(http, settings.zoom_api_url, token, governor_for(settings, r), priority=priority,
+                      page_sizes={Category.HEAVY: settings.zoom_heavy_page_size})

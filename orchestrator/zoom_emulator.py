@@ -1,14 +1,18 @@
 """A Zoom API emulator on loopback, for tests and local development: the only Zoom part we fake.
 
 It serves the endpoints Rollcall calls (``orchestrator/zoom_api.py``) from ``EmulatedMeeting`` data (users'
-upcoming meetings and meeting details from Zoom's JSON as given), and behaves like Zoom where it matters:
-Server-to-Server OAuth tokens that expire; per-account rate limits per category over a sliding one-second
-window (a minute for Resource-intensive) and the plan's daily caps, answered with real 429s and Zoom's
-headers; ``page_size`` capped at 300 with ``next_page_token`` that expires after 15 minutes; meeting UUIDs
-that must be double-encoded when they start with ``/`` or contain ``//`` (else 404, as Zoom's routing
-fails). Faults can be injected: 5xx answers, stalls longer than a client's timeout, fields left out,
-durations as ``hh:mm:ss``. It can also deliver signed webhooks. ``stats`` counts every call, so a test can
-check what a client really sent.
+upcoming meetings and meeting details from Zoom's JSON as given), and behaves as Zoom's published
+definitions say (per endpoint in ``orchestrator/emulator_rules.py``; every behaviour and its source in
+``tests/STAND-INS.md``): Server-to-Server OAuth tokens that expire and carry the app's scopes, a call
+without its endpoint's scope refused with 400/4700, paid-only endpoints refused on a free plan (400/200);
+per-account rate limits per category over a sliding one-second window (a minute for Resource-intensive)
+and the plan's daily caps, answered with real 429s and Zoom's headers; ``page_size`` capped per endpoint
+(300 unless set lower) with ``next_page_token`` that expires after 15 minutes; ``registrant_id`` only with
+``include_fields=registrant_id``; a meeting still running unknown to the past-meeting endpoints (404/3001);
+meeting UUIDs that must be double-encoded when they start with ``/`` or contain ``//`` (else 404, as
+Zoom's routing fails). Faults can be injected: 5xx answers, stalls longer than a client's timeout, fields
+left out, durations as ``hh:mm:ss``. It can also deliver signed webhooks. ``stats`` counts every call, so
+a test can check what a client really sent.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
@@ -33,6 +37,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from orchestrator.emulator_data import EmulatedMeeting, iso
+from orchestrator.emulator_rules import ALL_SCOPES, ENDPOINTS, Endpoint, missing_scope_message
 from orchestrator.rate_limits import Category, PlanLimits, plan_limits
 from orchestrator.redis_conn import free_port
 from orchestrator.webhook_auth import signature
@@ -50,7 +55,6 @@ class Faults:
     stall_s: float = 3.0
     drop_fields: tuple[str, ...] = ()  # left out of every participant row (e.g. "leave_time")
     clock_durations: bool = False  # participant durations as "hh:mm:ss" strings
-    reports_forbidden: bool = False  # the Report API answers "no permission" (a Basic plan, or no report scope)
     seed: int = 0
 
 
@@ -58,6 +62,7 @@ class Faults:
 class EmulatorStats:
     calls: collections.Counter = field(default_factory=collections.Counter)  # accepted, per category
     endpoints: collections.Counter = field(default_factory=collections.Counter)  # accepted, per route
+    page_sizes: list[int] = field(default_factory=list)  # page_size of each list call, as asked
     rate_limited: collections.Counter = field(default_factory=collections.Counter)  # 429s, per category
     faults: int = 0
     tokens_issued: int = 0
@@ -87,8 +92,12 @@ class ZoomEmulator:
     def __init__(self, meetings: Iterable[EmulatedMeeting] = (), *, plan: str | PlanLimits = "business",
                  account_id: str = "emu-account", client_id: str = "emu-client", client_secret: str = "emu-secret",
                  users: dict[str, list[dict]] | None = None, faults: Faults | None = None,
+                 scopes: Iterable[str] = ALL_SCOPES, page_limits: Mapping[str, int] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.limits = plan if isinstance(plan, PlanLimits) else plan_limits(plan)
+        self.paid = not (isinstance(plan, str) and plan.lower() == "free")
+        self.scopes = frozenset(scopes)  # granted to the app: tokens issued from now on carry them
+        self.page_limits = {route: e.max_page_size for route, e in ENDPOINTS.items()} | dict(page_limits or {})
         self.account_id, self.client_id, self.client_secret = account_id, client_id, client_secret
         self.faults = faults or Faults()
         self.clock = clock
@@ -103,7 +112,7 @@ class ZoomEmulator:
         self._by_id: dict[str, list[EmulatedMeeting]] = {}
         for m in meetings:
             self.add_meeting(m)
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[str, tuple[float, frozenset[str]]] = {}  # access token → expiry, its scopes
         self._page_tokens: dict[str, tuple[str, int, float]] = {}
         self._windows = {c: _Window(max(1, round(r if c is not Category.RESOURCE_INTENSIVE else r * 60)),
                                     1.0 if c is not Category.RESOURCE_INTENSIVE else 60.0)
@@ -151,18 +160,26 @@ class ZoomEmulator:
             window = self._windows[category]
             if not window.admit(now):
                 self.stats.rate_limited[category.value] += 1
-                return self._429(category, "QPS", window.limit, "1",
-                                 f"You have reached the maximum per-second rate limit for this API ({window.limit}).")
+                return self._429(category, "QPS", window.limit, None,
+                                 f"You have reached the maximum per-second rate limit for this API ({window.limit}).",
+                                 reset=math.ceil(window.times[0] + window.span_s))
             if group:
                 self._daily[group.name] += 1
             self.stats.calls[category.value] += 1
         return None
 
     @staticmethod
-    def _429(category: Category, kind: str, limit: int, retry_after: str, message: str) -> JSONResponse:
-        return JSONResponse({"code": 429, "message": message}, status_code=429, headers={
-            "X-RateLimit-Category": category.value.replace("_", "-").title(), "X-RateLimit-Type": kind,
-            "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0", "Retry-After": retry_after})
+    def _429(category: Category, kind: str, limit: int, retry_after: str | None, message: str, *,
+             reset: int | None = None) -> JSONResponse:
+        """Zoom's 429: a rate (QPS) limit says when the window frees in ``X-RateLimit-Reset`` (epoch
+        seconds), a daily limit says when to come back in ``Retry-After`` (an ISO date-time)."""
+        headers = {"X-RateLimit-Category": category.value.replace("_", "-").title(), "X-RateLimit-Type": kind,
+                   "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0"}
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        if reset is not None:
+            headers["X-RateLimit-Reset"] = str(reset)
+        return JSONResponse({"code": 429, "message": message}, status_code=429, headers=headers)
 
     # ---- faults -------------------------------------------------------------------------------------
     async def _fault(self) -> JSONResponse | None:
@@ -176,11 +193,13 @@ class ZoomEmulator:
             await asyncio.sleep(f.stall_s)
         return None
 
-    def _row_out(self, row: dict, *, past: bool) -> dict:
+    def _row_out(self, row: dict, *, past: bool, registrant_id: bool) -> dict:
         out = {k: v for k, v in row.items() if not k.startswith("_") and k not in self.faults.drop_fields}
-        if past:  # the past-participants list has no breakout room or customer key, but internal_user
-            out.pop("bo_mtg_id", None)
-            out.pop("customer_key", None)
+        if not registrant_id:  # only with include_fields=registrant_id
+            out.pop("registrant_id", None)
+        if past:  # no breakout room, customer key or participant_user_id, but internal_user
+            for k in ("bo_mtg_id", "customer_key", "participant_user_id"):
+                out.pop(k, None)
             out["internal_user"] = bool(row.get("id"))
         if self.faults.clock_durations and isinstance(out.get("duration"), int):
             d = out["duration"]
@@ -188,10 +207,21 @@ class ZoomEmulator:
         return out
 
     # ---- the HTTP side ------------------------------------------------------------------------------
-    def _authorised(self, request: Request) -> bool:
+    def _refuse(self, scopes: frozenset[str], rules: Endpoint) -> JSONResponse | None:
+        """Zoom's answer when the token lacks the endpoint's scope, or a free plan asks for a paid-only
+        endpoint; None when the call may go on."""
+        if not scopes & set(rules.scopes):
+            return JSONResponse({"code": 4700, "message": missing_scope_message(rules)}, status_code=400)
+        if rules.free_plan_refusal and not self.paid:
+            return JSONResponse({"code": 200, "message": rules.free_plan_refusal.format(account=self.account_id)},
+                                status_code=400)
+        return None
+
+    def _token_scopes(self, request: Request) -> frozenset[str] | None:
+        """The scopes of the request's unexpired access token; None without one."""
         auth = request.headers.get("authorization", "")
-        expires = self._tokens.get(auth.removeprefix("Bearer "))
-        return auth.startswith("Bearer ") and expires is not None and expires > self.clock()
+        found = self._tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        return found[1] if found is not None and found[0] > self.clock() else None
 
     def expire_tokens(self) -> None:
         """Every access token stops working (the app was re-authorised)."""
@@ -211,9 +241,14 @@ class ZoomEmulator:
             return None  # Zoom's routing loses such a UUID unless it is encoded twice
         return self._by_uuid.get(once)
 
-    def _page(self, request: Request, key: str, items: list[dict]) -> JSONResponse:
+    def _page(self, request: Request, route: str, key: str, items: list[dict]) -> JSONResponse:
         now = self.clock()
-        size = min(300, max(1, int(request.query_params.get("page_size", 30))))
+        asked = request.query_params.get("page_size", "30")
+        if not asked.isdigit():
+            return JSONResponse({"code": 300, "message": "Validation Failed.",
+                                 "errors": [{"field": "page_size", "message": "Invalid field."}]}, status_code=400)
+        self.stats.page_sizes.append(int(asked))
+        size = min(self.page_limits[route], max(1, int(asked)))
         token = request.query_params.get("next_page_token")
         offset = 0
         if token:
@@ -245,17 +280,20 @@ class ZoomEmulator:
                 return JSONResponse({"reason": "Invalid grant or account", "error": "invalid_request"}, status_code=400)
             value = secrets.token_urlsafe(32)
             with emu._lock:
-                emu._tokens[value] = emu.clock() + TOKEN_TTL_S
+                emu._tokens[value] = (emu.clock() + TOKEN_TTL_S, emu.scopes)
                 emu.stats.tokens_issued += 1
             return JSONResponse({"access_token": value, "token_type": "bearer", "expires_in": TOKEN_TTL_S,
-                                 "scope": "report:read:admin meeting:read:admin meeting:write:admin user:read:admin"})
+                                 "scope": " ".join(sorted(emu.scopes))})
 
-        def guarded(category: Category, route: str):
+        def guarded(route: str):
+            rules = ENDPOINTS[route]
+
             def wrap(handler):
                 async def endpoint(request: Request) -> JSONResponse:
-                    if not emu._authorised(request):
+                    scopes = emu._token_scopes(request)
+                    if scopes is None:
                         return JSONResponse({"code": 124, "message": "Invalid access token."}, status_code=401)
-                    refused = emu._admit(category)
+                    refused = emu._refuse(scopes, rules) or emu._admit(rules.category)
                     if refused is not None:
                         return refused
                     emu.stats.endpoints[route] += 1
@@ -271,25 +309,28 @@ class ZoomEmulator:
             raw = raw.removeprefix("/v2" + prefix)
             return raw[: len(raw) - len(suffix)] if suffix and raw.endswith(suffix) else raw
 
-        def not_found() -> JSONResponse:
-            return JSONResponse({"code": 3001, "message": "Meeting does not exist or has expired."}, status_code=404)
+        def not_found(message: str | None = None) -> JSONResponse:
+            return JSONResponse({"code": 3001, "message": message or "Meeting does not exist or has expired."},
+                                status_code=404)
 
-        @guarded(Category.HEAVY, "report_participants")
+        def registrant_ids(request: Request) -> bool:
+            return request.query_params.get("include_fields") == "registrant_id"
+
+        @guarded("report_participants")
         def report_participants(request: Request) -> JSONResponse:
-            if emu.faults.reports_forbidden:
-                return JSONResponse({"code": 200, "message": "No permission."}, status_code=400)
             m = emu._find(segment(request, "/report/meetings/", "/participants"))
-            if m is None:
-                return not_found()
-            return emu._page(request, "participants", [emu._row_out(r, past=False) for r in m.rows])
+            if m is None or m.end_time is None:
+                return not_found(None if m is None else ENDPOINTS["report_participants"].not_ended)
+            rows = [emu._row_out(r, past=False, registrant_id=registrant_ids(request)) for r in m.rows]
+            return emu._page(request, "report_participants", "participants", rows)
 
-        @guarded(Category.MEDIUM, "past_participants")
+        @guarded("past_participants")
         def past_participants(request: Request) -> JSONResponse:
             m = emu._find(segment(request, "/past_meetings/", "/participants"))
-            if m is None:
-                return not_found()
-            rows = [emu._row_out(r, past=True) for r in m.rows if r.get("status") == "in_meeting"]
-            return emu._page(request, "participants", rows)
+            if m is None or m.end_time is None:
+                return not_found(None if m is None else ENDPOINTS["past_participants"].not_ended)
+            rows = [emu._row_out(r, past=True, registrant_id=registrant_ids(request)) for r in m.rows]
+            return emu._page(request, "past_participants", "participants", rows)
 
         def details(m: EmulatedMeeting) -> dict:
             body = {"uuid": m.uuid, "id": int(m.id), "host_id": m.host_id, "topic": m.topic, "type": 2,
@@ -300,17 +341,19 @@ class ZoomEmulator:
                 body["duration"] = round((m.end_time - m.start_time).total_seconds() / 60)
             return body
 
-        @guarded(Category.LIGHT, "past_meeting")
+        @guarded("past_meeting")
         def past_meeting(request: Request) -> JSONResponse:
             m = emu._find(segment(request, "/past_meetings/"))
-            return not_found() if m is None else JSONResponse(details(m))
+            if m is None or m.end_time is None:
+                return not_found(None if m is None else ENDPOINTS["past_meeting"].not_ended)
+            return JSONResponse(details(m))
 
-        @guarded(Category.HEAVY, "report_meeting")
+        @guarded("report_meeting")
         def report_meeting(request: Request) -> JSONResponse:
             m = emu._find(segment(request, "/report/meetings/"))
             return not_found() if m is None else JSONResponse(details(m))
 
-        @guarded(Category.MEDIUM, "past_instances")
+        @guarded("past_instances")
         def instances(request: Request) -> JSONResponse:
             meeting_id = segment(request, "/past_meetings/", "/instances")
             found = emu._by_id.get(meeting_id)
@@ -318,15 +361,16 @@ class ZoomEmulator:
                 return not_found()
             return JSONResponse({"meetings": [{"uuid": m.uuid, "start_time": iso(m.start_time)} for m in found]})
 
-        @guarded(Category.MEDIUM, "registrants")
+        @guarded("registrants")
         def registrants(request: Request) -> JSONResponse:
             found = emu._by_id.get(segment(request, "/meetings/", "/registrants"))
             if not found:
                 return not_found()
             status = request.query_params.get("status", "approved")
-            return emu._page(request, "registrants", [r for r in found[-1].registrants if r.get("status") == status])
+            return emu._page(request, "registrants", "registrants",
+                             [r for r in found[-1].registrants if r.get("status") == status])
 
-        @guarded(Category.LIGHT, "add_registrant")
+        @guarded("add_registrant")
         def add_registrant(request: Request) -> JSONResponse:
             meeting_id = segment(request, "/meetings/", "/registrants")
             found = emu._by_id.get(meeting_id)
@@ -349,21 +393,21 @@ class ZoomEmulator:
             return JSONResponse({"registrant_id": reg_id, "id": int(meeting_id), "topic": found[-1].topic,
                                  "start_time": iso(found[-1].start_time), "join_url": join_url}, status_code=201)
 
-        @guarded(Category.MEDIUM, "upcoming_meetings")
+        @guarded("upcoming_meetings")
         def upcoming(request: Request) -> JSONResponse:
             user = segment(request, "/users/", "/meetings")
             if user not in emu.users:
                 return JSONResponse({"code": 1001, "message": "User does not exist."}, status_code=404)
-            return emu._page(request, "meetings", copy.deepcopy(emu.users[user]))
+            return emu._page(request, "upcoming_meetings", "meetings", copy.deepcopy(emu.users[user]))
 
-        @guarded(Category.LIGHT, "meeting")
+        @guarded("meeting")
         def meeting(request: Request) -> JSONResponse:
             meeting_id = segment(request, "/meetings/")
             found = emu.meetings_detail.get(meeting_id) or next(
                 (m for listed in emu.users.values() for m in listed if str(m.get("id")) == meeting_id), None)
             return not_found() if found is None else JSONResponse(copy.deepcopy(found))
 
-        @guarded(Category.LIGHT, "user_token")
+        @guarded("user_token")
         def user_token(request: Request) -> JSONResponse:
             user = segment(request, "/users/", "/token")
             kind = request.query_params.get("type", "token")

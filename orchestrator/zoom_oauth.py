@@ -3,16 +3,20 @@
 The account-credentials grant gives a one-hour token and no refresh token (``../shared/reference/
 zoom-rest-webhooks.md`` §4): the token is cached until shortly before it expires, and fetched again then,
 or once when Zoom answers 401 (the app was re-authorised or its scopes changed). Several valid tokens may
-coexist, so each process keeps its own.
+coexist, so each process keeps its own. The scopes each token carries are kept and logged when they
+change: a missing scope shows at the first token, not as a 4700 on some later call.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 import httpx
 from pydantic import SecretStr
+
+log = logging.getLogger(__name__)
 
 
 class OAuthError(RuntimeError):
@@ -30,6 +34,7 @@ class ServerToServerToken:
         self._expires = 0.0
         self._lock = threading.Lock()
         self.fetched = 0  # how many tokens this process asked for
+        self.scopes: frozenset[str] = frozenset()  # what the latest token was granted
 
     def get(self) -> str:
         with self._lock:
@@ -62,3 +67,7 @@ class ServerToServerToken:
         self._token = body["access_token"]
         self._expires = self.clock() + float(body.get("expires_in", 3600))
         self.fetched += 1
+        scopes = frozenset(str(body.get("scope") or "").split())
+        if scopes != self.scopes:
+            log.info("Zoom granted the app these scopes: %s", " ".join(sorted(scopes)) or "(none listed)")
+            self.scopes = scopes

@@ -16,9 +16,9 @@ import pytest
 import redis
 from pydantic import SecretStr, ValidationError
 
-from orchestrator import keys, zoom_api
+from orchestrator import keys
 from orchestrator.calendar_sync import SYNC_LOCK, CalendarSettings, CalendarSync, SyncResult
-from orchestrator.rate_limits import Governor, Priority, plan_limits
+from orchestrator.rate_limits import Category, Governor, Priority, plan_limits
 from orchestrator.reconcile_queue import ReconcileQueue
 from orchestrator.schedule_store import Schedule, ScheduleStore, schedule_id
 from orchestrator.settings import Settings
@@ -144,8 +144,7 @@ def settings(**overrides: object) -> CalendarSettings:
 
 
 @pytest.fixture()
-def cal(redis_client, monkeypatch) -> Iterator[Calendar]:
-    monkeypatch.setattr(zoom_api, "PAGE_SIZE", 2)  # so the trainer's meetings come in four pages
+def cal(redis_client) -> Iterator[Calendar]:
     data = calendars()
     emu = ZoomEmulator()
     publish(emu, data)
@@ -154,7 +153,8 @@ def cal(redis_client, monkeypatch) -> Iterator[Calendar]:
             timeout=2.0, event_hooks={"request": [lambda req: sent.append(req.url.path)]}) as http:
         token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
         api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits("business")),
-                      priority=Priority.LIVE, backoff_s=0.01)
+                      priority=Priority.LIVE, backoff_s=0.01,
+                      page_sizes={Category.MEDIUM: 2})  # so the trainer's meetings come in four pages
         clock = Clock(NOW)
         store = ScheduleStore(redis_client, clock=clock)
         yield Calendar(emu, data, CalendarSync(api, store, settings(), clock=clock), store, clock, redis_client, sent)

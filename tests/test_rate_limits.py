@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from orchestrator.rate_limits import (HEAVY_GROUP, Category, DailyCapReached, Governor, Priority, next_utc_midnight,
-                                      parse_retry_after, plan_limits)
+                                      parse_reset, parse_retry_after, plan_limits)
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC).timestamp()
 
@@ -152,3 +152,19 @@ def test_retry_after_forms():
 def test_unknown_plan_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown Zoom plan 'gold'"):
         plan_limits("gold")
+
+
+def test_a_429_without_retry_after_pauses_until_x_ratelimit_reset(redis_client):
+    """Zoom's rate-limit (QPS) 429 says when the window frees in X-RateLimit-Reset, epoch seconds, and has no
+    Retry-After; a Resource-intensive window is a minute, so the 60 s default would wait far too long."""
+    clock = FakeTime()
+    g = governor(redis_client, clock)
+    reset = {"X-RateLimit-Type": "QPS", "X-RateLimit-Reset": str(int(T0) + 7)}
+    assert g.on_429(Category.RESOURCE_INTENSIVE, reset) == pytest.approx(int(T0) + 7 - T0)
+    assert g.try_acquire(Category.RESOURCE_INTENSIVE).reason == "paused"
+    assert g.on_429(Category.HEAVY, {**reset, "Retry-After": "3"}) == pytest.approx(3)  # Retry-After first
+    # a daily limit without its Retry-After date ends at the reset Zoom gives, not at a guessed midnight
+    daily = {"X-RateLimit-Type": "Daily-limit", "X-RateLimit-Reset": str(int(T0) + 5000)}
+    assert g.on_429(Category.HEAVY, daily) == pytest.approx(int(T0) + 5000 - T0)
+    assert parse_reset("soon", T0) is None and parse_reset(str(int(T0) - 5), T0) is None
+    assert parse_reset(str(T0 + 30 * 86400), T0) is None and parse_reset(None, T0) is None

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -21,9 +22,11 @@ from pydantic import SecretStr
 from analysis.scenario import Scenario
 from orchestrator import keys
 from orchestrator.api import create_app
-from orchestrator.emulator_data import BotStay, meeting_from_scenario
+from orchestrator.bench_reconcile import minimum_calls
+from orchestrator.emulator_data import BotStay, meeting_from_scenario, synthetic_meetings
+from orchestrator.emulator_rules import ALL_SCOPES
 from orchestrator.outbound import OutboundWebhooks
-from orchestrator.rate_limits import Governor, plan_limits
+from orchestrator.rate_limits import Category, Governor, plan_limits
 from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
 from orchestrator.reconciler import Reconciler
 from orchestrator.redis_conn import free_port, open_redis
@@ -141,11 +144,13 @@ def test_the_command_line_reconciles_and_prints_the_record(redis_server, redis_c
     assert missing.returncode == 2 and "set ZOOM_CLIENT_SECRET" in missing.stderr
 
 
-def test_registration_binds_an_outside_attendee_and_a_plan_without_reports_still_reconciles(
+def test_registration_binds_an_outside_attendee_and_an_app_without_the_report_scope_still_reconciles(
         redis_client, bot_saw, tmp_path):
     """Xena registers (our registration, her personal link); the meeting's rows carry her registrant id,
-    and the record names her customer key. The account has no Report API: past participants are used."""
-    emu = ZoomEmulator([meeting_from_scenario(Scenario.model_validate(DOC))])
+    and the record names her customer key. The app lacks ``report:read:admin`` (Zoom answers 400, code
+    4700): past participants are used, asked for registrant ids (Zoom leaves them out otherwise)."""
+    emu = ZoomEmulator([meeting_from_scenario(Scenario.model_validate(DOC))],
+                       scopes=ALL_SCOPES - {"report:read:admin"})
     with EmulatorServer(emu) as server, httpx.Client(timeout=5) as http:
         token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
         api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits("business")))
@@ -158,13 +163,12 @@ def test_registration_binds_an_outside_attendee_and_a_plan_without_reports_still
                                         bot=BotStay(BOT_KEY, BOT_JOIN, BOT_LEAVE))
         meeting.rows = [{**r, "customer_key": ""} if r["name"] == "Rollcall" else r for r in meeting.rows]
         emu.add_meeting(meeting)
-        emu.faults.reports_forbidden = True
         store.save_bot_report(bot_saw, job_id="job-42")
         queue = ReconcileQueue(redis_client)
         queue.add(ReconcileJob(uuid=meeting.uuid))
         summary = Reconciler(api, store, queue).run()
     assert (summary.done, summary.failed) == (1, 0)
-    assert emu.stats.endpoints["past_participants"] == 1
+    assert emu.stats.endpoints["past_participants"] == 1 and emu.stats.endpoints["report_participants"] == 0
     record = store.record(meeting.uuid)
     assert record["meeting"]["source"]["participants"] == "zoom_past_participants"
     xena = next(p for p in record["participants"] if p["identity"]["registrant_id"] == reg.registrant_id)
@@ -212,3 +216,40 @@ def test_rollcall_serve_reconciles_on_meeting_ended_with_the_embedded_redis(emul
         proc.terminate()
         proc.wait(15)
     assert not (data / "redis" / "port").exists()  # serve started the embedded Redis, and stopped it
+
+
+@pytest.mark.parametrize("emulator_kwargs, refused", [
+    ({"scopes": {"user:read:admin"}}, "does not contain scopes:[meeting:read:admin]"),  # neither list's scope
+    ({"plan": "free"}, "Only available for paid account"),  # neither list on a free plan
+])
+def test_when_zoom_refuses_both_lists_the_run_stops_saying_why_and_loses_nothing(
+        redis_client, emulator_kwargs, refused):
+    meeting = meeting_from_scenario(Scenario.model_validate(DOC))
+    emu = ZoomEmulator([meeting], **emulator_kwargs)
+    with EmulatorServer(emu) as server, httpx.Client(timeout=5) as http:
+        token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
+        api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits(
+            emulator_kwargs.get("plan", "business"))))
+        queue = ReconcileQueue(redis_client)
+        for uuid in (meeting.uuid, "another=="):
+            queue.add(ReconcileJob(uuid=uuid, meeting_id=meeting.id, start_time="2026-11-20T15:00:00Z",
+                                   end_time="2026-11-20T15:30:00Z", source="webhook"))
+        summary = Reconciler(api, ReportStore(redis_client), queue).run()
+    assert summary.stopped_by == "zoom access" and refused in summary.detail
+    assert (summary.done, summary.failed, summary.left) == (0, 0, 2)  # both wait for an admin, unfailed
+    assert emu.stats.endpoints["report_participants"] + emu.stats.endpoints["past_participants"] == 0
+
+
+def test_the_call_budget_counts_the_rows_zoom_allows_per_page(redis_client):
+    """A participants report paged at fewer rows than 300 costs more calls, and the minimum says so."""
+    meetings = synthetic_meetings(20, 10, start=datetime(2026, 10, 1, tzinfo=UTC))  # 11 rows each
+    emu = ZoomEmulator(meetings, page_limits={"report_participants": 5})
+    with EmulatorServer(emu) as server, httpx.Client(timeout=5) as http:
+        token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
+        api = ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits("business")))
+        queue = ReconcileQueue(redis_client)
+        queue.add_many([m.uuid for m in meetings])
+        assert Reconciler(api, ReportStore(redis_client), queue).run().done == 20
+    assert api.pages_needed(Category.HEAVY, 11) == 3
+    assert emu.stats.total == minimum_calls(20, 10, api.page_size(Category.HEAVY)) == 20 * (1 + 3)
+    assert emu.stats.endpoints["report_participants"] == 20 * 3 and emu.stats.page_sizes[:2] == [300, 5]

@@ -2,6 +2,8 @@
 429s of both kinds, and the endpoints the scheduler and the bot need."""
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -11,8 +13,11 @@ import pytest
 from pydantic import SecretStr
 
 from orchestrator.emulator_data import synthetic_meetings
+from orchestrator.emulator_rules import ALL_SCOPES
 from orchestrator.rate_limits import HEAVY_GROUP, Category, DailyCapReached, Governor, Priority, plan_limits
-from orchestrator.zoom_api import NotFound, ZoomApi, ZoomApiError
+from orchestrator.settings import Settings
+from orchestrator.zoom_api import AccessRefused, NotFound, ZoomApi, ZoomApiError
+from orchestrator.zoom_client import open_zoom
 from orchestrator.zoom_emulator import EmulatorServer, Faults, ZoomEmulator
 from orchestrator.zoom_oauth import OAuthError, ServerToServerToken
 
@@ -157,3 +162,100 @@ def test_an_expired_page_token_answered_with_http_300_is_not_taken_for_a_last_pa
         api.request("GET", "/report/meetings/big-meeting==/participants", Category.HEAVY,
                     params={"page_size": 300, "next_page_token": "no-such-token"})
     assert (refused.value.status, refused.value.code) == (300, 300)
+
+
+# --- where Zoom's published definitions and the first real account disagreed with us (issue 12) ----------
+
+@contextlib.contextmanager
+def client_for(emu: ZoomEmulator, redis_client, plan: str = "business", **api_kwargs):
+    with EmulatorServer(emu) as server, httpx.Client(timeout=2.0) as http:
+        token = ServerToServerToken(http, server.oauth_url, emu.account_id, emu.client_id, SecretStr(emu.client_secret))
+        yield ZoomApi(http, server.api_url, token, Governor(redis_client, emu.account_id, plan_limits(plan)),
+                      backoff_s=0.01, **api_kwargs)
+
+
+def test_a_missing_scope_is_a_400_with_code_4700_naming_it(redis_client):
+    meeting = synthetic_meetings(1, 3, start=START)[0]
+    with client_for(ZoomEmulator([meeting], scopes=ALL_SCOPES - {"report:read:admin"}), redis_client) as api:
+        api.token.get()
+        assert "report:read:admin" not in api.token.scopes and "meeting:read:admin" in api.token.scopes
+        with pytest.raises(AccessRefused) as refused:
+            api.report_participants(meeting.uuid)
+        assert (refused.value.status, refused.value.code) == (400, 4700)
+        assert "does not contain scopes:[report:read:admin]" in refused.value.message
+        assert len(api.past_meeting_participants(meeting.uuid)) == 4  # meeting:read:admin is there
+
+
+def test_a_free_plan_is_refused_the_report_and_the_past_participants(redis_client):
+    meeting = synthetic_meetings(1, 3, start=START)[0]
+    emu = ZoomEmulator([meeting], plan="free")
+    with client_for(emu, redis_client, plan="free") as api:
+        for call in (api.report_participants, api.past_meeting_participants):
+            with pytest.raises(AccessRefused) as refused:
+                call(meeting.uuid)
+            assert (refused.value.status, refused.value.code) == (400, 200)
+        assert "Only available for paid account: emu-account" in refused.value.message
+        assert api.past_meeting(meeting.uuid).uuid == meeting.uuid  # details need no paid plan
+
+
+def test_past_participants_carry_registrant_ids_only_when_asked_and_no_report_only_fields(cloud):
+    emu, api, meetings = cloud
+    m = meetings[0]
+    m.rows[0]["registrant_id"] = "reg-1"
+    rows = api.past_meeting_participants(m.uuid)
+    assert [r.registrant_id for r in rows if r.registrant_id] == ["reg-1"]
+    assert all(r.customer_key is None and r.bo_mtg_id is None and r.participant_user_id is None for r in rows)
+    assert all(r.internal_user is not None for r in rows)
+    raw = api.http.get(f"{api.base}/past_meetings/{quote(m.uuid, safe='')}/participants",
+                       headers={"Authorization": f"Bearer {api.token.get()}"}).json()["participants"]
+    assert all("registrant_id" not in r for r in raw)  # not asked for: left out, as Zoom does
+
+
+def test_a_heavy_list_paged_below_300_is_asked_and_counted_at_zoom_s_size(redis_client, caplog):
+    big = synthetic_meetings(1, 700, start=START)[0]  # 701 rows
+    emu = ZoomEmulator([big], page_limits={"report_participants": 100})
+    with client_for(emu, redis_client) as api:
+        assert api.pages_needed(Category.HEAVY, 701) == 3  # what 300 a page would cost
+        assert len(api.report_participants(big.uuid)) == 701
+        assert emu.stats.endpoints["report_participants"] == 8
+        assert emu.stats.page_sizes == [300] + [100] * 7  # asked for what Zoom gives, once it said so
+        assert api.page_size(Category.HEAVY) == 100 and api.pages_needed(Category.HEAVY, 701) == 8
+        assert "ZOOM_HEAVY_PAGE_SIZE" in caplog.text
+    with client_for(emu, redis_client, page_sizes={Category.HEAVY: 50}) as configured:
+        emu.stats.page_sizes.clear()
+        assert len(configured.report_participants(big.uuid)) == 701
+        assert emu.stats.page_sizes == [50] * 15
+
+
+def test_settings_set_the_heavy_page_size(redis_client):
+    settings = Settings(ZOOM_ACCOUNT_ID="a", ZOOM_CLIENT_ID="c", ZOOM_CLIENT_SECRET="s", ZOOM_HEAVY_PAGE_SIZE=100)
+    with open_zoom(settings, redis_client) as api:
+        assert api.page_size(Category.HEAVY) == 100 and api.page_size(Category.MEDIUM) == 300
+    with pytest.raises(ValueError):
+        Settings(ZOOM_HEAVY_PAGE_SIZE=301)
+
+
+def test_a_running_meeting_is_unknown_to_the_past_meeting_endpoints(cloud):
+    emu, api, meetings = cloud
+    running = synthetic_meetings(1, 3, start=START)[0]
+    running.uuid, running.end_time = "running==", None
+    emu.add_meeting(running)
+    with pytest.raises(NotFound) as details:
+        api.past_meeting(running.uuid)
+    assert details.value.code == 3001 and "has not ended" in details.value.message
+    for call in (api.past_meeting_participants, api.report_participants):
+        with pytest.raises(NotFound, match="not end"):
+            call(running.uuid)
+
+
+def test_a_rate_limit_429_says_when_in_x_ratelimit_reset_and_the_pause_lasts_until_then(cloud):
+    emu, api, meetings = cloud
+    window = emu._windows[Category.HEAVY]
+    at = time.time() - 0.5
+    window.times.extend([at] * window.limit)  # other apps used this second's Heavy calls half a second ago
+    resp = api.http.get(f"{api.base}/report/meetings/{quote(meetings[0].uuid, safe='')}/participants",
+                        headers={"Authorization": f"Bearer {api.token.get()}"})
+    assert resp.status_code == 429 and "retry-after" not in resp.headers
+    assert resp.headers["x-ratelimit-type"] == "QPS" and int(resp.headers["x-ratelimit-reset"]) == math.ceil(at + 1)
+    pause = api.governor.on_429(Category.HEAVY, resp.headers)
+    assert pause == pytest.approx(math.ceil(at + 1) - time.time(), abs=0.05)
