@@ -47,14 +47,24 @@ def url_validation_reply(secret: str, plain_token: str) -> dict[str, str]:
     return {"plainToken": plain_token, "encryptedToken": encrypted}
 
 
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def delivery_key(envelope: dict) -> str:
     """The same event delivered again (a retry, or the event in two subscriptions) has the same key; two
     different events have different ones. Built from the event type, the meeting instance, the
-    participant and its join/leave time, and ``event_ts``."""
-    obj = (envelope.get("payload") or {}).get("object") or {}
-    participant = obj.get("participant") or {}
+    participant and its join/leave time, and ``event_ts``; for RTMS events, whose identifiers sit in
+    ``payload`` itself (or, in some samples, in ``object``), also the meeting UUID, the stream and its
+    servers (a repeated ``rtms_started`` with new servers is a failover, not a duplicate)."""
+    payload = _mapping(envelope.get("payload"))
+    obj = _mapping(payload.get("object"))
+    participant = _mapping(obj.get("participant"))
     parts = [envelope.get("event"), obj.get("uuid"), obj.get("id"),
              participant.get("participant_uuid") or participant.get("user_id") or participant.get("id"),
              participant.get("join_time") or participant.get("leave_time") or participant.get("date_time"),
              envelope.get("event_ts")]
+    stream = [payload.get(k, obj.get(k)) for k in ("meeting_uuid", "rtms_stream_id", "server_urls")]
+    if any(v is not None for v in stream):
+        parts += stream
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()

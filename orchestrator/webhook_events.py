@@ -13,7 +13,9 @@ reconciliation) but never to Python logging; neither do names or download tokens
 parsed (so a malformed one is poison like any other) but not logged per instance. They, and
 ``meeting.started`` once logged, go to an optional ``on_meeting_change`` hook (the calendar sync,
 ``orchestrator/calendar_sync.py``), which must be idempotent too; a Redis error it raises leaves the entry
-unacknowledged, any other error makes it poison.
+unacknowledged, any other error makes it poison. ``meeting.rtms_started`` (its fields in ``payload``, not
+in an ``object``; ``../shared/reference/zoom-rtms.md`` §2.1) is logged on its instance by ``meeting_uuid``:
+the record that a media stream ran, and of which stream.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator import keys
 from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
@@ -142,6 +144,27 @@ class RecordingPayload(_Tolerant):
     download_token: str | None = None
 
 
+class RtmsPayload(_Tolerant):
+    """``meeting.rtms_started``: a Realtime Media Streams stream is ready. Its fields sit in ``payload``
+    itself, with no ``object``; some of Zoom's samples nest them in ``object``, so a field missing at the
+    top is taken from there. ``server_urls`` and Zoom's ``signature`` are for the stream's worker only."""
+
+    account_id: str | None = None
+    meeting_uuid: str | None = None  # the instance
+    meeting_id: str | None = None  # the meeting number (added 2026-05)
+    rtms_stream_id: str | None = None
+    server_urls: str | None = None
+    operator_id: str | None = None
+    is_original_host: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_object(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("object"), dict):
+            return {**data["object"], **{k: v for k, v in data.items() if k != "object" and v is not None}}
+        return data
+
+
 class WebhookEvent(_Tolerant):
     event: str
     event_ts: int | None = None  # epoch milliseconds
@@ -149,6 +172,10 @@ class WebhookEvent(_Tolerant):
 
 class MeetingEvent(WebhookEvent):
     payload: MeetingPayload = Field(default_factory=MeetingPayload)
+
+
+class RtmsStartedEvent(WebhookEvent):
+    payload: RtmsPayload = Field(default_factory=RtmsPayload)
 
 
 class MeetingChangeEvent(WebhookEvent):
@@ -195,6 +222,7 @@ MODELS: dict[str, type[WebhookEvent]] = {
     "meeting.deleted": MeetingChangeEvent,
     **{name: ParticipantEvent for name in PARTICIPANT_STATUS},
     "recording.completed": RecordingEvent,
+    "meeting.rtms_started": RtmsStartedEvent,
 }
 
 _PARTICIPANT_LOGGED = ("user_id", "participant_uuid", "id", "participant_user_id", "registrant_id", "customer_key",
@@ -228,6 +256,9 @@ def log_entry(event: WebhookEvent) -> dict[str, Any]:
         status, edge = PARTICIPANT_STATUS[event.event]
         entry |= {"status": status, "edge": edge, "breakout_room_uuid": event.payload.object.breakout_room_uuid}
         entry |= event.participant.model_dump(include=set(_PARTICIPANT_LOGGED))
+    elif isinstance(event, RtmsStartedEvent):
+        p = event.payload
+        entry |= {"meeting_id": p.meeting_id, "rtms_stream_id": p.rtms_stream_id, "operator_id": p.operator_id}
     elif isinstance(event, RecordingEvent):
         obj = event.payload.object
         entry |= {"meeting_id": None if obj.id is None else str(obj.id), "start_time": obj.start_time,
@@ -258,7 +289,10 @@ def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *, recon
         if on_meeting_change is not None:
             on_meeting_change(envelope)
         return event
-    uuid = event.payload.object.uuid  # type: ignore[attr-defined]
+    if isinstance(event, RtmsStartedEvent):
+        uuid = event.payload.meeting_uuid
+    else:
+        uuid = event.payload.object.uuid  # type: ignore[attr-defined]
     if not uuid:
         log.warning("webhook event %r has no meeting uuid; ignored", event.event)
         return None

@@ -60,3 +60,24 @@ def test_a_redelivery_has_the_same_key_and_other_events_do_not():
     later["payload"]["object"]["participant"]["join_time"] = "2026-11-21T10:09:00Z"
     keys = {delivery_key(e) for e in (event, left, other, later)}
     assert len(keys) == 4
+
+
+def rtms_started(meeting_uuid: str, stream: str, servers: str = "wss://rtms-sjc1.zoom.us/a") -> dict:
+    """As Zoom's RTMS reference shows it: the fields in ``payload`` itself, no ``object``."""
+    return {"event": "meeting.rtms_started", "event_ts": 1732100000123, "payload": {
+        "meeting_uuid": meeting_uuid, "rtms_stream_id": stream, "server_urls": servers, "operator_id": "op-1"}}
+
+
+def test_rtms_started_events_of_different_meetings_or_servers_have_different_keys():
+    first = rtms_started("m1==", "s1")
+    assert delivery_key(first) == delivery_key(rtms_started("m1==", "s1"))  # a retry
+    others = [rtms_started("m2==", "s2"), rtms_started("m1==", "s1", "wss://rtms-iad1.zoom.us/b")]  # a failover
+    nested = {**first, "payload": {"object": first["payload"]}}  # as some of Zoom's samples nest it
+    assert len({delivery_key(e) for e in (first, *others)}) == 3
+    assert delivery_key(nested) == delivery_key(first)
+
+
+def test_a_payload_or_object_that_is_not_an_object_still_has_a_key_not_an_exception():
+    for envelope in ({"event": "meeting.ended", "payload": [1, 2]}, {"event": "x.y", "payload": {"object": "o"}},
+                     {"event": "x.y", "payload": {"object": {"participant": 5}}}):
+        assert len(delivery_key(envelope)) == 64

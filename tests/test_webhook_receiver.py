@@ -29,6 +29,7 @@ from orchestrator.webhook_events import (
     LOG_TTL_S,
     ParticipantEvent,
     RecordingEvent,
+    RtmsStartedEvent,
     consume,
     handle_event,
     parse_event,
@@ -429,3 +430,24 @@ def test_a_real_server_answers_a_signed_event_within_zoom_s_3_seconds(settings, 
     assert elapsed < 3
     (entry,) = redis_client.xrange(keys.WEBHOOK_STREAM)
     assert entry[1]["event"] == "meeting.started"
+
+
+def rtms_started(meeting_uuid: str, stream: str) -> dict:
+    """Zoom's RTMS webhook: the fields in ``payload`` itself, no ``object``."""
+    return {"event": "meeting.rtms_started", "event_ts": 1_800_000_000_000, "payload": {
+        "meeting_uuid": meeting_uuid, "rtms_stream_id": stream, "server_urls": "wss://rtms-sjc1.zoom.us/x",
+        "operator_id": "op-1", "account_id": "acc", "meeting_id": 85012345678, "is_original_host": True}}
+
+
+def test_rtms_started_of_two_meetings_in_the_same_millisecond_are_two_events(client, redis_client, settings):
+    for envelope in (rtms_started(UUID, "s-1"), rtms_started("OTHERAiAAAAAiAiAiiAii==", "s-2")):
+        body = compact(envelope)
+        assert post(client, body, signed(body)).json() == {"status": "accepted"}
+    assert process_pending_once(redis_client, queue_at(redis_client, NOW), settings).handled == 2
+    (entry,) = webhook_log(redis_client)
+    assert entry == {"event": "meeting.rtms_started", "event_ts": 1_800_000_000_000, "meeting_id": "85012345678",
+                     "rtms_stream_id": "s-1", "operator_id": "op-1"}
+    assert webhook_log(redis_client, "OTHERAiAAAAAiAiAiiAii==")[0]["rtms_stream_id"] == "s-2"
+    parsed = parse_event({**rtms_started(UUID, "s-3"), "payload": {"object": rtms_started(UUID, "s-3")["payload"]}})
+    assert isinstance(parsed, RtmsStartedEvent) and (parsed.payload.meeting_uuid, parsed.payload.rtms_stream_id) == (
+        UUID, "s-3")  # nested in ``object``, as some samples show it, reads the same
