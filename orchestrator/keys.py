@@ -15,6 +15,13 @@ def webhook_seen(delivery: str) -> str:
     return f"{PREFIX}:webhooks:seen:{delivery}"
 
 
+# deliveries the receiver refused (never retried by Zoom): why, and the meeting instances they name, to be
+# looked at through the API (sorted set: UUID by next look; hash: UUID → first refusal and looks so far)
+WEBHOOK_REFUSED = f"{PREFIX}:webhooks:refused"
+WEBHOOK_HINTS = f"{PREFIX}:webhooks:hints"
+WEBHOOK_HINTS_SEEN = f"{PREFIX}:webhooks:hints:seen"
+
+
 def meeting_webhook_log(uuid: str) -> str:
     """Every understood webhook event of one meeting instance, oldest first (JSON per entry)."""
     return f"{PREFIX}:meeting:{uuid}:webhooks"

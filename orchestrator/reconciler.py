@@ -11,10 +11,13 @@ picks up exactly the unfinished meetings. Refused credentials, or an app without
 without the plan) that both participant lists need, stop the run the same way: no meeting can succeed
 until an admin changes the app.
 
-Zoom gives no "report complete" signal, so a job brought by ``meeting.ended`` runs a second pass later
+Zoom gives no "report complete" signal, so a job brought by ``meeting.ended`` (or by a refused delivery
+Zoom then confirmed ended) runs a second pass later
 (``repeat_after_s``), and a fresh meeting Zoom does not know yet (3001) is retried rather than failed.
 A job that fails for any other reason is retried with backoff, then kept as failed with its reason.
 What the instance's webhooks said fills gaps: the end time, and leave times missing from the report.
+Each run first follows up the meetings named by webhook deliveries the receiver had to refuse
+(``orchestrator/webhook_refusals.py``), queueing those Zoom says have ended.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator import webhook_refusals
 from orchestrator.attendance import MeetingWindow, reconcile
 from orchestrator.hr_payload import compliance_payload
 from orchestrator.outbound import OutboundWebhooks
@@ -76,7 +80,7 @@ class Reconciler:
         ended = next((e for e in reversed(heard) if e.get("event") == "meeting.ended"), {})
         start, end = _parse(job.start_time or ended.get("start_time")), _parse(job.end_time or ended.get("end_time"))
         meeting_id, topic = job.meeting_id or ended.get("meeting_id"), ""
-        end_source = "webhook"
+        end_source = "zoom" if job.source == "hint" else "webhook"  # a hint's window is Zoom's details
         if start is None or end is None or meeting_id is None:
             details = self.api.past_meeting(job.uuid)
             start = details.start_time or start
@@ -127,6 +131,10 @@ class Reconciler:
         lock = threading.Lock()
         if self.outbound is not None:
             self.outbound.retry_due()
+        try:
+            webhook_refusals.follow_up(self.api, self.queue)
+        except (DailyCapReached, OAuthError, AccessRefused) as exc:
+            stop.append(exc)
 
         def later(job: ReconcileJob, why: str) -> None:
             if job.attempts >= MAX_ATTEMPTS:
@@ -170,7 +178,7 @@ class Reconciler:
                     later(job, type(exc).__name__)
                     continue
                 again = None
-                if job.source == "webhook" and job.pass_no == 1 and self.repeat_after_s:
+                if job.source in ("webhook", "hint") and job.pass_no == 1 and self.repeat_after_s:
                     again = self.clock() + self.repeat_after_s
                 self.queue.complete(job.uuid, {"participants": len(record["participants"]), "pass": job.pass_no},
                                     again_at=again)

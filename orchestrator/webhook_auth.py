@@ -4,8 +4,8 @@ key that recognises a redelivered event (``../shared/reference/zoom-rest-webhook
 The signature is an HMAC-SHA256 with the app's secret token over ``v0:{x-zm-request-timestamp}:{raw body}``,
 checked on the raw bytes (re-serialised JSON need not match them) with a constant-time compare. Requests
 whose timestamp is more than five minutes from now are refused (a captured request cannot be replayed
-later); an event's own ``event_ts`` is not checked, since Zoom's retries carry the original one for up
-to about 85 minutes.
+later); the signature is checked first, so such a refusal says whether the body is Zoom's. An event's own
+``event_ts`` is not checked, since Zoom's retries carry the original one for up to about 85 minutes.
 """
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ TOLERANCE_S = 300
 
 
 class WebhookRejected(Exception):
-    """The request is not from Zoom (or not now): answer 401 with this reason."""
+    """The request is not from Zoom (or not now): answer 401 with this reason. ``kind`` is ``unsigned``
+    (headers missing or malformed), ``bad_signature``, or ``stale`` (signed by Zoom, but not now)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -30,15 +35,16 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolera
     ``headers`` keys are lower case."""
     timestamp, given = headers.get("x-zm-request-timestamp"), headers.get("x-zm-signature")
     if not timestamp or not given:
-        raise WebhookRejected("missing x-zm-request-timestamp or x-zm-signature")
+        raise WebhookRejected("unsigned", "missing x-zm-request-timestamp or x-zm-signature")
     try:
         sent = int(timestamp)
     except ValueError:
-        raise WebhookRejected("x-zm-request-timestamp is not a number of seconds") from None
-    if abs(now - sent) > tolerance_s:
-        raise WebhookRejected(f"timestamp {abs(now - sent):.0f} s away from now (more than {tolerance_s:.0f} s)")
+        raise WebhookRejected("unsigned", "x-zm-request-timestamp is not a number of seconds") from None
     if not given.isascii() or not hmac.compare_digest(signature(secret, timestamp, body), given):
-        raise WebhookRejected("signature does not match")
+        raise WebhookRejected("bad_signature", "signature does not match")
+    if abs(now - sent) > tolerance_s:
+        raise WebhookRejected("stale", f"timestamp {abs(now - sent):.0f} s away from now (more than "
+                                       f"{tolerance_s:.0f} s)")
 
 
 def url_validation_reply(secret: str, plain_token: str) -> dict[str, str]:

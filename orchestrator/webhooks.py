@@ -1,9 +1,12 @@
 """``POST /webhooks/zoom``: the door Zoom's events come in through.
 
-Zoom waits 3 s for an answer and retries a failed delivery three times over about 85 minutes, then drops
-the event, so the request only checks and stores: size, then the signature over the raw bytes (before any
-parsing, so unsigned garbage is a 401), then the JSON; a redelivery is recognised by its delivery key and
-answered without storing it again. Everything else (reconciliation included) happens later, in
+Zoom waits 3 s for an answer and retries a failed delivery (5xx or no answer) three times over about 85
+minutes, then drops the event; a 4xx it never retries. So the request only checks and stores: size, then
+the signature over the raw bytes (before any parsing, so unsigned garbage is a 401), then the JSON; a
+redelivery is recognised by its delivery key and answered without storing it again. Bodies up to 1 MiB
+are read and verified (a large signed event is accepted, not lost); a refusal (413, 401, 400) is recorded
+with the meeting it names, for reconciliation to follow up through Zoom's API
+(``orchestrator.webhook_refusals``). Everything else (reconciliation included) happens later, in
 ``orchestrator.webhook_events``, reading the stream. The Redis client, settings and clock come from
 ``app.state`` (see ``orchestrator.api.create_app``).
 """
@@ -16,11 +19,11 @@ import redis
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator import keys, webhook_auth
+from orchestrator import keys, webhook_auth, webhook_refusals
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # read and verified whole up to here; Zoom's events are a few KiB
 SEEN_TTL_S = 172_800  # two days: far beyond Zoom's ~85 minutes of retries
 STREAM_MAXLEN = 100_000
 
@@ -42,53 +45,77 @@ def enqueue(r: redis.Redis, event: str, delivery: str, body: str, received_at: f
     return None if entry_id is None else str(entry_id)
 
 
+class _Refused(Exception):
+    """A request answered with a 4xx, which Zoom never retries: recorded, then answered."""
+
+    def __init__(self, status: int, reason: str, detail: str, *, verified: bool = False, body: bytes = b"") -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail, self.verified, self.body = status, reason, detail, verified, body
+
+
 async def _read_body(request: Request) -> bytes:
     """The raw body, refused with 413 (before reading, when Content-Length says so) above the limit."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise HTTPException(400, "invalid Content-Length")
+            raise _Refused(400, "bad_length", "invalid Content-Length")
         if int(declared) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            raise _Refused(413, "too_large", f"body larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            raise _Refused(413, "too_large", f"body larger than {MAX_BODY_BYTES} bytes")
     return bytes(body)
 
 
 @router.post("/webhooks/zoom")
 async def zoom_webhook(request: Request) -> dict:
-    """Receive one Zoom event: 200 once it is stored (or was already), or the URL validation answer."""
-    body = await _read_body(request)
+    """Receive one Zoom event: 200 once it is stored (or was already), or the URL validation answer. A 4xx
+    refusal is recorded first (``orchestrator.webhook_refusals``), since Zoom will not send the event again."""
     state = request.app.state
+    now = state.clock()
+    try:
+        return await _receive(request, now)
+    except _Refused as exc:
+        refused = webhook_refusals.refusal(exc.reason, exc.status, verified=exc.verified, body=exc.body,
+                                           tracking_id=request.headers.get("x-zm-trackingid"))
+        await run_in_threadpool(webhook_refusals.record_quietly, state.redis, refused, now)
+        # Zoom's own event refused (our clock off by minutes, say) is worth a warning; a stranger's is not
+        log.log(logging.WARNING if exc.verified else logging.INFO, "webhook refused (%s, %d): %s", exc.reason,
+                exc.status, exc.detail)
+        raise HTTPException(exc.status, exc.detail) from None
+
+
+async def _receive(request: Request, now: float) -> dict:
+    state = request.app.state
+    body = await _read_body(request)
     secret = state.settings.webhook_secret_token
     if secret is None:
         raise HTTPException(503, "webhook receiver not configured: set ZOOM_WEBHOOK_SECRET_TOKEN")
     secret = secret.get_secret_value()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    now = state.clock()
     try:
         webhook_auth.verify(secret, headers, body, now=now)
     except webhook_auth.WebhookRejected as exc:
-        log.info("webhook refused: %s", exc)
-        raise HTTPException(401, str(exc)) from None
+        raise _Refused(401, exc.kind, str(exc), verified=exc.kind == "stale", body=body) from None
 
     try:
         text = body.decode("utf-8")
         envelope = json.loads(text)
-    except ValueError:
-        raise HTTPException(400, "body is not UTF-8 JSON") from None
+    except (ValueError, RecursionError):
+        raise _Refused(400, "not_json", "body is not UTF-8 JSON", verified=True) from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
-        raise HTTPException(400, "body is not an event: a JSON object with an \"event\" string")
+        raise _Refused(400, "not_event", "body is not an event: a JSON object with an \"event\" string",
+                       verified=True, body=body)
     event = envelope["event"]
 
     if event == "endpoint.url_validation":
         payload = envelope.get("payload")
         plain = payload.get("plainToken") if isinstance(payload, dict) else None
         if not isinstance(plain, str) or not plain:
-            raise HTTPException(400, "endpoint.url_validation without payload.plainToken")
+            raise _Refused(400, "no_plain_token", "endpoint.url_validation without payload.plainToken",
+                           verified=True)
         return webhook_auth.url_validation_reply(secret, plain)
 
     delivery = webhook_auth.delivery_key(envelope)

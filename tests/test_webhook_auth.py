@@ -28,19 +28,23 @@ def test_signature_is_hmac_sha256_over_v0_timestamp_and_raw_body():
     verify(SECRET, headers(), BODY, now=NOW + 4)  # passes
 
 
-@pytest.mark.parametrize("change, reason", [
-    (lambda h, b: (h, b.replace(b"Ana", b"Eve")), "does not match"),  # body altered
-    (lambda h, b: ({**h, "x-zm-signature": signature("other", h["x-zm-request-timestamp"], b)}, b), "does not match"),
-    (lambda h, b: (headers(b, NOW - 301), b), "more than 300"),  # replayed later
-    (lambda h, b: (headers(b, NOW + 400), b), "more than 300"),
-    (lambda h, b: ({"x-zm-signature": h["x-zm-signature"]}, b), "missing"),
-    (lambda h, b: ({**h, "x-zm-request-timestamp": "soon"}, b), "not a number"),
-    (lambda h, b: ({**h, "x-zm-signature": "v0=é"}, b), "does not match"),  # not a 500
+@pytest.mark.parametrize("change, kind, reason", [
+    (lambda h, b: (h, b.replace(b"Ana", b"Eve")), "bad_signature", "does not match"),  # body altered
+    (lambda h, b: ({**h, "x-zm-signature": signature("other", h["x-zm-request-timestamp"], b)}, b), "bad_signature",
+     "does not match"),
+    (lambda h, b: (headers(b, NOW - 301), b), "stale", "more than 300"),  # Zoom's, but replayed later
+    (lambda h, b: (headers(b, NOW + 400), b), "stale", "more than 300"),
+    (lambda h, b: ({**headers(b, NOW - 301), "x-zm-signature": h["x-zm-signature"]}, b), "bad_signature",
+     "does not match"),  # old and not Zoom's: the signature is checked first
+    (lambda h, b: ({"x-zm-signature": h["x-zm-signature"]}, b), "unsigned", "missing"),
+    (lambda h, b: ({**h, "x-zm-request-timestamp": "soon"}, b), "unsigned", "not a number"),
+    (lambda h, b: ({**h, "x-zm-signature": "v0=é"}, b), "bad_signature", "does not match"),  # not a 500
 ])
-def test_anything_not_signed_by_zoom_now_is_rejected(change, reason):
+def test_anything_not_signed_by_zoom_now_is_rejected(change, kind, reason):
     h, b = change(headers(), BODY)
-    with pytest.raises(WebhookRejected, match=reason):
+    with pytest.raises(WebhookRejected, match=reason) as rejected:
         verify(SECRET, h, b, now=NOW)
+    assert rejected.value.kind == kind
 
 
 def test_url_validation_reply():

@@ -101,6 +101,10 @@ def stream_len(r: redis.Redis) -> int:
     return r.xlen(keys.WEBHOOK_STREAM)
 
 
+def refusals(r: redis.Redis) -> list[dict]:
+    return [fields for _, fields in r.xrange(keys.WEBHOOK_REFUSED)]
+
+
 def webhook_log(r: redis.Redis, uuid: str = UUID) -> list[dict]:
     return [json.loads(e) for e in r.lrange(keys.meeting_webhook_log(uuid), 0, -1)]
 
@@ -139,6 +143,8 @@ def test_unsigned_altered_or_stale_requests_are_refused_and_not_queued(client, r
     assert response.status_code == 401
     assert reason in response.json()["detail"]
     assert stream_len(redis_client) == 0
+    (refused,) = refusals(redis_client)  # Zoom never retries a 4xx: what was lost is on record
+    assert refused["status"] == "401" and refused["meeting_uuid"] == UUID
 
 
 def test_a_timestamp_just_inside_the_window_is_accepted(client, redis_client):
@@ -157,17 +163,35 @@ def test_unsigned_garbage_is_a_401_not_a_400(client, redis_client):
 def test_signed_but_malformed_bodies_are_a_400_and_not_queued(client, redis_client, body):
     assert post(client, body, signed(body)).status_code == 400
     assert stream_len(redis_client) == 0
+    assert [(r["status"], r["verified"]) for r in refusals(redis_client)] == [("400", "1")]
 
 
-def test_a_body_over_64_kib_is_a_413_and_not_queued(client, redis_client):
+def test_nesting_too_deep_for_the_parser_is_a_400_not_a_500(client, redis_client):
+    deep = b'{"event": "meeting.ended", "payload": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert post(client, deep, signed(deep)).status_code == 400
+    assert post(client, deep, {"content-type": "application/json"}).status_code == 401
+    assert [r["reason"] for r in refusals(redis_client)] == ["not_json", "unsigned"]
+
+
+def test_a_signed_event_over_64_kib_is_accepted_not_lost(client, redis_client):
+    envelope = meeting_event("recording.completed", 1_800_000_000_000, topic="x" * 70_000)
+    body = compact(envelope)
+    assert post(client, body, signed(body)).json() == {"status": "accepted"}
+    assert stream_len(redis_client) == 1 and refusals(redis_client) == []
+
+
+def test_a_body_over_1_mib_is_a_413_recorded_and_not_queued(client, redis_client):
     envelope = meeting_event("meeting.started", 1_800_000_000_000, topic="x" * MAX_BODY_BYTES)
     body = compact(envelope)
     assert post(client, body, signed(body)).status_code == 413  # refused on Content-Length
     chunks = iter([body[:40_000], body[40_000:]])  # chunked: no Content-Length, so counted while read
-    response = client.post("/webhooks/zoom", content=chunks, headers=signed(body))
+    response = client.post("/webhooks/zoom", content=chunks, headers={**signed(body), "x-zm-trackingid": "trk-1"})
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
     assert stream_len(redis_client) == 0
+    first, second = refusals(redis_client)
+    assert (first["reason"], first["status"], first["verified"]) == ("too_large", "413", "0")
+    assert "meeting_uuid" not in first and second["tracking_id"] == "trk-1"  # nothing read from an unread body
 
 
 def test_a_declared_oversized_body_is_refused_without_reading_it(settings, redis_client):
@@ -188,7 +212,7 @@ def test_a_declared_oversized_body_is_refused_without_reading_it(settings, redis
     assert sent[0]["status"] == 413
 
 
-def test_a_body_of_exactly_64_kib_is_accepted(client, redis_client):
+def test_a_body_of_exactly_the_limit_is_accepted(client, redis_client):
     envelope = meeting_event("meeting.started", 1_800_000_000_000, topic="")
     padding = MAX_BODY_BYTES - len(compact(envelope))
     envelope["payload"]["object"]["topic"] = "x" * padding
@@ -220,6 +244,29 @@ def test_without_a_secret_token_the_receiver_says_so_with_503(redis_client):
     assert response.status_code == 503
     assert "ZOOM_WEBHOOK_SECRET_TOKEN" in response.json()["detail"]
     assert stream_len(redis_client) == 0
+    assert refusals(redis_client) == []  # a 5xx: Zoom retries it, nothing is lost yet
+
+
+def test_a_refusal_records_what_and_why_and_only_a_well_formed_meeting_from_an_unverified_body(
+        client, redis_client, caplog):
+    forged = {"event": "meeting.ended", "payload": {"object": {
+        "uuid": "ana@example.org", "id": "85012345678", "participant": {"email": "ana@example.org"}}}}
+    body = compact(forged)
+    with caplog.at_level(logging.DEBUG, logger="orchestrator"):
+        assert post(client, body, {**signed(body), "x-zm-signature": "v0=00"}).status_code == 401
+    (refused,) = refusals(redis_client)
+    assert refused == {"at": f"{NOW:.3f}", "reason": "bad_signature", "status": "401", "verified": "0",
+                       "event": "meeting.ended", "meeting_id": "85012345678"}  # not an e-mail for a UUID
+    assert "ana@example.org" not in caplog.text and redis_client.zcard(keys.WEBHOOK_HINTS) == 0
+
+
+def test_a_stale_but_signed_meeting_ended_becomes_a_hint_to_look_at_its_meeting(client, redis_client):
+    body = compact(ENDED)
+    assert post(client, body, signed(body, NOW - 600)).status_code == 401  # our clock, or a replay
+    (refused,) = refusals(redis_client)
+    assert (refused["reason"], refused["verified"], refused["meeting_uuid"]) == ("stale", "1", UUID)
+    assert redis_client.zscore(keys.WEBHOOK_HINTS, UUID) == NOW + 60
+    assert stream_len(redis_client) == 0 and redis_client.zcard(keys.RECONCILE_PENDING) == 0
 
 
 def test_health_and_openapi(client, settings):
