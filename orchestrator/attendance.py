@@ -13,7 +13,9 @@ No I/O; everything arrives as arguments. The rules (``../shared/reference/zoom-r
 - **Which clock.** Bot times are seconds since the bot joined; its own row's join time in Zoom's report
   puts them on Zoom's clock (else the bot's wall-clock start, flagged).
 - **How much is known.** For each person, ``coverage`` is the share of their presence the bot was there
-  to observe; talk, camera and chat figures describe only that share.
+  to observe (its time in the meeting, less the gaps it reported: reconnecting, waiting room, breakout
+  rooms); talk, camera and chat figures describe only that share. ``heard_s`` is the part of it the bot
+  also had audio for (less its audio gaps: no permission to record, no audio): talk figures describe that.
 """
 from __future__ import annotations
 
@@ -196,17 +198,24 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
             b = a + r.duration if r.duration is not None else end_s
         return a, b, inferred
 
-    # what the bot observed, on Zoom's clock
-    observed_parts, clocks = [], []
+    # what the bot observed, on Zoom's clock: its time in the meeting less the gaps it reported; what it
+    # heard: less its audio gaps too
+    observed_parts, heard_parts, bot_gaps, clocks = [], [], [], []
     for b in bot_reports:
         offset, clock = _bot_start_s(b, bot_rows, start)
         clocks.append(clock)
         key = (b.get("observer") or {}).get("customer_key")
         own = [row_span(r)[:2] for r in bot_rows if (r.customer_key == key if r.customer_key else True)]
-        observed_parts += own or [(offset, offset + float(b["meeting"]["duration_s"]))]
+        span = own or [(offset, offset + float(b["meeting"]["duration_s"]))]
+        gaps = [(offset + g["start_s"], offset + g["end_s"], g["reason"], bool(g.get("audio_only")))
+                for g in (b.get("observer") or {}).get("gaps", [])]
+        bot_gaps += gaps
+        observed_parts += iv.to_pairs(iv.subtract(span, [(a, e) for a, e, _, audio in gaps if not audio]))
+        heard_parts += iv.to_pairs(iv.subtract(span, [(a, e) for a, e, _, _ in gaps]))
     if not bot_reports:
-        observed_parts = [row_span(r)[:2] for r in bot_rows]
+        observed_parts = heard_parts = [row_span(r)[:2] for r in bot_rows]
     observed = iv.clip(observed_parts, 0.0, end_s)
+    heard = iv.clip(heard_parts, 0.0, end_s)
 
     # people from Zoom's rows, then the bot's participants matched to them
     people = [_Person(rows=[human[i] for i in g]) for g in group_rows(human)]
@@ -236,7 +245,8 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         waiting_iv = iv.subtract(iv.clip([s[:2] for s in waiting], 0.0, end_s), presence)
         present_s = iv.total(presence)
         seen_s = iv.total(iv.intersect(presence, observed))
-        out_people.append(_person_record(n, person, presence, present_s, waiting_iv, seen_s, duration, source,
+        heard_s = iv.total(iv.intersect(presence, heard))
+        out_people.append(_person_record(n, person, presence, present_s, waiting_iv, seen_s, heard_s, duration, source,
                                          inferred=any(s[2] for s in in_meeting), bindings=bindings or {},
                                          zoom=zoom_source))
 
@@ -275,7 +285,10 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
                      "observed": [{"start_s": _r(a), "end_s": _r(b)} for a, b in observed],
                      "gaps": [{"start_s": _r(a), "end_s": _r(b)} for a, b in iv.subtract([(0.0, end_s)], observed)
                               if b - a >= 0.01],
-                     "observed_s": _r(iv.total(observed)), "clock": sorted(set(clocks)) or ["zoom_bot_row"]},
+                     "observed_s": _r(iv.total(observed)), "heard_s": _r(iv.total(heard)),
+                     "bot_gaps": [{"start_s": _r(max(0.0, a)), "end_s": _r(min(end_s, e)), "reason": reason,
+                                   "audio_only": audio} for a, e, reason, audio in sorted(bot_gaps) if min(end_s, e) > a],
+                     "clock": sorted(set(clocks)) or ["zoom_bot_row"]},
         "participants": out_people,
         "transcript": transcript,
         "meeting_metrics": metrics,
@@ -327,7 +340,7 @@ def _peak(sets: Iterable[np.ndarray]) -> int:
 
 
 def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: float, waiting: np.ndarray,
-                   seen_s: float, duration: float, source: str, *, inferred: bool,
+                   seen_s: float, heard_s: float, duration: float, source: str, *, inferred: bool,
                    bindings: Mapping[str, str], zoom: str) -> dict[str, Any]:
     rows, bots = person.rows, person.bot
     zoom_name = next((r.name for r in sorted(rows, key=lambda r: r.join_time or datetime.min.replace(tzinfo=timezone.utc))
@@ -350,7 +363,7 @@ def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: flo
         "presence": _spans(presence), "present_s": _r(present_s),
         "first_join_s": _r(presence[0, 0]) if len(presence) else None,
         "waiting_room": [{"start_s": _r(a), "end_s": _r(b)} for a, b in waiting], "waiting_s": _r(iv.total(waiting)),
-        "coverage": coverage, "observed_s": _r(seen_s),
+        "coverage": coverage, "observed_s": _r(seen_s), "heard_s": _r(heard_s),
     }
     analysed = bool(bots) and consent is not False
     for k in _SUMMED + _COUNTED:
@@ -359,8 +372,8 @@ def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: flo
     for k in _MAXED:
         vals = [b.get(k) for b in bots if b.get(k) is not None]
         rec[k] = _r(max(vals)) if analysed and vals else None
-    if rec["talk_time_s"] is not None and seen_s > 0:
-        rec["speaking_pct"] = _r(100.0 * rec["talk_time_s"] / seen_s, 2)  # of the time the bot saw them present
+    if rec["talk_time_s"] is not None and heard_s > 0:
+        rec["speaking_pct"] = _r(100.0 * rec["talk_time_s"] / heard_s, 2)  # of the time the bot heard them present
     else:
         rec["speaking_pct"] = None
     rec["engagement_score"] = first_bot.get("engagement_score") if analysed and len(bots) == 1 else None

@@ -185,3 +185,19 @@ def test_the_bots_waiting_room_time_is_not_observation(zoom_and_bot):
     rec = reconcile(window(meeting), [waited, *rows], [report])
     assert rec["observer"]["observed"] == [{"start_s": 120.0, "end_s": 1500.0}]  # from its admission
     assert person(rec, "Eve")["coverage"] == pytest.approx(1380 / 1620, abs=1e-4)
+
+
+def test_the_bots_own_gaps_narrow_what_it_observed_and_heard(zoom_and_bot):
+    meeting, report = zoom_and_bot
+    gapped = {**report, "observer": {**report["observer"], "gaps": [
+        {"start_s": 0.0, "end_s": 60.0, "reason": "recording_not_permitted", "audio_only": True},
+        {"start_s": 300.0, "end_s": 400.0, "reason": "breakout", "audio_only": False}]}}
+    rec = reconcile(window(meeting), rows_of(meeting), [gapped])
+    # bot clock 0 = Zoom's 120 s: no audio 120–180, nothing seen 420–520
+    assert rec["observer"]["observed"] == [{"start_s": 120.0, "end_s": 420.0}, {"start_s": 520.0, "end_s": 1500.0}]
+    assert rec["observer"]["observed_s"] == 1280.0 and rec["observer"]["heard_s"] == 1220.0
+    assert [(g["reason"], g["start_s"], g["end_s"]) for g in rec["observer"]["bot_gaps"]] == [
+        ("recording_not_permitted", 120.0, 180.0), ("breakout", 420.0, 520.0)]
+    eve = person(rec, "Eve")  # present 30–1650
+    assert (eve["observed_s"], eve["heard_s"]) == (1280.0, 1220.0)
+    assert eve["speaking_pct"] == pytest.approx(100 * eve["talk_time_s"] / 1220.0, abs=0.01)
