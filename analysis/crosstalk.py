@@ -66,18 +66,21 @@ class CouplingModel:
         """Predicted leaked energy [C, n] from the other channels' spread energies [C, n]."""
         return self.gain @ spread
 
-    def update(self, energy: np.ndarray, present: np.ndarray, clear: np.ndarray) -> bool:
+    def update(self, energy: np.ndarray, present: np.ndarray, clear: np.ndarray,
+               loudness: np.ndarray | None = None) -> bool:
         """Add per-frame ratios E_i / E_j for frames where j clearly talks, i is present and j is
         the louder of the two. A microphone does not hear another participant louder than that
-        participant's own microphone does (and Zoom levels each client's microphone), so the louder
-        channel of a shared sound is its source; this keeps a leaked copy of i in j's microphone
-        from teaching a reversed coupling j->i, whatever the two noise floors are. Returns whether
+        participant's own microphone does, so the louder channel of a shared sound is its source; this
+        keeps a leaked copy of i in j's microphone from teaching a reversed coupling j->i, whatever the
+        two noise floors are. Louder is judged on ``loudness`` (each energy relative to its channel's own
+        speech level, so a microphone's gain does not decide it), else on the energies. Returns whether
         the model changed."""
         n = len(self.keys)
         if n < 2 or not clear.any():
             return False
+        loud = energy if loudness is None else loudness
         # m[i, j, t]: frame t teaches the coupling of j into i
-        m = clear[None, :, :] & present[:, None, :] & (energy[None, :, :] > energy[:, None, :])
+        m = clear[None, :, :] & present[:, None, :] & (loud[None, :, :] > loud[:, None, :])
         m[np.arange(n), np.arange(n)] = False
         ii, jj, tt = np.nonzero(m)
         if len(ii) == 0:

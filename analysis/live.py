@@ -42,6 +42,7 @@ class LiveParticipant(BaseModel):
     hand_up: bool | None
     compliance: str | None = None  # on_track | at_risk | failed, when a training policy applies to them
     compliance_reasons: list[str] = []
+    talk_doubts: list[str] = []  # analysis.reliability.Doubt values: why the talk time may be off
 
 
 class LiveTotals(BaseModel):

@@ -22,6 +22,7 @@ from analysis.scores import ATTENTION_WEIGHTS, ENGAGEMENT_WEIGHTS
 from analysis.effectiveness import Effectiveness, compute_effectiveness
 from analysis.events import AUDIO_GAPS, SpeechSegment
 from analysis.meeting_state import MeetingState
+from analysis.reliability import ChannelStats, TalkReliability, assess
 from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
 from analysis.transcript import text_signals
 
@@ -161,6 +162,7 @@ class ParticipantReport(BaseModel):
     engagement: EngagementComponents | None
     compliance: Compliance | None = None
     text: TextStats | None = None  # from the transcript; null when ASR was off or for opted-out participants
+    talk_reliability: TalkReliability | None = None  # whether talk time can be trusted; null when opted out
 
 
 class TextStats(BaseModel):
@@ -291,9 +293,11 @@ def build_report(
     compliance: Mapping[str, Compliance] | None = None,
     roll_call: Mapping[str, tuple[int, int]] | None = None,
     transcribed: bool = False,
+    channels: Mapping[str, ChannelStats | None] | None = None,
 ) -> Report:
     """Build the final report. ``segments``: final speech segments, per key or flat. ``roll_call``: per
-    key, roll calls (asked while present, answered) when a training policy ran."""
+    key, roll calls (asked while present, answered) when a training policy ran. ``channels``: what the
+    talk detector measured of each participant's audio, for the reliability of their talk time."""
     info = meeting_info if isinstance(meeting_info, MeetingInfo) else MeetingInfo.model_validate(dict(meeting_info))
     if info.duration_s is not None:
         duration = float(info.duration_s)
@@ -349,6 +353,8 @@ def build_report(
                 engagement=None))
             continue
         t = tm.participants[key]
+        unheard = iv.total(iv.intersect(pres, [(a, b) for a, b, _ in state.gaps(duration)]))
+        reliability = assess((channels or {}).get(key), present_s[key], unheard)
         cam = state.camera_intervals(key, duration)
         cam_s = iv.total(cam)
         nonverbal = p.chat_messages + len(p.reactions) + p.hand_raises
@@ -382,7 +388,8 @@ def build_report(
             reaction_events=[ReactionEvent(t=_r(x), emoji=e) for x, e in p.reactions], hand_raises=p.hand_raises,
             hand_raise_times=[_r(x) for x in p.hand_raise_times], attention_score=_r(att_score),
             attention=att, engagement_score=_r(eng_score), engagement=eng,
-            text=_text_stats(said.get(key, []), t.talk_time_s) if transcribed else None))
+            text=_text_stats(said.get(key, []), t.talk_time_s) if transcribed else None,
+            talk_reliability=reliability))
 
     chat = [ChatEntry(t=_r(m.t), sender=m.sender, to=m.to, text=m.text)
             for m in state.chat if m.sender not in opted_out]

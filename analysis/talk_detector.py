@@ -3,12 +3,17 @@
 Frame by frame on the global frame grid (all participants together):
 
 1. The energy gate (:mod:`analysis.energy_gate`): noise floor, leakage predicted from the other channels
-   through the learned coupling (:mod:`analysis.crosstalk`), and the low-frequency tilt check leave the
-   frames that could be own voice. Frames that are not candidates are silence and never reach webrtcvad.
-2. webrtcvad (``vad_mode``) on the candidates: voiced frames.
+   through the learned coupling (:mod:`analysis.crosstalk`), the low-frequency tilt check and speech-like
+   background leave the frames that could be own voice, each with the gain that brings its channel's
+   speech level (:mod:`analysis.levels`) to a nominal level. Frames that are not candidates are silence
+   and never reach webrtcvad.
+2. webrtcvad (``vad_mode``) on the candidates at that gain: voiced frames. Its own threshold is absolute;
+   at the nominal level it does not depend on how loud the microphone is.
 3. Turns: voiced frames closer than ``bridge_s`` are one turn (pauses within a person's speech are
    talk time, as in human turn annotations); a turn ends with its last voiced frame;
-   turns with less than ``min_voiced_s`` of voiced frames are dropped (clicks, coughs, stray leakage).
+   turns with less than ``min_voiced_s`` of voiced frames are dropped (clicks, coughs, stray leakage), and
+   so are turns of a channel that is background, not a participant (far below the meeting's level); those
+   are counted in ``background_s``.
 
 Every step depends only on the frames in grid order, so results never depend on how frames were batched
 or when advance() was called; ``step_s`` only sets how often decisions are made. A turn is final
@@ -17,32 +22,73 @@ or when advance() was called; ``step_s`` only sets how often decisions are made.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import webrtcvad
+from _webrtcvad import process as vad_frame  # Vad.is_speech without its per-call Python checks
 
-from .energy_gate import EnergyGate
+from .energy_gate import EnergyGate, GateParams
 from .events import SpeechSegment
+from .reliability import ChannelStats
 from .frames import SAMPLE_RATE, FrameBatch, frame_len_for
 
 
 @dataclass(frozen=True)
 class TalkConfig:
     frame_ms: int = 30  # 10, 20 or 30: webrtcvad frame size; frame k starts at k*frame_ms/1000 s
-    vad_mode: int = 3  # webrtcvad aggressiveness 0..3 (3: fewest false alarms; gating adds more safety)
+    vad_mode: int = 3  # webrtcvad aggressiveness 0..3 (3: fewest false alarms)
     floor_window_s: float = 1.5  # noise floor = min energy over this window; a steady noise is absorbed within it
-    margin_db: float = 5.0  # own voice must exceed noise floor + predicted leakage by this much
+    margin_db: float = 7.5  # sure own voice exceeds noise floor + predicted leakage by this much
     max_low_tilt_db: float = 19.0  # full-band energy may exceed voice-band energy by at most this
     leak_spread_ms: int = 90  # leakage predicted from the other channel's max energy over this past window (delay+reverb)
-    coupling_clear_db: float = 15.0  # frames of j this far above j's floor (and candidates) teach coupling into others
+    coupling_clear_db: float = 15.0  # frames of j this far above j's floor (and sure) teach coupling into others
     coupling_quantile: float = 0.25  # low quantile of E_i/E_j on j's clear frames = coupling gain j->i
     coupling_prior_db: float = -30.0  # coupling assumed before anything is learned
     coupling_prior_weight: float = 2.5  # prior strength in frames: a few clear frames of a new pair override it
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
-    bridge_s: float = 0.6  # pauses shorter than this inside one person's speech count as talk
+    # level independence (analysis.levels)
+    level_quantile: float = 0.9  # a channel's speech level: this quantile of its sure own-voice frames' energies
+    min_level_s: float = 0.6  # sure frames needed before a channel's level counts
+    range_db: float = 24.0  # a channel this far below the meeting's loud end is background, not a participant,
+    audible_db: float = -80.0  # ... and so is one whose speech level is below this (dBFS: a few steps of 16-bit PCM)
+    level_cap_s: float = 60.0  # level and background histograms halve beyond this much (they follow changes)
+    nominal_db: float = -17.0  # webrtcvad sees every channel with its speech level brought here (full band)
+    max_gain_db: float = 70.0  # at most this much gain (digital silence stays silence)
+    # stationary noise: the floor's margin, lowered where noise covers weak syllables (webrtcvad, at the
+    # nominal level, separates steady noise itself), only to continue what was sure
+    floor_margin_db: float = 5.0  # a candidate exceeds the floor by this much where speech stands well above it,
+    floor_margin_low_db: float = 0.0  # ... by this much where the channel's speech is only snr_low_db above it
+    snr_full_db: float = 35.0
+    snr_low_db: float = 15.0
+    hold_s: float = 0.6  # the lowered margin holds this long after a sure frame
+    # speech-like background (babble, a television): measured while others talk
+    min_background_s: float = 2.0  # frames of others' clear talk needed before a background counts
+    bg_range_db: float = 28.0  # a background within this much of the channel's own speech level is loud,
+    bg_floor_gap_db: float = 4.0  # ... if it stands this much above the steady floor (not steady noise);
+    bg_margin_db: float = 4.0  # own voice then exceeds it by this much
+    # turns
+    bridge_s: float = 0.6  # pauses shorter than this inside one person's speech count as talk,
+    bridge_low_snr_s: float = 0.8  # ... this where noise masks the weaker syllables (speech snr_low_db above the floor)
     min_voiced_s: float = 0.21  # turns with fewer voiced seconds than this are dropped (not a word)
     step_s: float = 0.24  # decide whenever this much media time is waiting: latency against CPU, same results
+
+    def gate_params(self) -> GateParams:
+        """The energy gate's parameters, in frames and energy ratios."""
+        per_s = 1000.0 / self.frame_ms
+        return GateParams(
+            floor_frames=max(1, int(round(self.floor_window_s * per_s))),
+            spread_frames=max(1, int(round(self.leak_spread_ms / self.frame_ms))),
+            margin=10.0 ** (self.margin_db / 10.0), max_tilt=10.0 ** (self.max_low_tilt_db / 10.0),
+            clear=10.0 ** (self.coupling_clear_db / 10.0), quantile=self.coupling_quantile,
+            prior_db=self.coupling_prior_db, prior_weight=self.coupling_prior_weight, cap=self.coupling_cap,
+            level_quantile=self.level_quantile, min_level=self.min_level_s * per_s,
+            min_background=self.min_background_s * per_s, range_db=self.range_db, audible_db=self.audible_db,
+            level_cap=self.level_cap_s * per_s, floor_margin_db=self.floor_margin_db,
+            floor_margin_low_db=self.floor_margin_low_db, snr_full_db=self.snr_full_db,
+            snr_low_db=self.snr_low_db, hold_frames=int(round(self.hold_s * per_s)),
+            bg_margin_db=self.bg_margin_db, bg_range_db=self.bg_range_db, bg_floor_gap_db=self.bg_floor_gap_db,
+            nominal_db=self.nominal_db, max_gain_db=self.max_gain_db)
 
 
 _NO_ROWS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
@@ -60,6 +106,7 @@ class _Turn:
     start: int  # first voiced frame index
     end: int  # one past the last voiced frame index
     voiced: int  # number of voiced frames
+    bridge: int  # frames of silence that still continue it: from its last run's speech-to-floor ratio
 
 
 class TalkDetector:
@@ -72,14 +119,10 @@ class TalkDetector:
         self.dt = cfg.frame_ms / 1000.0
         fms = cfg.frame_ms
         self.step = max(1, int(round(cfg.step_s * 1000 / fms)))
-        self.bridge = int(round(cfg.bridge_s * 1000 / fms))
+        self.bridge_span = (cfg.bridge_low_snr_s * 1000 / fms, cfg.bridge_s * 1000 / fms)
+        self.snr_span = (cfg.snr_low_db, cfg.snr_full_db)
         self.min_voiced = int(np.ceil(cfg.min_voiced_s * 1000 / fms - 1e-9))
-        self.gate = gate(floor_frames=max(1, int(round(cfg.floor_window_s * 1000 / fms))),
-                         spread_frames=max(1, int(round(cfg.leak_spread_ms / fms))),
-                         margin=10.0 ** (cfg.margin_db / 10.0), max_tilt=10.0 ** (cfg.max_low_tilt_db / 10.0),
-                         clear=10.0 ** (cfg.coupling_clear_db / 10.0), quantile=cfg.coupling_quantile,
-                         prior_db=cfg.coupling_prior_db, prior_weight=cfg.coupling_prior_weight,
-                         cap=cfg.coupling_cap)
+        self.gate = gate(**asdict(cfg.gate_params()))
         self.keys: list[str] = []  # participant of each channel
         self.vads: list[webrtcvad.Vad] = []  # one each: webrtcvad keeps state from frame to frame
         self.index_of: dict[str, int] = {}
@@ -88,6 +131,7 @@ class TalkDetector:
         self.next_frame = 0  # all frames < next_frame are processed
         self.open: list[_Turn | None] = []
         self._talking: dict[str, bool] = {}
+        self.background_s: dict[str, float] = {}  # speech-like audio not counted: the channel is background
 
     # ---------------------------------------------------------------- input
     def push(self, batch: FrameBatch) -> None:
@@ -118,6 +162,7 @@ class TalkDetector:
         self.index_of[key] = c
         self.open.append(None)
         self._talking[key] = False
+        self.background_s[key] = 0.0
         return c
 
     # ---------------------------------------------------------------- output
@@ -133,8 +178,9 @@ class TalkDetector:
         last = max([self.next_frame] + [q.last + 1 for q in self.pending])
         out = self._process(last if end_index is None else max(self.next_frame, min(last, end_index)))
         self.pending = []
+        relevant = self.gate.relevant().tolist()
         for c in range(len(self.keys)):
-            self._close(c, self.open[c], out)
+            self._close(c, self.open[c], out, relevant)
             self.open[c] = None
             self._talking[self.keys[c]] = False
         out.sort(key=lambda s: (s.start_s, s.key))
@@ -153,9 +199,25 @@ class TalkDetector:
         It only grows until it becomes final with the same start."""
         c = self.index_of.get(key)
         t = self.open[c] if c is not None else None
-        if t is None or t.voiced < self.min_voiced:
+        if t is None or t.voiced < self.min_voiced or not self.gate.relevant()[c]:
             return None
         return t.start * self.dt, t.end * self.dt
+
+    def channel_stats(self, key: str) -> ChannelStats | None:
+        """What the detector measured of ``key``'s channel, for the reliability of its talk time."""
+        c = self.index_of.get(key)
+        if c is None:
+            return None
+        st = self.gate.stats()
+        gains = self.gate.gains()[c]
+        leak = max((10.0 * np.log10(g) for j, g in enumerate(gains) if j != c and g > 0), default=-np.inf)
+        known = bool(st["has_level"][c])
+        reference = float(st["reference_db"][0])
+        return ChannelStats(
+            snr_db=float(st["voice_level_db"][c] - st["floor_db"][c]) if known else None,
+            below_meeting_db=float(reference - st["level_db"][c]) if known and np.isfinite(reference) else None,
+            leak_db=float(leak), clipped_share=float(st["clipped"][c] / st["frames"][c]) if st["frames"][c] else 0.0,
+            background_s=self.background_s[key])
 
     # ---------------------------------------------------------------- core
     def _queued(self) -> tuple[np.ndarray, FrameBatch] | None:
@@ -181,48 +243,61 @@ class TalkDetector:
             return []
         n = end - start
         voiced = np.zeros((C, n + 2), dtype=np.int8)  # a silent frame either side: runs are closed
+        snr = np.full((C, n + 2), np.inf)
         queued = self._queued()
         # Batches with frames for later decisions stay queued; their rows decided here are ignored then.
         self.pending = [q for q in self.pending if q.last >= end]
         if queued is not None:
             channel, b = queued
             pos = b.index - start
-            rows = self.gate.process(channel, pos, b.voice_energy, b.energy, n)
+            rows, frames, row_snr = self.gate.process(channel, pos, b.voice_energy, b.energy, n, b.pcm)
             if len(rows):
-                # webrtcvad on every candidate, channel by channel in frame order (each keeps state).
-                pcm = memoryview(np.ascontiguousarray(b.pcm, dtype=np.int16)).cast("B")
-                vads, fb, rate = [v.is_speech for v in self.vads], self.frame_bytes, SAMPLE_RATE
                 cc = channel[rows]
-                voiced[cc, pos[rows] + 1] = [vads[c](pcm[r * fb:(r + 1) * fb], rate)
-                                             for c, r in zip(cc.tolist(), rows.tolist())]
+                snr[cc, pos[rows] + 1] = row_snr
+                # webrtcvad on every candidate at the nominal level (its threshold is absolute), channel by
+                # channel in frame order (each keeps state)
+                pcm = memoryview(frames).cast("B")
+                vads, fb, fl, rate = [v._vad for v in self.vads], self.frame_bytes, self.frame_len, SAMPLE_RATE
+                voiced[cc, pos[rows] + 1] = [vad_frame(vads[c], rate, pcm[i * fb:(i + 1) * fb], fl)
+                                             for i, c in enumerate(cc.tolist())]
         else:
-            self.gate.process(*_NO_ROWS, n)
-        out = self._turns(voiced, start, end)
+            self.gate.process(*_NO_ROWS, n, np.zeros((0, self.frame_len), dtype=np.int16))
+        out = self._turns(voiced, snr, start, end)
         self.next_frame = end
         out.sort(key=lambda seg: (seg.start_s, seg.key))
         return out
 
-    def _turns(self, voiced: np.ndarray, b0: int, b1: int) -> list[SpeechSegment]:
+    def _turns(self, voiced: np.ndarray, snr: np.ndarray, b0: int, b1: int) -> list[SpeechSegment]:
         """Extend, open and close turns with the voiced runs of frames [b0, b1) of every channel."""
-        out = []
+        out: list[SpeechSegment] = []
+        relevant = self.gate.relevant().tolist()
         d = np.diff(voiced, axis=1)
         rc, rs = np.nonzero(d == 1)  # run starts, channel-major, in frame order
-        _, re = np.nonzero(d == -1)
-        for c, s, e in zip(rc.tolist(), (rs + b0).tolist(), (re + b0).tolist()):
-            t = self.open[c]
-            if t is not None and s - t.end < self.bridge:
-                t.end = e
-                t.voiced += e - s
-            else:
-                self._close(c, t, out)
-                self.open[c] = _Turn(s, e, e - s)
+        if len(rc):
+            _, re = np.nonzero(d == -1)
+            bridges = np.rint(np.interp(snr[rc, rs + 1], self.snr_span, self.bridge_span)).astype(int)
+            for c, s, e, bridge in zip(rc.tolist(), (rs + b0).tolist(), (re + b0).tolist(), bridges.tolist()):
+                t = self.open[c]
+                if t is not None and s - t.end < t.bridge:
+                    t.end, t.bridge = e, bridge
+                    t.voiced += e - s
+                else:
+                    self._close(c, t, out, relevant)
+                    self.open[c] = _Turn(s, e, e - s, bridge)
         for c, t in enumerate(self.open):
-            if t is not None and b1 - t.end >= self.bridge:
-                self._close(c, t, out)
+            if t is not None and b1 - t.end >= t.bridge:
+                self._close(c, t, out, relevant)
                 self.open[c] = None
-            self._talking[self.keys[c]] = t is not None and t.voiced >= self.min_voiced and self.open[c] is t
+            self._talking[self.keys[c]] = (t is not None and t.voiced >= self.min_voiced and self.open[c] is t
+                                           and relevant[c])
         return out
 
-    def _close(self, c: int, t: _Turn | None, out: list[SpeechSegment]) -> None:
-        if t is not None and t.voiced >= self.min_voiced:
+    def _close(self, c: int, t: _Turn | None, out: list[SpeechSegment], relevant: list[bool]) -> None:
+        """A turn ends: talk if it holds enough voice and its channel carries a participant (not
+        background far below the meeting, which is counted apart)."""
+        if t is None or t.voiced < self.min_voiced:
+            return
+        if relevant[c]:
             out.append(SpeechSegment(self.keys[c], t.start * self.dt, t.end * self.dt))
+        else:
+            self.background_s[self.keys[c]] += (t.end - t.start) * self.dt

@@ -161,6 +161,22 @@ def bench_talk() -> None:
         raise _fail(str(exc)) from None
 
 
+@bench_app.command("robustness")
+def bench_robustness(json_out: Path | None = typer.Option(None, "--json", help="Also write the figures here.")) -> None:
+    """Talk time on meetings nobody tuned for: every gain, Opus, noise, room, leakage and television condition
+    on the AMI minute and a generated overlap-heavy meeting, against their references."""
+    import json
+
+    from bot.bench_robustness import run_robustness_bench
+
+    try:
+        figures = run_robustness_bench(Console())
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=1, default=str))
+
+
 @app.command()
 def bot(
     meeting_url: Annotated[str | None, typer.Option(help="A Zoom join link (https://…zoom.us/j/NUMBER?pwd=…).")] = None,

@@ -71,7 +71,7 @@ def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
             name,
             here,
             Text("◉", style="bold green") if p.talking_now else Text(""),
-            f"{p.talk_time_s or 0:.1f}s",
+            Text(f"{p.talk_time_s or 0:.1f}s") + (Text(" ⚠", style="yellow") if p.talk_doubts else Text("")),
             _bar(p.share_pct),
             str(p.turns or 0),
             "on" if p.camera_on else Text("off", style="dim"),

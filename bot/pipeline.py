@@ -15,6 +15,7 @@ from analysis.events import MeetingEvent, SpeechSegment
 from analysis.frames import FrameBatch
 from analysis.live import LiveSnapshot, LiveTracker
 from analysis.meeting_state import MeetingState
+from analysis.reliability import assess
 from analysis.report import MeetingInfo, Report, TranscriptEntry, build_report
 from analysis.talk_detector import TalkConfig, TalkDetector
 from bot.compliance_live import ComplianceMonitor
@@ -109,7 +110,8 @@ class MeetingPipeline:
             opened = {key: [round(a, 3), round(b, 3)] for key in self._key_of_stream
                       if (turn := self.detector.open_turn(key)) is not None and self._consented(key) for a, b in [turn]}
             self._log({"kind": "decided", "t": round(self.detector.decided_s, 3), "open": opened})
-            snap = self.live.snapshot(t_s, self.state, self.detector.talking_now(), self.detector.open_turn)
+            snap = self._with_doubts(self.live.snapshot(t_s, self.state, self.detector.talking_now(),
+                                                        self.detector.open_turn))
             snap = self._with_compliance(t_s, snap)
             self._on_snapshot(snap.model_copy(update={"transcript": self._take_new_lines(),
                                                       "interim": list(self._interim.values())}))
@@ -131,7 +133,18 @@ class MeetingPipeline:
             compliance, self.exceptions = self.compliance.finish(self.state, self._talk(final))
             roll_call = self.compliance.roll_call_counts(self.state)
         return build_report(self.info, self.state, self.segments, transcript, compliance=compliance,
-                            roll_call=roll_call, transcribed=self.transcriber is not None)
+                            roll_call=roll_call, transcribed=self.transcriber is not None,
+                            channels={k: self.detector.channel_stats(k) for k in self._key_of_stream})
+
+    def _with_doubts(self, snap: LiveSnapshot) -> LiveSnapshot:
+        """The snapshot with what makes each participant's talk time doubtful so far (their channel only;
+        the meeting's gaps are in ``not_observed``)."""
+        rows = []
+        for p in snap.participants:
+            stats = self.detector.channel_stats(p.key) if p.consent else None
+            doubts = assess(stats, 0.0, 0.0).doubts if stats is not None else []
+            rows.append(p.model_copy(update={"talk_doubts": [d.value for d in doubts]}) if doubts else p)
+        return snap.model_copy(update={"participants": rows})
 
     def _talk(self, snap: LiveSnapshot) -> dict[str, tuple[float, int]]:
         return {p.key: (p.talk_time_s or 0.0, p.turns or 0) for p in snap.participants}

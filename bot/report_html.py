@@ -13,6 +13,7 @@ from __future__ import annotations
 import colorsys
 from html import escape
 
+from analysis.reliability import Doubt
 from analysis.report import ParticipantReport, Report
 
 _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
@@ -511,6 +512,9 @@ def _table(r: Report, colours: dict[str, str]) -> str:
             turns += f"<div class='muted small'>{p.backchannels} short</div>"
         longest = (fmt_dur(p.longest_monologue_s) if p.turns else '<span class="muted">–</span>')
         talk = fmt_dur(p.talk_time_s) if p.talk_time_s else '<span class="zero">0 s</span>'
+        if p.talk_reliability is not None and not p.talk_reliability.reliable:
+            why = "; ".join(_DOUBT_WHY[d] for d in p.talk_reliability.doubts)
+            talk += f' <span class="doubt" title="{_e("Doubtful: " + why)}">⚠</span>'
         rows.append(
             "<tr>"
             f"{who}{present}"
@@ -756,6 +760,7 @@ td .small{font-weight:400;line-height:1.3}
 .foot-note{font-size:12px;color:var(--muted);margin:8px 2px 0}
 .gaps{margin:14px 0 0;padding:10px 14px;border-left:4px solid #c98a1b;background:#fdf6e7;font-size:13px}
 .gaps ul{margin:4px 0 0;padding-left:18px}
+.doubt{color:#c98a1b;cursor:help}
 .two{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 .two>*{flex:1 1 380px;min-width:0}
 table.matrix{border:1px solid var(--line);font-size:12px;border-radius:8px}
@@ -799,6 +804,15 @@ footer{color:var(--muted);font-size:12px;margin-top:30px;border-top:1px solid va
 }
 """
 
+
+_DOUBT_WHY = {
+    Doubt.NEAR_NOISE_FLOOR: "the voice is close to the microphone's noise",
+    Doubt.QUIET_MICROPHONE: "the microphone is much quieter than the others'",
+    Doubt.HEAVY_LEAKAGE: "the microphone picks up other participants loudly",
+    Doubt.CLIPPING: "the microphone is overdriven (clipping)",
+    Doubt.AUDIO_GAPS: "audio was missing for a large part of their time",
+    Doubt.BACKGROUND_SPEECH: "speech far below the meeting's level (a TV or radio?) was heard and not counted",
+}
 
 _GAP_WHY = {
     "recording_not_permitted": "not recorded: the host had not allowed recording",

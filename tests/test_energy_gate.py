@@ -2,6 +2,8 @@
 frame; decisions do not depend on how often the detector is asked."""
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -14,8 +16,9 @@ from analysis.talk_detector import TalkConfig, TalkDetector
 from native import Ingest
 
 AMI_FILES = ["source0.wav", "source1.wav", "source2.wav", "source3.wav"]
-PARAMS = dict(floor_frames=50, spread_frames=3, margin=10 ** 0.5, max_tilt=10 ** 1.9, clear=10 ** 1.5,
-              quantile=0.25, prior_db=-30.0, prior_weight=3.0, cap=300.0)  # a low cap: halving happens
+# the defaults, with low caps so that halving happens
+PARAMS = asdict(replace(TalkConfig().gate_params(), margin=10 ** 0.5, max_tilt=10 ** 1.9, prior_weight=3.0, cap=300.0,
+                        level_cap=150.0))
 
 
 def ami_frames(seconds: float = 40.0) -> tuple[list[str], FrameBatch]:
@@ -30,7 +33,7 @@ def ami_frames(seconds: float = 40.0) -> tuple[list[str], FrameBatch]:
 
 
 def perturbed_rows(b: FrameBatch, rng: np.random.Generator):
-    """The rows of a batch as (channel, index, voice, full), with what live audio brings: frames missing
+    """The rows of a batch as (channel, index, voice, full, pcm), with what live audio brings: frames missing
     (silence suppression below -55 dBFS on channel 2, a network gap on channel 0), channel 3 joining
     20 s late, and some frames delivered twice."""
     keep = ~((b.stream == 2) & (b.energy < 10 ** -5.5))
@@ -39,13 +42,16 @@ def perturbed_rows(b: FrameBatch, rng: np.random.Generator):
     idx = np.flatnonzero(keep)
     dup = rng.choice(idx, size=40, replace=False)
     idx = np.sort(np.concatenate([idx, dup]), kind="stable")
-    return (b.stream[idx].astype(np.int64), b.index[idx], b.voice_energy[idx].astype(np.float64),
-            b.energy[idx].astype(np.float64))
+    # channel 1 at -30 dB and channel 3 at -45 dB: quiet microphones, and one far below the meeting
+    scale = np.array([1.0, 1e-3, 1.0, 10 ** -4.5])[b.stream[idx]]
+    pcm = np.rint(b.pcm[idx] * np.sqrt(scale)[:, None]).astype(np.int16)
+    return (b.stream[idx].astype(np.int64), b.index[idx], b.voice_energy[idx].astype(np.float64) * scale,
+            b.energy[idx].astype(np.float64) * scale, pcm)
 
 
 def test_native_gate_makes_the_reference_decisions_frame_by_frame():
     _, b = ami_frames()
-    channel, index, voice, full = perturbed_rows(b, np.random.default_rng(1))
+    channel, index, voice, full, pcm = perturbed_rows(b, np.random.default_rng(1))
     gates = [EnergyGate(**PARAMS), native.EnergyGate(**PARAMS)]
     for g in gates:
         for _ in range(3):
@@ -61,14 +67,22 @@ def test_native_gate_makes_the_reference_decisions_frame_by_frame():
                 g.add_channel()
         sel = (index >= start - 5) & (index < start + n + 5)  # rows outside [start, start + n) too
         sel &= (channel < gates[0].channels)
-        args = (channel[sel], index[sel] - start, voice[sel], full[sel], n)
-        ref, got = gates[0].process(*args), gates[1].process(*args)
+        args = (channel[sel], index[sel] - start, voice[sel], full[sel], n, pcm[sel])
+        (ref, ref_pcm, ref_snr), (got, got_pcm, got_snr) = gates[0].process(*args), gates[1].process(*args)
         np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(got_pcm, ref_pcm)  # the same gain, sample for sample
+        np.testing.assert_allclose(got_snr, ref_snr, rtol=1e-12)
         total += len(ref)
         start += n
     assert total > 500  # a real amount of speech went through
     np.testing.assert_allclose(gates[1].gains(), gates[0].gains(), rtol=1e-12)
     assert (gates[1].gains() > 10 ** -2.9).sum() >= 4  # couplings were learned, not just the prior
+    ref, got = gates[0].stats(), gates[1].stats()
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-12, err_msg=name)
+    assert ref["has_level"].all() and ref["has_background"].any()
+    assert ref["frames"].sum() == total
+    assert list(ref["relevant"]) == [True, True, True, False]  # 45 dB below the others: background
 
 
 def test_detector_decisions_do_not_depend_on_the_step():
@@ -90,9 +104,11 @@ def test_detector_decisions_do_not_depend_on_the_step():
 def test_native_gate_rejects_bad_rows():
     g = native.EnergyGate(**PARAMS)
     g.add_channel()
-    one = np.zeros(1)
+    one, frame = np.zeros(1), np.zeros((1, 160), dtype=np.int16)
     with pytest.raises(ValueError, match="channel"):
-        g.process(np.array([1]), np.array([0]), one, one, 1)
+        g.process(np.array([1]), np.array([0]), one, one, 1, frame)
     with pytest.raises(ValueError, match="one length"):
-        g.process(np.array([0, 0]), np.array([0]), one, one, 1)
-    assert len(g.process(np.array([0]), np.array([5]), one, one, 1)) == 0  # outside the range: ignored
+        g.process(np.array([0, 0]), np.array([0]), one, one, 1, frame)
+    with pytest.raises(ValueError, match="pcm"):
+        g.process(np.array([0]), np.array([0]), one, one, 1, np.zeros((2, 160), dtype=np.int16))
+    assert len(g.process(np.array([0]), np.array([5]), one, one, 1, frame)[0]) == 0  # outside: ignored

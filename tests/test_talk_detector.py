@@ -172,9 +172,10 @@ def test_gaps_are_silence_and_late_joiner_works():
     keep = np.ones(len(full), bool)
     keep[int(2.0 / 0.03):int(4.5 / 0.03)] = False  # 2.5 s of missing audio inside the first burst
     gapped = full.select(keep)
-    # a late joiner: first audio at 8 s, talks 9..13 s (its own copy of the signal from 8 s on)
-    late_start = int(8.0 / 0.03)
-    tail = full.select(slice(late_start, None))
+    # a late joiner with a voice of its own: first audio at 8 s, talks 9..13 s
+    y, _ = speech_like(dur, [(9.0, 13.0)], 210.0, seed=11)
+    y = y + np.random.default_rng(12).normal(0, 20, len(y))
+    tail = to_batch("L", y).select(slice(int(8.0 / 0.03), None))
     late = FrameBatch(["L"], tail.stream, tail.index, tail.pcm, tail.energy, tail.voice_energy)
     segs = run([gapped, late])
     tot = totals(segs, ["A", "L"])

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -166,23 +167,45 @@ PYBIND11_MODULE(_ingest, m) {
 
   using Rows = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
   using Values = py::array_t<double, py::array::c_style | py::array::forcecast>;
+  using Samples = py::array_t<std::int16_t, py::array::c_style | py::array::forcecast>;
   py::class_<EnergyGate>(m, "EnergyGate")
-      .def(py::init<int, double, double, double, double, double, double, double, double>(),
-           py::arg("floor_frames"), py::arg("spread_frames"), py::arg("margin"), py::arg("max_tilt"),
-           py::arg("clear"), py::arg("quantile"), py::arg("prior_db"), py::arg("prior_weight"), py::arg("cap"))
+      .def(py::init([](int floor_frames, int spread_frames, double margin, double max_tilt, double clear,
+                       double quantile, double prior_db, double prior_weight, double cap, double level_quantile,
+                       double min_level, double min_background, double range_db, double audible_db,
+                       double level_cap,
+                       double floor_margin_db, double floor_margin_low_db, double snr_full_db, double snr_low_db,
+                       int hold_frames, double bg_margin_db, double bg_range_db, double bg_floor_gap_db,
+                       double nominal_db, double max_gain_db) {
+             return EnergyGate(rollcall::GateParams{floor_frames, spread_frames, margin, max_tilt, clear, quantile,
+                                                    prior_db, prior_weight, cap, level_quantile, min_level,
+                                                    min_background, range_db, audible_db, level_cap, floor_margin_db,
+                                                    floor_margin_low_db, snr_full_db, snr_low_db, hold_frames,
+                                                    bg_margin_db, bg_range_db, bg_floor_gap_db, nominal_db,
+                                                    max_gain_db});
+           }),
+           py::kw_only(), py::arg("floor_frames"), py::arg("spread_frames"), py::arg("margin"), py::arg("max_tilt"),
+           py::arg("clear"), py::arg("quantile"), py::arg("prior_db"), py::arg("prior_weight"), py::arg("cap"),
+           py::arg("level_quantile"), py::arg("min_level"), py::arg("min_background"), py::arg("range_db"),
+           py::arg("audible_db"), py::arg("level_cap"), py::arg("floor_margin_db"), py::arg("floor_margin_low_db"), py::arg("snr_full_db"),
+           py::arg("snr_low_db"), py::arg("hold_frames"), py::arg("bg_margin_db"), py::arg("bg_range_db"),
+           py::arg("bg_floor_gap_db"), py::arg("nominal_db"), py::arg("max_gain_db"),
+           "The gate with analysis.energy_gate.GateParams, as keywords.")
       .def("add_channel", &EnergyGate::add_channel)
       .def_property_readonly("channels", &EnergyGate::channels)
       .def(
           "process",
           [](EnergyGate& self, const Rows& channel, const Rows& pos, const Values& voice, const Values& full,
-             std::int64_t n) {
+             std::int64_t n, const Samples& pcm) {
             const auto m = channel.size();
             if (pos.size() != m || voice.size() != m || full.size() != m || channel.ndim() != 1 || n < 0)
               throw std::invalid_argument("process() wants four 1-D arrays of one length and n >= 0");
+            if (pcm.ndim() != 2 || pcm.shape(0) != m)
+              throw std::invalid_argument("process() wants pcm as an int16 array [rows, frame]");
             const auto c = static_cast<std::int64_t>(self.channels());
+            const py::ssize_t width = pcm.shape(1);
             const std::int64_t* ch = channel.data();
             const std::int64_t* at = pos.data();
-            std::vector<double> v(c * n, 0.0), f(c * n, 0.0);
+            std::vector<double> v(c * n, 0.0), f(c * n, 0.0), g(c * n, 1.0), q(c * n, 0.0);
             std::vector<std::uint8_t> got(c * n, 0), cand(c * n, 0);
             std::vector<std::int64_t> row(c * n, -1);
             for (py::ssize_t r = 0; r < m; ++r) {
@@ -195,18 +218,63 @@ PYBIND11_MODULE(_ingest, m) {
               got[k] = 1;
               row[k] = r;
             }
-            self.process(v.data(), f.data(), got.data(), n, cand.data());
-            std::vector<std::int64_t> out;
-            for (std::int64_t k = 0; k < c * n; ++k)
-              if (cand[k]) out.push_back(row[k]);
-            const auto len = static_cast<py::ssize_t>(out.size());
-            return to_numpy(std::move(out), {len});
+            self.process(v.data(), f.data(), got.data(), n, cand.data(), g.data(), q.data());
+            const auto count = static_cast<std::size_t>(std::count(cand.begin(), cand.end(), 1));
+            std::vector<std::int64_t> rows;
+            std::vector<double> snrs;
+            std::vector<std::int16_t> frames(count * width);
+            rows.reserve(count);
+            snrs.reserve(count);
+            std::int16_t* out = frames.data();
+            for (std::int64_t k = 0; k < c * n; ++k) {
+              if (!cand[k]) continue;
+              rows.push_back(row[k]);
+              snrs.push_back(q[k]);
+              // the frame at the nominal level: float32 gain, clamped, truncated (as the reference does)
+              const std::int16_t* x = pcm.data() + row[k] * width;
+              const float gain = static_cast<float>(g[k]);
+              bool full_scale = false;
+              for (py::ssize_t i = 0; i < width; ++i) {
+                full_scale |= x[i] == 32767 || x[i] == -32768;
+                *out++ = static_cast<std::int16_t>(std::clamp(static_cast<float>(x[i]) * gain, -32768.0f, 32767.0f));
+              }
+              self.frames[k / n] += 1;
+              self.clipped[k / n] += full_scale;
+            }
+            const auto len = static_cast<py::ssize_t>(rows.size());
+            return py::make_tuple(to_numpy(std::move(rows), {len}), to_numpy(std::move(frames), {len, width}),
+                                  to_numpy(std::move(snrs), {len}));
           },
-          py::arg("channel"), py::arg("pos"), py::arg("voice"), py::arg("full"), py::arg("n"),
-          "The rows that are own-voice candidates, channel by channel in frame order, for the next n "
-          "frames: each row is one received frame (channel, position, voice-band and full-band energy). "
-          "Rows outside 0..n-1 are ignored; of two rows for one frame the first counts. The coupling is "
-          "learned frame by frame as it goes.")
+          py::arg("channel"), py::arg("pos"), py::arg("voice"), py::arg("full"), py::arg("n"), py::arg("pcm"),
+          "The rows that are own-voice candidates, channel by channel in frame order, for the next n frames, "
+          "their samples (pcm: int16 [rows, frame]) brought to the nominal speech level for webrtcvad, and "
+          "each one's speech-to-floor ratio in dB: each row is one received frame (channel, position, "
+          "voice-band and full-band energy). Rows outside 0..n-1 are ignored; of two rows for one frame the "
+          "first counts. The coupling and the levels are learned frame by frame as it goes.")
+      .def("relevant", [](const EnergyGate& self) {
+        const auto& r = self.levels().relevant;
+        return py::array_t<bool>(static_cast<py::ssize_t>(r.size()), reinterpret_cast<const bool*>(r.data()));
+      }, "Per channel: whether it carries a participant's voice (not background far below the meeting).")
+      .def("stats", [](const EnergyGate& self) {
+        const auto& lv = self.levels();
+        auto flags = [](const std::vector<std::uint8_t>& x) {
+          return py::array_t<bool>(static_cast<py::ssize_t>(x.size()), reinterpret_cast<const bool*>(x.data()));
+        };
+        auto values = [](const std::vector<double>& x) { return py::array_t<double>(static_cast<py::ssize_t>(x.size()), x.data()); };
+        py::dict d;
+        d["level_db"] = values(lv.level_db);
+        d["voice_level_db"] = values(lv.voice_level_db);
+        d["background_db"] = values(lv.background_db);
+        d["floor_db"] = values(self.floor_db());
+        d["has_level"] = flags(lv.has_level);
+        d["has_background"] = flags(lv.has_background);
+        d["relevant"] = flags(lv.relevant);
+        d["reference_db"] = values(std::vector<double>{lv.reference_db});
+        d["frames"] = py::array_t<std::int64_t>(static_cast<py::ssize_t>(self.frames.size()), self.frames.data());
+        d["clipped"] = py::array_t<std::int64_t>(static_cast<py::ssize_t>(self.clipped.size()), self.clipped.data());
+        return d;
+      }, "Per channel: speech levels, background while others talk, the current floor (dB), and flags; and the "
+         "meeting's loud end (reference_db, one value).")
       .def("gains", [](const EnergyGate& self) {
         const auto c = static_cast<py::ssize_t>(self.channels());
         py::array_t<double> g({c, c});

@@ -6,17 +6,27 @@
 
 namespace rollcall {
 
-EnergyGate::EnergyGate(int floor_frames, int spread_frames, double margin, double max_tilt, double clear,
-                       double quantile, double prior_db, double prior_weight, double cap)
-    : floor_frames_(std::max(1, floor_frames)),
-      spread_frames_(std::max(1, spread_frames)),
-      margin_(margin),
-      max_tilt_(max_tilt),
-      clear_(clear),
-      quantile_(quantile),
-      prior_weight_(prior_weight),
-      cap_(cap),
-      prior_bin_(static_cast<int>(std::clamp(std::nearbyint(prior_db - kBinLoDb), 0.0, double(kBins - 1)))) {}
+namespace {
+
+double to_db(double x) { return 10.0 * std::log10(std::max(x, EnergyGate::kEnergyEps)); }
+
+// numpy.interp over two points: clamped at both ends, linear between.
+double interp(double x, double x0, double x1, double y0, double y1) {
+  if (!(x > x0)) return y0;
+  if (x >= x1) return y1;
+  return (y1 - y0) / (x1 - x0) * (x - x0) + y0;
+}
+
+}  // namespace
+
+EnergyGate::EnergyGate(const GateParams& p)
+    : p_(p),
+      prior_bin_(static_cast<int>(std::clamp(std::nearbyint(p.prior_db - kBinLoDb), 0.0, double(kBins - 1)))),
+      full_floor_margin_(std::pow(10.0, p.floor_margin_db / 10.0)),
+      levels_(p.level_quantile, p.min_level, p.min_background, p.range_db, p.audible_db, p.level_cap) {
+  p_.floor_frames = std::max(1, p.floor_frames);
+  p_.spread_frames = std::max(1, p.spread_frames);
+}
 
 int EnergyGate::add_channel() {
   const int n = channels();
@@ -25,17 +35,28 @@ int EnergyGate::add_channel() {
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) hist[i * c + j] = hist_[i * n + j];
   for (int k = 0; k < c; ++k) {
-    hist[n * c + k][prior_bin_] += prior_weight_;
-    hist[k * c + n][prior_bin_] += prior_weight_;
+    hist[n * c + k][prior_bin_] += p_.prior_weight;
+    hist[k * c + n][prior_bin_] += p_.prior_weight;
   }
   hist[n * c + n].fill(0.0);
   hist_ = std::move(hist);
   floor_hist_.emplace_back();
-  spread_hist_.emplace_back(static_cast<std::size_t>(spread_frames_ - 1), 0.0);
+  spread_hist_.emplace_back(static_cast<std::size_t>(p_.spread_frames - 1), 0.0);
+  last_sure_.push_back(-(std::int64_t{1} << 40));
+  frames.push_back(0);
+  clipped.push_back(0);
   gain_.assign(static_cast<std::size_t>(c) * c, 0.0);
   for (int i = 0; i < c; ++i)
     for (int j = 0; j < c; ++j) refresh_pair(i, j);
+  levels_.add_channel();
   return n;
+}
+
+std::vector<double> EnergyGate::floor_db() const {
+  std::vector<double> out;
+  for (const auto& fh : floor_hist_)
+    out.push_back(fh.empty() ? std::numeric_limits<double>::infinity() : to_db(*std::min_element(fh.begin(), fh.end())));
+  return out;
 }
 
 // The coupling gain of j -> i: the bin centre where the histogram's cumulative share first reaches the
@@ -51,7 +72,7 @@ void EnergyGate::refresh_pair(int i, int j) {
     int b = 0;
     for (int k = 0; k < kBins; ++k) {
       cum += h[k];
-      if (cum / tot >= quantile_) {
+      if (cum / tot >= p_.quantile) {
         b = k;
         break;
       }
@@ -61,25 +82,27 @@ void EnergyGate::refresh_pair(int i, int j) {
   gain_[i * c + j] = g;
 }
 
-void EnergyGate::gate(const double* v, const double* floor, const double* spread, const std::uint8_t* plausible,
-                      std::uint8_t* out) const {
+void EnergyGate::leakage(const double* spread, double* leak) const {
   const int c = channels();
   for (int i = 0; i < c; ++i) {
-    double leak = 0.0;
-    for (int j = 0; j < c; ++j) leak += gain_[i * c + j] * spread[j];
-    out[i] = plausible[i] && v[i] > margin_ * (floor[i] + leak);
+    double l = 0.0;
+    for (int j = 0; j < c; ++j) l += gain_[i * c + j] * spread[j];
+    leak[i] = l;
   }
 }
 
-bool EnergyGate::learn(const double* v, const std::uint8_t* present, const double* floor, const std::uint8_t* cand) {
+// Frames where j clearly talks, i is present and j is the louder of the two (each relative to its own speech
+// level) teach the coupling j -> i, as the ratio of the two channels' energies above their floors.
+bool EnergyGate::learn(const double* x, const std::uint8_t* present, const std::uint8_t* clear,
+                       const double* loudness) {
   const int c = channels();
   touched_.clear();
   for (int j = 0; j < c; ++j) {
-    if (!(cand[j] && v[j] > clear_ * floor[j])) continue;
-    const double db_j = 10.0 * std::log10(std::max(v[j], kEnergyEps));
+    if (!clear[j]) continue;
+    const double db_j = to_db(x[j]);
     for (int i = 0; i < c; ++i) {
-      if (i == j || !present[i] || !(v[j] > v[i])) continue;
-      const double ratio_db = 10.0 * std::log10(std::max(v[i], kEnergyEps)) - db_j;
+      if (i == j || !present[i] || !(loudness[j] > loudness[i])) continue;
+      const double ratio_db = to_db(x[i]) - db_j;
       const double bin = std::clamp(std::nearbyint(ratio_db - kBinLoDb - 0.5), 0.0, double(kBins - 1));
       hist_[i * c + j][static_cast<int>(bin)] += 1.0;
       touched_.push_back(i * c + j);
@@ -89,20 +112,22 @@ bool EnergyGate::learn(const double* v, const std::uint8_t* present, const doubl
   for (int p : touched_) {
     Hist& h = hist_[p];
     double tot = 0.0;
-    for (double x : h) tot += x;
-    if (tot > cap_)
-      for (double& x : h) x *= 0.5;
+    for (double v : h) tot += v;
+    if (tot > p_.cap)
+      for (double& v : h) v *= 0.5;
     refresh_pair(p / c, p % c);
   }
   return !touched_.empty();
 }
 
 void EnergyGate::process(const double* voice, const double* full, const std::uint8_t* present, std::int64_t n,
-                         std::uint8_t* cand) {
+                         std::uint8_t* cand, double* gain, double* snr) {
   const int c = channels();
-  std::vector<double> v(c), floor(c), spread(c);
-  std::vector<std::uint8_t> got(c), plausible(c), out(c);
-  for (std::int64_t k = 0; k < n; ++k) {
+  std::vector<double> v(c), floor(c), excess(c), spread(c), leak(c), e_db(c), f_db(c), fl_db(c), level(c),
+      loudness(c), known;
+  std::vector<std::uint8_t> got(c), ok(c), sure(c), clear(c), teach(c);
+  const ChannelLevels& lv = levels_;
+  for (std::int64_t k = 0; k < n; ++k, ++frame_) {
     for (int i = 0; i < c; ++i) {
       const std::int64_t at = i * n + k;
       v[i] = voice[at];
@@ -114,28 +139,70 @@ void EnergyGate::process(const double* voice, const double* full, const std::uin
         const double e = std::max(v[i], kEnergyEps);
         auto& fh = floor_hist_[i];
         double m = e;
-        for (double x : fh) m = std::min(m, x);
+        for (double h : fh) m = std::min(m, h);
         floor[i] = m;
-        if (floor_frames_ > 1) {
+        if (p_.floor_frames > 1) {
           fh.push_back(e);
-          if (static_cast<int>(fh.size()) > floor_frames_ - 1) fh.pop_front();
+          if (static_cast<int>(fh.size()) > p_.floor_frames - 1) fh.pop_front();
         }
       }
-      // Leakage spread: the maximum over the last spread_frames frames (a missing frame counts as 0).
+      excess[i] = got[i] ? std::max(v[i] - floor[i], 0.0) : 0.0;
+      // Leakage spread of the excess: the maximum over the last spread_frames frames (missing frames: 0).
       auto& sh = spread_hist_[i];
-      double s = v[i];
-      for (double x : sh) s = std::max(s, x);
+      double s = excess[i];
+      for (double h : sh) s = std::max(s, h);
       spread[i] = s;
-      if (spread_frames_ > 1) {
-        sh.push_back(v[i]);
+      if (p_.spread_frames > 1) {
+        sh.push_back(excess[i]);
         sh.pop_front();
       }
-      plausible[i] = got[i] && full[at] <= max_tilt_ * v[i];
+      ok[i] = got[i] && full[at] <= p_.max_tilt * v[i];
+      e_db[i] = to_db(v[i]);
+      f_db[i] = to_db(full[at]);
+      fl_db[i] = to_db(floor[i]);
     }
-    gate(v.data(), floor.data(), spread.data(), plausible.data(), out.data());
-    if (c >= 2 && learn(v.data(), got.data(), floor.data(), out.data()))
-      gate(v.data(), floor.data(), spread.data(), plausible.data(), out.data());
-    for (int i = 0; i < c; ++i) cand[i * n + k] = out[i];
+    known.clear();
+    for (int i = 0; i < c; ++i)
+      if (lv.has_level[i]) known.push_back(lv.level_db[i]);
+    double typical = p_.nominal_db;
+    if (!known.empty()) {
+      std::sort(known.begin(), known.end());
+      const std::size_t h = known.size() / 2;
+      typical = known.size() % 2 ? known[h] : (known[h - 1] + known[h]) / 2.0;
+    }
+    for (int i = 0; i < c; ++i) {
+      level[i] = lv.has_level[i] ? lv.level_db[i] : typical;
+      loudness[i] = f_db[i] - level[i];
+    }
+    auto gate_sure = [&] {
+      leakage(spread.data(), leak.data());
+      for (int i = 0; i < c; ++i) {
+        sure[i] = ok[i] && v[i] > p_.margin * (floor[i] + leak[i]);
+        clear[i] = sure[i] && v[i] > p_.clear * floor[i];
+      }
+    };
+    gate_sure();
+    // a channel that is background (far below the meeting) is nobody's voice: it teaches no coupling
+    for (int i = 0; i < c; ++i) teach[i] = clear[i] && lv.relevant[i];
+    if (c >= 2 && learn(excess.data(), got.data(), teach.data(), loudness.data())) gate_sure();
+    for (int i = 0; i < c; ++i) {
+      const std::int64_t at = i * n + k;
+      snr[at] = lv.has_level[i] ? lv.voice_level_db[i] - fl_db[i] : std::numeric_limits<double>::infinity();
+      const bool held = lv.has_level[i] && frame_ - last_sure_[i] <= p_.hold_frames;
+      const double fm = held ? std::pow(10.0, interp(snr[at], p_.snr_low_db, p_.snr_full_db, p_.floor_margin_low_db,
+                                                     p_.floor_margin_db) / 10.0)
+                             : full_floor_margin_;
+      const bool maybe = ok[i] && v[i] > fm * floor[i] + p_.margin * leak[i];
+      const bool loud_bg = lv.has_background[i] && lv.has_level[i] &&
+                           lv.background_db[i] > lv.voice_level_db[i] - p_.bg_range_db &&
+                           lv.background_db[i] > fl_db[i] + p_.bg_floor_gap_db;
+      const bool above_bg = !loud_bg || e_db[i] > lv.background_db[i] + p_.bg_margin_db;
+      cand[at] = maybe && above_bg;
+      if (cand[at]) gain[at] = std::pow(10.0, std::min(p_.nominal_db - level[i], p_.max_gain_db) / 20.0);
+      // what the lowered margin may continue: a candidate by the full margin
+      if (ok[i] && v[i] > full_floor_margin_ * floor[i] + p_.margin * leak[i] && above_bg) last_sure_[i] = frame_;
+    }
+    levels_.update(f_db.data(), e_db.data(), sure.data(), clear.data());
   }
 }
 
