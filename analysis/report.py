@@ -25,6 +25,7 @@ from analysis.meeting_state import MeetingState
 from analysis.reliability import ChannelStats, TalkReliability, assess
 from analysis.talk_metrics import TalkParams, compute_talk_metrics, seg_array
 from analysis.transcript import text_signals
+from analysis.transcript_coverage import AsrSummary
 
 SCHEMA_VERSION = 1
 
@@ -248,6 +249,7 @@ class Report(BaseModel):
     observer: Observer | None = None
     participants: list[ParticipantReport]
     transcript: list[TranscriptEntry]
+    asr: AsrSummary | None = None  # what the transcript covers and what was dropped; null when ASR was off
     chat: list[ChatEntry]
     interruptions: list[InterruptionEntry]
     meeting_metrics: MeetingMetrics
@@ -294,6 +296,7 @@ def build_report(
     roll_call: Mapping[str, tuple[int, int]] | None = None,
     transcribed: bool = False,
     channels: Mapping[str, ChannelStats | None] | None = None,
+    asr: AsrSummary | None = None,
 ) -> Report:
     """Build the final report. ``segments``: final speech segments, per key or flat. ``roll_call``: per
     key, roll calls (asked while present, answered) when a training policy ran. ``channels``: what the
@@ -415,6 +418,6 @@ def build_report(
         parameters={k: float(v) for k, v in asdict(params).items()}, effectiveness=effectiveness)
     meeting = ReportMeeting(id=info.id, topic=info.topic, started_at=iso_utc(info.start),
                             ended_at=iso_utc(info.start + timedelta(seconds=duration)), duration_s=_r(duration))
-    return Report(meeting=meeting, observer=_observer(state, window), participants=rows, transcript=tx, chat=chat,
+    return Report(meeting=meeting, observer=_observer(state, window), participants=rows, transcript=tx, asr=asr, chat=chat,
                   interruptions=[InterruptionEntry(**{**asdict(x), "t": _r(x.t), "overlap_s": _r(x.overlap_s)})
                                  for x in tm.interruptions], meeting_metrics=mm)

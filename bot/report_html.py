@@ -15,6 +15,7 @@ from html import escape
 
 from analysis.reliability import Doubt
 from analysis.report import ParticipantReport, Report
+from analysis.transcript_coverage import REASON_TEXT, AsrDrop, AsrSummary, DropReason
 
 _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
             "#ff9da7", "#3b8bc2", "#86bc86", "#d37295"]
@@ -644,12 +645,44 @@ def _chat(r: Report, names: dict[str, str], colours: dict[str, str], hours: bool
 
 
 def _transcript(r: Report, names: dict[str, str], colours: dict[str, str], hours: bool) -> str:
-    if not r.transcript:
+    """The lines, with every stretch that was not transcribed in its place and why, under a coverage line."""
+    drops = _merged_drops(r.asr.drops) if r.asr is not None else []
+    if not r.transcript and not drops:
         return ""
-    items = [f"<li><span class='ts'>{_clock(e.start_s, hours)}</span>"
-             f"<span class='sw' style='background:{colours.get(e.participant, _OPTOUT)}'></span>"
-             f"<b>{_e(names.get(e.participant, e.participant))}</b>: {_e(e.text)}</li>" for e in r.transcript]
-    return f"<section><h2>Transcript</h2><ul class='list'>{''.join(items)}</ul></section>"
+    rows = [(e.start_s, e.participant,
+             f"<b>{_e(names.get(e.participant, e.participant))}</b>: {_e(e.text)}") for e in r.transcript]
+    rows += [(a, who, f"<b>{_e(names.get(who, who))}</b>: <span class='dropped'>[{_clock(a, hours)}–{_clock(b, hours)} "
+                      f"not transcribed: {_e(REASON_TEXT[reason])}]</span>") for who, a, b, reason in drops]
+    items = [f"<li><span class='ts'>{_clock(t, hours)}</span>"
+             f"<span class='sw' style='background:{colours.get(who, _OPTOUT)}'></span>{body}</li>"
+             for t, who, body in sorted(rows, key=lambda x: (x[0], x[1]))]
+    return (f"<section><h2>Transcript</h2>{_coverage(r.asr)}"
+            f"<ul class='list'>{''.join(items)}</ul></section>")
+
+
+def _merged_drops(drops: list[AsrDrop]) -> list[tuple[str, float, float, DropReason]]:
+    """A participant's consecutive drops for one reason as one stretch (pauses under 5 s joined)."""
+    out: list[list] = []
+    for d in sorted(drops, key=lambda d: (d.participant, d.reason.value, d.start_s)):
+        last = out[-1] if out else None
+        if last and last[0] == d.participant and last[3] is d.reason and d.start_s - last[2] < 5.0:
+            last[2] = max(last[2], d.end_s)
+        else:
+            out.append([d.participant, d.start_s, d.end_s, d.reason])
+    return [tuple(x) for x in out]
+
+
+def _coverage(asr: AsrSummary | None) -> str:
+    if asr is None or asr.talk_s <= 0:
+        return ""
+    dropped = sum(asr.dropped_s.values())
+    why = ", ".join(f"{v:.0f} s {REASON_TEXT[DropReason(k)]}" for k, v in asr.dropped_s.items())
+    cls = "cov" if dropped + asr.uncovered_s == 0 else "cov warn"
+    text = (f"{asr.transcribed_s / asr.talk_s:.0%} of {asr.talk_s:.0f} s of talk transcribed"
+            + (f"; not transcribed: {why}" if dropped else "")
+            + (f"; {asr.uncovered_s:.0f} s unaccounted for" if asr.uncovered_s else "")
+            + f" · {_e(asr.model)}")
+    return f"<p class='{cls}'>{text}</p>"
 
 
 def _highlights(r: Report) -> str:
@@ -760,6 +793,7 @@ td .small{font-weight:400;line-height:1.3}
 .foot-note{font-size:12px;color:var(--muted);margin:8px 2px 0}
 .gaps{margin:14px 0 0;padding:10px 14px;border-left:4px solid #c98a1b;background:#fdf6e7;font-size:13px}
 .gaps ul{margin:4px 0 0;padding-left:18px}
+.cov{margin:4px 0 8px;color:#555;font-size:13px}.cov.warn{color:#8a5a00}.dropped{color:#8a5a00;font-style:italic}
 .doubt{color:#c98a1b;cursor:help}
 .two{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 .two>*{flex:1 1 380px;min-width:0}

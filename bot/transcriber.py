@@ -2,6 +2,7 @@
 scheduler (early, for running turns that went quiet), and hands back final lines to the analysis thread."""
 from __future__ import annotations
 
+import bisect
 import itertools
 import queue
 import time
@@ -12,6 +13,7 @@ from analysis.events import SpeechSegment
 from analysis.frames import FrameBatch
 from analysis.report import TranscriptEntry
 from analysis.transcript import Utterance, split_points
+from analysis.transcript_coverage import AsrSummary, DropReason, Outcome, summarise
 from bot.asr import AsrResult, AsrScheduler, WhisperRecognizer
 from bot.audio_store import AudioStore
 
@@ -30,17 +32,20 @@ class AsrConfig:
     window_s: float = 30.0  # the most audio packed into one recognition call
     gap_s: float = 0.5  # silence between packed utterances
     max_batch: int = 2  # windows decoded together when the backlog holds more than one
-    max_backlog_s: float = 120.0  # queued audio beyond this: the oldest is given up
+    memory_backlog_s: float = 120.0  # queued audio beyond this waits on disk (transcribed late, not dropped)
+    max_backlog_s: float = 4 * 3600.0  # queued audio beyond this: the oldest is given up, and reported
     keep_audio_s: float = 90.0  # how much recent audio per participant is held to cut utterances from
 
 
 @dataclass(frozen=True)
 class Line:
-    entry: TranscriptEntry | None  # None: given up under backlog
+    entry: TranscriptEntry | None  # None: nothing intelligible, or dropped (``dropped`` says why)
     speech_end_s: float  # media time where the speech this line transcribes ends
     done_at: float  # transcriber clock when the line was final (text ready and its span complete)
     packed_with: int
     interim: bool = False  # provisional text of speech still going on; the final line replaces it
+    dropped: DropReason | None = None
+    latency_s: float | None = None  # from the arrival of its speech's end at the bot to the final text
 
 
 @dataclass
@@ -52,6 +57,7 @@ class _Span:
     end: float | None  # end of its final turns (None: only a running turn so far)
     ids: list[int] = field(default_factory=list)  # speculative utterances submitted for [start, decoded_end)
     decoded_end: float | None = None
+    padded: bool = True  # its audio starts pad_s early (not after a cut: the piece before has that audio)
 
 
 class Transcriber:
@@ -84,12 +90,22 @@ class Transcriber:
         self._speech_end: dict[int, float] = {}  # utterance -> where its span's speech ends
         self._interim_end: dict[str, float] = {}  # key -> end of the speech the last interim request covered
         self.withdrawn = 0  # speculative utterances whose speaker went on
+        self._pending: dict[int, Utterance] = {}  # submitted final or speculative, no outcome yet
+        self.outcomes: list[Outcome] = []  # what came of every final utterance
+        self._arrived: tuple[list[float], list[float]] = ([], [])  # media time received by, transcriber clock
         self.scheduler = AsrScheduler(self.recognizer, self._done.put, window_s=config.window_s,
                                       gap_s=config.gap_s, max_backlog_s=config.max_backlog_s,
-                                      max_batch=config.max_batch, clock=clock)
+                                      memory_backlog_s=config.memory_backlog_s, max_batch=config.max_batch,
+                                      clock=clock)
 
     def add_frames(self, batch: FrameBatch) -> None:
         self.store.add(batch)
+        if len(batch.index):
+            media, clock = self._arrived
+            end = (int(batch.index.max()) + 1) * self.frame_s
+            if not media or end > media[-1]:
+                media.append(end)
+                clock.append(self._clock())
 
     def turn_ended(self, seg: SpeechSegment) -> None:
         """A final talk turn: it joins the speaker's span, or starts one (completing the old one)."""
@@ -101,6 +117,27 @@ class Transcriber:
             self._spans[seg.key] = _Span(seg.start_s, seg.end_s)
         else:
             span.end = seg.end_s
+            self._cut_long(seg.key, span)
+
+    def _cut_long(self, key: str, span: _Span) -> None:
+        """A span that has grown past max_utterance_s (someone talking on with only short pauses) is
+        transcribed piece by piece as it goes: what lies before its last quiet point is final now. Waiting
+        for its end would re-decode ever longer audio at every pause, and its start could leave the audio
+        kept (keep_audio_s) before it ends."""
+        if span.end - span.start < self.config.max_utterance_s:
+            return
+        first, stop = round(span.start / self.frame_s), round(span.end / self.frame_s)
+        _, voice = self.store.cut(key, first, stop)
+        max_frames = max(1, round(self.config.max_utterance_s / self.frame_s))
+        cuts = split_points(voice, max_frames, search_frames=max_frames // 4)
+        if not cuts:
+            return
+        if span.ids:
+            self._withdraw(span)
+        at = (first + cuts[-1]) * self.frame_s
+        self._submit(key, span.start, at, pad_start=span.padded, pad_end=False)
+        span.start, span.padded = at, False
+        self._interim_end.pop(key, None)
 
     def running(self, decided_s: float, turns: dict[str, tuple[float, float]]) -> None:
         """Called every step: everything before ``decided_s`` is decided, and ``turns`` are the turns still
@@ -132,8 +169,27 @@ class Transcriber:
                 self._withdraw(self._spans.pop(key))
             else:
                 self._complete(key)
-        self.scheduler.close(timeout_s)
-        return self.ready()
+        if not self.scheduler.close(timeout_s):
+            self.scheduler.abandon()
+        out = self.ready()
+        now = self._clock()
+        for uid, u in list(self._pending.items()):  # queued or in flight when time ran out
+            self._state.pop(uid, None)
+            self._emit(AsrResult(u, None, 0, now, dropped=DropReason.SHUTDOWN), now)
+        self._out, late = [], self._out
+        self.lines.extend(late)
+        return out + late
+
+    def summary(self, talk: dict[str, list[tuple[float, float]]]) -> AsrSummary:
+        """The report's ``asr`` section: what of ``talk`` (the reported participants' turns) the transcript
+        covers, what was dropped and why, and how fast live lines were final."""
+        c = self.config
+        settings = {"beam_size": c.beam_size, "cpu_threads": c.cpu_threads, "merge_gap_s": c.merge_gap_s,
+                    "endpoint_s": c.endpoint_s, "max_backlog_s": c.max_backlog_s,
+                    "memory_backlog_s": c.memory_backlog_s}
+        latencies = [ln.latency_s for ln in self.lines if ln.latency_s is not None and not ln.interim and ln.entry]
+        return summarise(self.recognizer.name, settings, talk, self.outcomes, latencies,
+                         self.scheduler.redecoded)
 
     def _speculate(self, key: str, span: _Span, end: float, decided_s: float) -> None:
         """The span runs [span.start, end) so far: withdraw what was decoded for a shorter one; decode it
@@ -141,7 +197,7 @@ class Transcriber:
         if span.ids and span.decoded_end != end:
             self._withdraw(span)
         if not span.ids and decided_s - end >= self.config.endpoint_s - 1e-9:
-            span.ids, span.decoded_end = self._submit(key, span.start, end), end
+            span.ids, span.decoded_end = self._submit(key, span.start, end, pad_start=span.padded), end
             self._state.update(dict.fromkeys(span.ids, "pending"))
         elif not span.ids:
             self._interim(key, span.start, end)
@@ -153,7 +209,7 @@ class Transcriber:
         if span.ids and span.decoded_end != span.end:
             self._withdraw(span)
         if not span.ids:
-            self._submit(key, span.start, span.end)
+            self._submit(key, span.start, span.end, pad_start=span.padded)
             return
         now = self._clock()
         for uid in span.ids:
@@ -178,6 +234,7 @@ class Transcriber:
         unqueued = self.scheduler.withdraw(span.ids)
         for uid in span.ids:
             self._held.pop(uid, None)
+            self._pending.pop(uid, None)
             self._speech_end.pop(uid, None)  # never emitted: a decode already under way is dropped
             if uid in unqueued or uid not in self._state:
                 self._state.pop(uid, None)
@@ -185,11 +242,12 @@ class Transcriber:
                 self._state[uid] = "withdrawn"
         span.ids, span.decoded_end = [], None
 
-    def _submit(self, key: str, start_s: float, end_s: float) -> list[int]:
+    def _submit(self, key: str, start_s: float, end_s: float, *, pad_start: bool = True,
+                pad_end: bool = True) -> list[int]:
         """Cut the span (padded; long ones at quiet points) into utterances and submit them."""
         pad = round(self.config.pad_s / self.frame_s)
-        first = max(0, round(start_s / self.frame_s) - pad)  # turns lie on the frame grid
-        stop = round(end_s / self.frame_s) + pad
+        first = max(0, round(start_s / self.frame_s) - pad * pad_start)  # turns lie on the frame grid
+        stop = round(end_s / self.frame_s) + pad * pad_end
         audio, voice = self.store.cut(key, first, stop)
         max_frames = max(1, round(self.config.max_utterance_s / self.frame_s))
         cuts = [0, *split_points(voice, max_frames, search_frames=max_frames // 4), stop - first]
@@ -199,6 +257,7 @@ class Transcriber:
             u = Utterance(next(self._ids), key, (first + a) * self.frame_s, (first + b) * self.frame_s,
                           audio[a * n:b * n])
             self._speech_end[u.id] = min(end_s, u.end_s)
+            self._pending[u.id] = u
             ids.append(u.id)
             self.scheduler.submit(u)
         return ids
@@ -225,9 +284,21 @@ class Transcriber:
     def _emit(self, r: AsrResult, final_at: float) -> None:
         u = r.utterance
         entry = None
-        if r.text:  # None: given up; "": nothing intelligible
+        if r.text:  # None: dropped; "": nothing intelligible
             entry = TranscriptEntry(participant=u.key, start_s=round(u.start_s, 3), end_s=round(u.end_s, 3),
                                     text=r.text)
         end = u.end_s if r.interim else self._speech_end.pop(u.id, u.end_s)
-        self._out.append(Line(entry, end, max(final_at, r.done_at), r.packed_with, r.interim))
+        done = max(final_at, r.done_at)
+        latency = None
+        if not r.interim:
+            self._pending.pop(u.id, None)
+            self.outcomes.append(Outcome(u.key, u.start_s, u.end_s, r.text, r.dropped))
+            latency = self._latency(end, done)
+        self._out.append(Line(entry, end, done, r.packed_with, r.interim, r.dropped, latency))
+
+    def _latency(self, media_s: float, done: float) -> float | None:
+        """Transcriber-clock seconds from when audio up to ``media_s`` had arrived to ``done``."""
+        media, clock = self._arrived
+        k = bisect.bisect_left(media, media_s - 1e-9)
+        return done - clock[k] if k < len(media) else None
 

@@ -10,6 +10,7 @@ from scipy.signal import resample_poly
 from whisper_normalizer.english import EnglishTextNormalizer
 
 from analysis.transcript import SAMPLE_RATE, Utterance, Word, pack, split_words, text_signals
+from analysis.transcript_coverage import DropReason
 from bot.asr import AsrScheduler, ModelNotFoundError, WhisperRecognizer
 from bot.tts import Voice, synthesize
 
@@ -85,6 +86,7 @@ def test_backlog_is_bounded_and_gives_up_the_oldest(recognizer, utterances) -> N
     scheduler.close(30)
     given_up = [r.utterance.id for r in results if r.text is None]
     assert given_up and given_up == sorted(given_up) and given_up[0] == 0  # oldest first
+    assert all(r.dropped is DropReason.BACKLOG for r in results if r.text is None)  # each drop says why
     assert scheduler.given_up == len(given_up)
     assert sum(u.duration_s for u in utterances if u.id not in given_up) <= 5.0 + max(u.duration_s for u in utterances)
 
@@ -148,3 +150,18 @@ def test_packed_utterance_left_without_words_is_decoded_alone() -> None:
     scheduler.close(10)
     assert {r.utterance.id: r.text for r in results} == {1: "Yeah.", 2: "alone words"}
     assert rec.calls == [[3.5], [2.0]] and scheduler.redecoded == 1
+
+
+def test_a_backlog_past_the_memory_bound_waits_on_disk_and_is_transcribed_the_same(recognizer, utterances) -> None:
+    in_memory, spilled = [], []
+    for bound, out in ((600.0, in_memory), (3.5, spilled)):
+        scheduler = AsrScheduler(recognizer, out.append, memory_backlog_s=bound)
+        with scheduler.paused():
+            for u in utterances:
+                scheduler.submit(u)
+            held = scheduler._in_memory_s
+        assert scheduler.close(60)
+        if bound < 600:
+            assert scheduler.spilled == len(utterances) - 1 and held <= bound  # memory stays bounded
+    assert all(r.text is not None for r in in_memory + spilled)  # nothing dropped
+    assert {r.utterance.id: r.text for r in spilled} == {r.utterance.id: r.text for r in in_memory}

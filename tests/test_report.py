@@ -225,3 +225,23 @@ def test_gaps_are_in_the_report_and_said_plainly_in_the_html():
     page = render_report_html(r)
     assert "Not fully observed" in page and "0:00–0:10 not recorded: the host had not allowed recording" in page
     assert "Not fully observed" not in render_report_html(build_report(INFO, st, segments))
+
+
+def test_transcript_coverage_accounts_for_talk_and_html_marks_what_was_dropped():
+    from analysis.transcript_coverage import DropReason, Outcome, summarise
+
+    st, segments = _meeting()
+    talk = {"p1": [(0, 10), (12, 30)], "p2": [(5, 13), (35, 39)]}
+    outcomes = [Outcome("p1", -0.2, 10.2, "hello there"), Outcome("p1", 11.8, 20.0, None, DropReason.BACKLOG),
+                Outcome("p1", 20.0, 24.0, None, DropReason.BACKLOG), Outcome("p1", 24.0, 30.2, "and so on"),
+                Outcome("p2", 4.8, 13.2, ""), Outcome("p3", 1, 5, None, DropReason.SHUTDOWN)]  # p3 opted out
+    asr = summarise("tiny", {"beam_size": 1}, talk, outcomes, [0.9, 1.1, 1.4], redecoded=0)
+    assert asr.talk_s == 40 and asr.transcribed_s == 16 + 8 and asr.empty_s == 8
+    assert asr.dropped_s == {"backlog": 12.0} and asr.uncovered_s == 4  # p2's 35-39 s reached no recogniser
+    assert [d.participant for d in asr.drops] == ["p1", "p1"]  # nothing of who opted out
+    r = build_report(INFO, st, segments, [TranscriptEntry(participant="p1", start_s=0, end_s=10, text="hello there")],
+                     transcribed=True, asr=asr)
+    assert Report.model_validate_json(r.model_dump_json()).asr == asr
+    page = render_report_html(r)
+    assert "[0:12–0:24 not transcribed: CPU backlog]" in page  # the two drops as one stretch
+    assert "60% of 40 s of talk transcribed; not transcribed: 12 s CPU backlog; 4 s unaccounted for" in page

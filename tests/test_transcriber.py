@@ -19,6 +19,8 @@ FRAME_MS = 30
 class SpanRecognizer:
     """Answers every audio with one word: its length in seconds. Can be held to keep the ASR thread busy."""
 
+    name = "span-length stand-in"
+
     def __init__(self) -> None:
         self.decoded: list[float] = []
         self.release = threading.Event()
@@ -137,3 +139,25 @@ def test_long_turn_gets_interim_text_every_two_seconds_then_one_final():
     finals = [ln for ln in tr.lines if not ln.interim]
     assert [ln.entry.text for ln in interims] == ["2.10", "4.20"]  # every 2 s of new speech
     assert [ln.entry.text for ln in finals] == ["6.21"]
+
+
+def test_a_monologue_longer_than_the_audio_kept_is_transcribed_whole_as_it_goes():
+    """Someone reads for 150 s with 0.5 s pauses (shorter than the merge gap: one span): the transcriber
+    keeps only 90 s of audio, so it must decode the span in pieces as it grows, every second covered."""
+    rec = SpanRecognizer()
+    tr = Transcriber(AsrConfig(), FRAME_MS, recognizer=rec)
+    n = 5100  # 153 s
+    pcm = np.full((n, 16 * FRAME_MS), 1000, dtype=np.int16)
+    voice = np.where(np.arange(n) % 100 >= 83, 1e-6, 1.0).astype(np.float32)  # quiet every 3 s
+    turns = [(3.0 * k, 3.0 * k + 2.49) for k in range(50)]  # 2.49 s of speech, 0.51 s pause
+    for k, (a, b) in enumerate(turns):
+        first, stop = 100 * k, 100 * (k + 1)
+        tr.add_frames(FrameBatch(["a"], np.zeros(stop - first, dtype=np.int64), np.arange(first, stop),
+                                 pcm[first:stop], np.ones(stop - first, np.float32), voice[first:stop]))
+        tr.turn_ended(SpeechSegment("a", a, b))
+        tr.running(b + 0.25, {})
+    lines = settle(tr) + tr.finish(10)
+    assert all(ln.dropped is None for ln in lines)
+    summary = tr.summary({"a": turns})
+    assert summary.uncovered_s == 0 and summary.transcribed_s == summary.talk_s and summary.dropped_s == {}
+    assert max(rec.decoded) <= AsrConfig().max_utterance_s + 0.5  # never the whole monologue at once
