@@ -26,7 +26,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 
 $(STAMP): pyproject.toml CMakeLists.txt $(wildcard native/src/*.cpp native/src/*.hpp) | $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 $(CHROMIUM):

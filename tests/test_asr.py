@@ -132,7 +132,7 @@ class StopsEarlyInPacks:
     def __init__(self) -> None:
         self.calls: list[list[float]] = []
 
-    def recognize(self, audios: list[np.ndarray]) -> list[list[Word]]:
+    def recognize(self, audios: list[np.ndarray], beam_size: int | None = None) -> list[list[Word]]:
         self.calls.append([round(len(a) / SAMPLE_RATE, 2) for a in audios])
         return [[Word(0.1, 0.4, " Yeah.")] if len(a) > 3 * SAMPLE_RATE else
                 [Word(0.1, 0.4, " alone"), Word(0.5, 0.9, " words")] for a in audios]

@@ -36,4 +36,4 @@ def test_the_report_accounts_for_every_second_of_talk(result):
     assert asr is not None and asr.talk_s > 150
     assert asr.uncovered_s == 0 and asr.dropped_s == {} and asr.drops == []
     assert asr.transcribed_s == pytest.approx(asr.talk_s)
-    assert asr.live_latency_p95_s is not None and asr.live_latency_p95_s > asr.live_latency_p50_s
+    assert asr.lines_settled > 0  # behind by minutes, the stretches were decoded once each, settled
