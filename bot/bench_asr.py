@@ -113,6 +113,9 @@ def _with_tail(scenario: Path, out: Path, tail_s: float = 3.0) -> Path:
     decoded), so live lines are measured as a host sees them during a meeting."""
     data = yaml.safe_load(scenario.read_text())
     data["meeting"]["duration_s"] = float(data["meeting"]["duration_s"]) + tail_s
+    for e in data.get("events", []):
+        if e["type"] == "end":
+            e["t"] = float(e["t"]) + tail_s
     for p in data["participants"]:
         if p.get("audio"):
             p["audio"] = str((scenario.parent / p["audio"]).resolve())
