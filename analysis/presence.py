@@ -79,11 +79,6 @@ def depth_at_least(sets: Sequence[Iterable[Sequence[float]] | np.ndarray], k: in
     return _sweep([(union(s), 1) for s in sets], lambda d: d >= k)
 
 
-def depth_exactly(sets: Sequence[Iterable[Sequence[float]] | np.ndarray], k: int) -> np.ndarray:
-    """Time covered by exactly ``k`` of the given interval sets."""
-    return _sweep([(union(s), 1) for s in sets], lambda d: d == k)
-
-
 def _sweep(weighted: Sequence[tuple[np.ndarray, int]], keep) -> np.ndarray:
     """Sweep line over boundary points; returns the normalised set where ``keep(depth)`` holds."""
     pts, deltas = [], []

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis.report import MeetingInfo, Report
@@ -63,11 +63,6 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
     report.observer = report.observer.model_copy(update={"customer_key": customer_key})
     outputs.save(report, pipeline)
     return report
-
-
-def scenario_end(scenario_path: Path, start_at: datetime) -> datetime:
-    """When the simulated meeting ends on the wall clock."""
-    return start_at + timedelta(seconds=load_scenario(scenario_path).end_s)
 
 
 def sim_bot_main(scenario_path: Path, start_at: datetime, job_id: str, out_dir: Path, *,
