@@ -1,13 +1,17 @@
 """The orchestrator's configuration, from the environment (names in README.md, "Configuration").
 
-Secrets are ``SecretStr`` so a settings object can be logged or printed without leaking them.
+Secrets are ``SecretStr`` so a settings object can be logged or printed without leaking them. An empty or
+blank secret is not configured (None): an HMAC key anyone can guess would let forged requests and links in.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -46,6 +50,16 @@ class Settings(BaseSettings):
     # runs a second pass for rows Zoom adds late (0: no second pass)
     reconcile_delay_s: float = Field(default=60.0, ge=0, alias="ROLLCALL_RECONCILE_DELAY_S")
     reconcile_repeat_s: float = Field(default=6 * 3600.0, ge=0, alias="ROLLCALL_RECONCILE_REPEAT_S")
+
+    @field_validator("zoom_client_secret", "admin_token", "live_secret", "webhook_secret_token",
+                     "outbound_webhook_secret")
+    @classmethod
+    def _blank_is_unset(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """``VAR=""`` in a manifest or .env file sets it; the code must still see no secret, and say so."""
+        if v is not None and not v.get_secret_value().strip():
+            log.warning("%s is set but blank: treated as not set", cls.model_fields[info.field_name].alias)
+            return None
+        return v
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.zoom_client_secret, self.webhook_secret_token,

@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 
 TOLERANCE_S = 300
+# Zoom sends epoch seconds; anything longer (a 400-digit number overflows float arithmetic) is not a time
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class WebhookRejected(Exception):
@@ -36,10 +39,9 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolera
     timestamp, given = headers.get("x-zm-request-timestamp"), headers.get("x-zm-signature")
     if not timestamp or not given:
         raise WebhookRejected("unsigned", "missing x-zm-request-timestamp or x-zm-signature")
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        raise WebhookRejected("unsigned", "x-zm-request-timestamp is not a number of seconds") from None
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise WebhookRejected("unsigned", "x-zm-request-timestamp is not a number of seconds")
+    sent = int(timestamp)
     if not given.isascii() or not hmac.compare_digest(signature(secret, timestamp, body), given):
         raise WebhookRejected("bad_signature", "signature does not match")
     if abs(now - sent) > tolerance_s:

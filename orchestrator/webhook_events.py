@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,6 +240,57 @@ return 1
 """
 
 
+MAX_DEPTH = 32  # Zoom's events nest about six levels; the parsers and models here recurse
+_SURROGATE = re.compile("[\\ud800-\\udfff]")  # a lone surrogate (JSON's \ud800 escape): not text, Redis cannot store it
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _PayloadFrame(_Frame):
+    object: dict[str, Any] = Field(default_factory=dict)
+
+
+class Envelope(_Frame):
+    """Any event's frame, whatever its type: a short printable name, and ``payload`` and its ``object``
+    JSON objects when present (what ``delivery_key``, the refusal record and the models here read)."""
+
+    event: str = Field(pattern=r"^[!-~]{1,128}$")
+    payload: _PayloadFrame = Field(default_factory=_PayloadFrame)
+
+
+class InvalidEnvelope(ValueError):
+    """Not an event the consumer can handle. The message is short and never quotes the body."""
+
+
+def _unfit(value: Any) -> str | None:
+    """Why a parsed body cannot be stored and handled later, or None. Iterative: no depth can overflow it."""
+    todo = [(value, 1)]
+    while todo:
+        v, depth = todo.pop()
+        if isinstance(v, str) and _SURROGATE.search(v):
+            return "a string is not valid Unicode"
+        if isinstance(v, dict | list):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            todo.extend((item, depth + 1) for item in ([*v, *v.values()] if isinstance(v, dict) else v))
+    return None
+
+
+def check_envelope(envelope: Any) -> None:
+    """The receiver's one check of a verified body, so that what it stores the consumer can handle (a 4xx
+    now is recorded and followed up; an entry dropped as poison later is not): raises InvalidEnvelope."""
+    if why := _unfit(envelope):
+        raise InvalidEnvelope(why)
+    try:
+        Envelope.model_validate(envelope)
+        parse_event(envelope)
+    except ValidationError as exc:  # its message would quote the input, which may hold an e-mail address
+        error = exc.errors()[0]
+        raise InvalidEnvelope(f"{'.'.join(map(str, error['loc'])) or 'body'}: {error['msg']}") from None
+
+
 def parse_event(envelope: dict) -> WebhookEvent | None:
     """The typed event, or None for an event type Rollcall does not use. Raises ValidationError only for
     a structurally impossible envelope (``payload`` not an object, say)."""
@@ -343,7 +395,7 @@ def _handle_entry(r: redis.Redis, queue: ReconcileQueue, fields: dict | None, re
     body = _text({_text(k): v for k, v in fields.items()}.get("body"))
     try:
         envelope = json.loads(body) if isinstance(body, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # stored before the receiver refused deep nesting
         envelope = None
     if not isinstance(envelope, dict):
         raise _Poison("body is not a JSON object")

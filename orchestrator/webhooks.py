@@ -2,7 +2,8 @@
 
 Zoom waits 3 s for an answer and retries a failed delivery (5xx or no answer) three times over about 85
 minutes, then drops the event; a 4xx it never retries. So the request only checks and stores: size, then
-the signature over the raw bytes (before any parsing, so unsigned garbage is a 401), then the JSON; a
+the signature over the raw bytes (before any parsing, so unsigned garbage is a 401), then the JSON (the
+event's shape, its nesting and its strings, ``webhook_events.check_envelope``: a 400, never a 500); a
 redelivery is recognised by its delivery key and answered without storing it again. Bodies up to 1 MiB
 are read and verified (a large signed event is accepted, not lost); a refusal (413, 401, 400) is recorded
 with the meeting it names, for reconciliation to follow up through Zoom's API
@@ -19,7 +20,7 @@ import redis
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator import keys, webhook_auth, webhook_refusals
+from orchestrator import keys, webhook_auth, webhook_events, webhook_refusals
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,9 @@ async def _read_body(request: Request) -> bytes:
     """The raw body, refused with 413 (before reading, when Content-Length says so) above the limit."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # "²" is a digit to isdigit(), not to int()
             raise _Refused(400, "bad_length", "invalid Content-Length")
-        if int(declared) > MAX_BODY_BYTES:
+        if len(declared) > 16 or int(declared) > MAX_BODY_BYTES:  # int() refuses 4,300 digits and more
             raise _Refused(413, "too_large", f"body larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -87,6 +88,21 @@ async def zoom_webhook(request: Request) -> dict:
         raise HTTPException(exc.status, exc.detail) from None
 
 
+def _event(body: bytes) -> tuple[str, dict]:
+    """The verified body's text and event, or a 400: what is stored must be what the consumer can handle,
+    since an entry it drops as poison is lost, while a refusal is recorded and followed up."""
+    try:
+        text = body.decode("utf-8")
+        envelope = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _Refused(400, "not_json", "body is not UTF-8 JSON", verified=True) from None
+    try:
+        webhook_events.check_envelope(envelope)
+    except webhook_events.InvalidEnvelope as exc:
+        raise _Refused(400, "not_event", f"body is not a Zoom event: {exc}", verified=True, body=body) from None
+    return text, envelope
+
+
 async def _receive(request: Request, now: float) -> dict:
     state = request.app.state
     body = await _read_body(request)
@@ -100,14 +116,7 @@ async def _receive(request: Request, now: float) -> dict:
     except webhook_auth.WebhookRejected as exc:
         raise _Refused(401, exc.kind, str(exc), verified=exc.kind == "stale", body=body) from None
 
-    try:
-        text = body.decode("utf-8")
-        envelope = json.loads(text)
-    except (ValueError, RecursionError):
-        raise _Refused(400, "not_json", "body is not UTF-8 JSON", verified=True) from None
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("event"), str):
-        raise _Refused(400, "not_event", "body is not an event: a JSON object with an \"event\" string",
-                       verified=True, body=body)
+    text, envelope = _event(body)
     event = envelope["event"]
 
     if event == "endpoint.url_validation":
