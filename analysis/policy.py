@@ -12,8 +12,9 @@ import random
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from analysis.scenario import first_problem, parse_document
 
 
 class PolicyError(Exception):
@@ -25,7 +26,8 @@ class PolicyError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """As a scenario's models: unknown fields (typos) and non-finite numbers are errors."""
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Window(_Strict):
@@ -44,7 +46,8 @@ class RollCall(_Strict):
     every ``every_s`` from ``first_at_s``, or one at a random moment within each window (the same moments
     for the same meeting: the draw is seeded by the meeting id)."""
 
-    every_s: Annotated[float, Field(gt=0)] | None = 300.0
+    # at least a second: the prompt clock must advance (120 + 1e-20 == 120) and the chat not flood
+    every_s: Annotated[float, Field(ge=1)] | None = 300.0
     first_at_s: Annotated[float, Field(ge=0)] = 120.0
     windows: list[Window] | None = None
     response_window_s: Annotated[float, Field(gt=0)] = 60.0
@@ -101,19 +104,19 @@ class TrainingPolicy(_Strict):
 
 
 DEFAULT_POLICY = TrainingPolicy()
+POLICIES = {"default": DEFAULT_POLICY}  # the built-in policies, by the name a meeting or --policy gives
 
 
 def parse_policy(text: str, path: Path | str = "<policy>") -> TrainingPolicy:
-    """Validate a policy's YAML; errors name the file, the field and the problem."""
+    """Validate a policy's YAML; errors name the file, the field and the problem. Only PolicyError comes
+    out of here, whatever the text."""
     try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(path, "", f"not valid YAML: {exc}") from None
+        raw: Any = parse_document(text)
+    except ValueError as exc:
+        raise PolicyError(path, "", str(exc)) from None
     if not isinstance(raw, dict):
         raise PolicyError(path, "", "must be a mapping of rules (min_presence_share, roll_call, …)")
     try:
         return TrainingPolicy.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise PolicyError(path, where, err["msg"].removeprefix("Value error, ")) from None
+        raise PolicyError(path, *first_problem(exc)) from None

@@ -7,6 +7,7 @@ Zoom's servers know and the bot never sees; the simulator ignores them.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,11 @@ EventKind = Literal[
     "reaction", "share_start", "share_end", "rename", "end",
     "waiting_room",  # Zoom's side only: in the waiting room until the next join admits them (the bot sees nothing)
 ]
+
+
+# The longest meeting (seconds) a scenario may describe, and a bot measure: a longer duration is a typo
+# or hostile, and the simulator would run on for it. Audio offsets stay within a day either way too.
+MAX_MEETING_S = 24 * 3600
 
 
 class ScenarioError(Exception):
@@ -38,7 +44,9 @@ class _FieldProblem(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every external model: unknown fields (typos) are errors, and so are .inf and .nan (a float field
+    takes only finite numbers: the clock arithmetic has no meaning for the others)."""
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MeetingSpec(_Strict):
@@ -47,7 +55,7 @@ class MeetingSpec(_Strict):
     # a training: its policy, "default" or a policy file (relative to the scenario); none: no compliance checks
     policy: str | None = None
     start: datetime
-    duration_s: Annotated[float, Field(gt=0)]
+    duration_s: Annotated[float, Field(gt=0, le=MAX_MEETING_S)]
     sample_rate: Literal[32000, 48000] = 32000
     frame_ms: Annotated[int, Field(gt=0, le=100)] = 10
 
@@ -85,7 +93,7 @@ class ParticipantSpec(_Strict):
     reply_to_prompt: PromptReplies | None = None  # answers the bot's roll calls (while in the meeting)
     consent: bool = True
     audio: str | None = None
-    audio_offset_s: float = 0.0
+    audio_offset_s: Annotated[float, Field(ge=-MAX_MEETING_S, le=MAX_MEETING_S)] = 0.0
 
 
 class EventSpec(_Strict):
@@ -118,7 +126,7 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         keys = [p.key for p in self.participants]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
         if dupes:
             raise _FieldProblem("participants", f"duplicate participant key(s): {', '.join(dupes)}")
         known = set(keys)
@@ -141,21 +149,56 @@ class Scenario(_Strict):
         return min([e.t for e in self.events if e.type == "end"] + [self.meeting.duration_s])
 
 
-def parse_scenario(text: str, path: Path) -> Scenario:
-    """Validate a scenario's text (YAML, or JSON when ``path`` ends in .json); ``path`` names it in errors."""
+class _Loader(yaml.SafeLoader):
+    """Safe YAML in which a malformed timestamp (``start: 2026-13-01T…``) stays text, for the model to
+    refuse with the field's name."""
+
+
+def _timestamp(loader: _Loader, node: yaml.Node) -> object:
     try:
-        raw: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ScenarioError(path, "", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, AttributeError):  # month 13; or an explicit !!timestamp on something else
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+def parse_document(text: str, json_syntax: bool = False) -> Any:
+    """YAML (or JSON) text as plain data; text that cannot be read is a ValueError saying why. Besides
+    their own errors the parsers raise KeyError, ValueError… for a bad tagged scalar (``!!bool maybe``)
+    and RecursionError for deep nesting: all of them are the text's fault."""
+    kind = "JSON" if json_syntax else "YAML"
+    try:
+        return json.loads(text) if json_syntax else yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        raise ValueError(f"not valid {kind}: nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise ValueError(f"not valid {kind}: {exc}") from None
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The first problem a validation found: the dotted field at fault and what is wrong with it."""
+    err = exc.errors()[0]
+    cause = err.get("ctx", {}).get("error")
+    where = cause.loc if isinstance(cause, _FieldProblem) else ".".join(str(p) for p in err["loc"]) or "(top level)"
+    problem = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return where, problem
+
+
+def parse_scenario(text: str, path: Path) -> Scenario:
+    """Validate a scenario's text (YAML, or JSON when ``path`` ends in .json); ``path`` names it in errors.
+    Only ScenarioError comes out of here, whatever the text."""
+    try:
+        raw: Any = parse_document(text, json_syntax=path.suffix.lower() == ".json")
+    except ValueError as exc:
+        raise ScenarioError(path, "", str(exc)) from None
     if not isinstance(raw, dict):
         raise ScenarioError(path, "", "must be a mapping with meeting, participants and events")
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        cause = err.get("ctx", {}).get("error")
-        where = cause.loc if isinstance(cause, _FieldProblem) else ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ScenarioError(path, where, err["msg"].removeprefix("Value error, ")) from None
+        raise ScenarioError(path, *first_problem(exc)) from None
 
 
 def read_scenario_text(path: Path) -> str:

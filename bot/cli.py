@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from analysis.policy import PolicyError
+from analysis.scenario import MAX_MEETING_S
 from bot.asr import ModelNotFoundError
 from bot.scenario import ScenarioError
 from bot.transcriber import AsrConfig
@@ -92,7 +94,7 @@ def replay(
         else:
             result = run_replay(scenario, out, speed=pace, silence_suppression_dbfs=silence_suppression, asr=asr)
             typer.echo(f"{result.report_json}\n{result.report_html}")
-    except (ScenarioError, ModelNotFoundError) as exc:
+    except (ScenarioError, PolicyError, ModelNotFoundError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -117,7 +119,7 @@ def demo(
     try:
         _run_live(scenario, out, _speed(speed), "Rollcall demo · compliance training",
                   asr=None if no_asr else AsrConfig())
-    except (ScenarioError, ModelNotFoundError) as exc:
+    except (ScenarioError, PolicyError, ModelNotFoundError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -196,7 +198,8 @@ def bot(
     live: Annotated[bool, typer.Option("--live/--quiet", help="Show the live table while it runs.")] = False,
     policy: Annotated[str | None, typer.Option(
         help="A training: 'default' or a policy file; roll calls go to the chat and attendees are checked.")] = None,
-    duration: Annotated[float, typer.Option(min=1, help="The training's scheduled length in seconds.")] = 3600.0,
+    duration: Annotated[float, typer.Option(min=1, max=MAX_MEETING_S,
+                                            help="The training's scheduled length in seconds.")] = 3600.0,
 ) -> None:
     """Join a real Zoom meeting through the Meeting SDK and measure it (credentials from ZOOM_SDK_CLIENT_ID
     and ZOOM_SDK_CLIENT_SECRET; tokens from ZOOM_ZAK, ZOOM_OBF_TOKEN, ZOOM_APP_PRIVILEGE_TOKEN), or run a
@@ -204,9 +207,17 @@ def bot(
     observations, report. The exit code says how it ended (docs/architecture.md)."""
     from datetime import UTC, datetime
 
+    from bot.outputs import private_dir
+    from bot.scenario import read_policy
     from bot.zoom.credentials import MissingCredentials, ZoomCredentials, customer_key_for, meeting_from_url
 
+    try:  # first: a policy that cannot be used is refused whatever else is wrong
+        training = read_policy(policy, Path.cwd()) if policy else None
+    except PolicyError as exc:
+        raise _fail(f"--policy: {exc}") from None
     if scenario is not None:
+        if training is not None:
+            raise _fail("--policy: a scenario names its training policy itself (meeting.policy)")
         when = datetime.now(UTC)
         if start_at:
             try:
@@ -220,7 +231,7 @@ def bot(
 
         try:
             code = sim_bot_main(scenario, when, job, out, asr=None if no_asr else AsrConfig())
-        except (ScenarioError, ModelNotFoundError) as exc:
+        except (ScenarioError, PolicyError, ModelNotFoundError) as exc:
             raise _fail(str(exc)) from None
         raise typer.Exit(code)
 
@@ -238,13 +249,7 @@ def bot(
             raise ValueError("give --meeting-url, --meeting-id or --scenario")
     except (MissingCredentials, ValueError) as exc:
         raise _fail(str(exc)) from None
-    from analysis.policy import PolicyError
-    from bot.scenario import read_policy
-
-    try:
-        training = read_policy(policy, Path.cwd()) if policy else None
-    except PolicyError as exc:
-        raise _fail(str(exc)) from None
+    private_dir(out)  # before the SDK's home and logs go in it
     job = job_id or f"{number}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     spec = JoinSpec(number, passcode, name, customer_key_for(job))
     asr = None if no_asr else AsrConfig()

@@ -44,10 +44,10 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
                                    silence_suppression_dbfs=silence_suppression_dbfs)
     m = scenario.meeting
     info = MeetingInfo(id=m.id, topic=m.topic, start=m.start, duration_s=scenario.end_s)
-    outputs = MeetingOutputs(out_dir, on_snapshot)
+    policy = load_policy(scenario_path, scenario)
     pipeline_config = config or PipelineConfig()
     transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
-    policy = load_policy(scenario_path, scenario)
+    outputs = MeetingOutputs(out_dir, on_snapshot)  # once every input is read: a refused run writes nothing
     compliance = (ComplianceMonitor(policy, scenario.end_s, m.id, transport.send_chat,
                                        {p.key: (p.name, p.role) for p in scenario.participants})
                   if policy is not None else None)

@@ -3,6 +3,7 @@
 Like Zoom: each (re)join gets a new user id while the persistent id stays; audio flows only while a
 participant is joined and unmuted, in chunks of ``frame_ms`` at the scenario's 32/48 kHz rate, with
 the SDK-style ``AudioRawData`` accessors; optional silence suppression sends nothing for quiet chunks.
+Each microphone is decoded from its file as the meeting reaches it (``bot.scenario.Track``), not up front.
 ``speed=None`` runs on a virtual clock as fast as possible; ``speed=1.0`` paces to real time.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.events import MeetingEvent
-from bot.scenario import EventSpec, Scenario, load_track
+from bot.scenario import EventSpec, Scenario, Track
 from bot.transport import AudioChunk, MeetingHandler
 
 FIRST_USER_ID = 16_778_240  # Zoom user ids are large integers; the value itself carries no meaning
@@ -36,7 +37,7 @@ class SimulatorTransport:
         m = scenario.meeting
         self.rate = m.sample_rate
         self.chunk = m.sample_rate * m.frame_ms // 1000
-        self._tracks = {p.key: load_track(scenario_path, i, p, m.sample_rate, m.duration_s)
+        self._tracks = {p.key: Track(scenario_path, i, p, m.sample_rate, m.duration_s) if p.audio is not None else None
                         for i, p in enumerate(scenario.participants)}
         self._spec = {p.key: p for p in scenario.participants}
         self._order = [p.key for p in scenario.participants]
@@ -113,7 +114,7 @@ class SimulatorTransport:
                 track = self._tracks[key]
                 if track is None or key not in self._unmuted or key not in self.user_ids:
                     continue
-                piece = track[i0:i0 + self.chunk]
+                piece = track.read(i0, self.chunk)
                 if len(piece) == 0:
                     continue
                 if self._quiet is not None and float(np.dot(piece, piece.astype(np.float64))) < self._quiet:
