@@ -43,10 +43,12 @@ from orchestrator.schedule_store import Schedule, ScheduleStore
 log = logging.getLogger(__name__)
 
 # `rollcall bot` exit codes that another attempt cannot fix (docs/architecture.md, the exit code table):
-# bad credentials, wrong passcode, meeting not started in time, waiting room, app not approved or no
-# OBF/ZAK (63, 504, 501), removed by the host, a webinar, another refusal (a bot without audio, 23, is
-# replaced: a fresh process may get it)
-NOT_RETRYABLE = {10, 12, 13, 14, 15, 16, 17, 18, 20, 21}
+# a configuration error (2: bad arguments, the Meeting SDK credentials missing: the next bot gets the same
+# configuration), bad credentials, wrong passcode, meeting not started in time, waiting room, app not
+# approved or no OBF/ZAK (63, 504, 501), removed by the host, a webinar, another refusal (a bot without
+# audio, 23, is replaced: a fresh process may get it)
+EXIT_CONFIG = 2
+NOT_RETRYABLE = {EXIT_CONFIG, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21}
 
 # KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, take it over from the bot replaced,
 # or keep it (a redelivered job whose first handling was cut short already holds it).
@@ -228,6 +230,9 @@ class Dispatcher:
             code = self.launcher.poll(h["handle"]) if h.get("handle") else None
             if code == 0:  # ended normally without a word (a bot without Redis, or a no-op launch)
                 self._end(job_id, h["meeting_id"], "finished", "exited 0", 0, "free", now, {"schedule": h["schedule"]})
+            elif code == EXIT_CONFIG:  # it never got as far as reporting: say why here
+                self._died(job_id, h, "exited with 2: a configuration error (bad arguments, or the Meeting SDK "
+                                      "credentials missing; see the bot's log)", code, now)
             elif code is not None:
                 self._died(job_id, h, f"exited with {code} without finishing", code, now)
             elif not self.r.exists(keys.bot_lease(job_id)):

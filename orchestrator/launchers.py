@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator import paths
 from orchestrator.schedule_store import Schedule
 
 # the environment a bot inherits from the orchestrator: its Meeting SDK credentials and nothing else secret
@@ -64,42 +66,72 @@ class Launcher(Protocol):
 
 class LocalLauncher:
     """A subprocess per bot, with its own working directory and HOME under ``data_dir/bots/JOB``, its
-    output in ``bot.log`` there, reaped when it exits."""
+    output in ``bot.log`` there.
+
+    Each bot is reaped here as soon as it exits, whoever watches it: the monitor stops asking about a bot
+    once it has reported its own end, and a child nobody waits for stays a zombie. Exit codes are kept
+    until ``poll`` asks (the last ``KEEP_CODES``: the monitor asks within seconds, or never)."""
 
     name = "local"
+    KEEP_CODES = 10_000
 
-    def __init__(self, data_dir: Path, redis_url: str, *, python: str = sys.executable) -> None:
-        self.root = Path(data_dir).resolve() / "bots"
-        self.redis_url, self.python = redis_url, python
+    def __init__(self, data_dir: Path, redis_url: str, *, python: str = sys.executable,
+                 reap_every_s: float = 0.5) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.redis_url, self.python, self.reap_every_s = redis_url, python, reap_every_s
         self._procs: dict[str, subprocess.Popen] = {}
+        self._codes: OrderedDict[str, int] = OrderedDict()  # reaped, not yet asked about
+        self._reaper: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def launch(self, job: BotJob) -> str:
-        work = self.root / job.job_id
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # bots' logs and outputs: this user's only
+        work = paths.bot_dir(self.data_dir, job.job_id)  # refuses an id that would leave the data directory
+        work.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # bots' logs and outputs: this user's only
         (work / "home").mkdir(parents=True, exist_ok=True, mode=0o700)
         env = {k: os.environ[k] for k in BOT_ENV if k in os.environ}
         env.update({"HOME": str(work / "home"), "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1"})
         if job.schedule.passcode:
             env["ROLLCALL_PASSCODE"] = job.schedule.passcode
-        with open(work / "bot.log", "ab") as logf:
+        # the bot's log names people: this user's only, from the moment it exists
+        with os.fdopen(os.open(work / "bot.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as logf:
             proc = subprocess.Popen(bot_command(job, str(work / "out"), self.python), cwd=work, env=env,
                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                     start_new_session=True, umask=0o077)
         with self._lock:
             self._procs[str(proc.pid)] = proc
+            self._codes.pop(str(proc.pid), None)  # a reused pid: that code was an earlier bot's
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="bot-reaper", daemon=True)
+                self._reaper.start()
         return str(proc.pid)
+
+    def _reap(self) -> None:
+        """Wait for every bot that exits; ends when none is left (the next launch starts it again)."""
+        while True:
+            time.sleep(self.reap_every_s)
+            with self._lock:
+                for handle, proc in list(self._procs.items()):
+                    code = proc.poll()
+                    if code is not None:
+                        del self._procs[handle]
+                        self._codes[handle] = code
+                while len(self._codes) > self.KEEP_CODES:
+                    self._codes.popitem(last=False)
+                if not self._procs:
+                    self._reaper = None
+                    return
 
     def poll(self, handle: str) -> int | None:
         with self._lock:
+            if handle in self._codes:
+                return self._codes.pop(handle)
             proc = self._procs.get(handle)
-        if proc is None:
-            return None  # another orchestrator's bot: only its heartbeat tells
-        code = proc.poll()
-        if code is not None:
-            with self._lock:
-                self._procs.pop(handle, None)
-        return code
+            if proc is None:
+                return None  # another orchestrator's bot: only its heartbeat tells
+            code = proc.poll()
+            if code is not None:
+                del self._procs[handle]
+            return code
 
     def stop(self, handle: str) -> None:
         with self._lock:
@@ -108,7 +140,7 @@ class LocalLauncher:
             proc.terminate()
 
     def stop_all(self, timeout_s: float = 20.0) -> None:
-        """At shutdown: every bot leaves its meeting and writes its report."""
+        """At shutdown: every bot leaves its meeting and writes its report; none is left behind unreaped."""
         with self._lock:
             procs = list(self._procs.values())
         for p in procs:
@@ -119,6 +151,7 @@ class LocalLauncher:
                 p.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
 
 
 class NoopLauncher:
