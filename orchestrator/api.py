@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import redis
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator import http_api, live_page, webhook_events, webhooks
@@ -29,10 +30,15 @@ from orchestrator.zoom_client import open_zoom
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable[[], float] = time.time) -> FastAPI:
-    """The app, with its dependencies on ``app.state`` so tests can give their own Redis and clock."""
-    app = FastAPI(title="Rollcall", description="Zoom webhooks in; schedules, bots and final records out.")
+def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable[[], float] = time.time,
+               stream_limits: live_page.StreamLimits | None = None) -> FastAPI:
+    """The app, with its dependencies on ``app.state`` so tests can give their own Redis, clock and caps on
+    live streams (default: from the environment). Its OpenAPI is served by the admin API, behind the token."""
+    app = FastAPI(title="Rollcall", description="Zoom webhooks in; schedules, bots and final records out.",
+                  openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings, app.state.redis, app.state.clock = settings, redis_client, clock
+    app.state.live_streams = live_page.StreamSlots(stream_limits or live_page.StreamLimits())
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(webhooks.router)
     app.include_router(http_api.router)
     app.include_router(live_page.router)
@@ -46,6 +52,13 @@ def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 naming each field at fault and why, without FastAPI's echo of the input: it may hold a passcode,
+    and a NaN or Infinity in it cannot be written as JSON (the answer would be a 500)."""
+    return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]},
+                        status_code=422)
 
 
 def _reconcile_forever(settings: Settings, r: redis.Redis, stop: threading.Event) -> None:
@@ -70,6 +83,19 @@ def _consume_webhooks(settings: Settings, r: redis.Redis, stop: threading.Event)
         webhook_events.consume(r, ReconcileQueue(r), settings, **kwargs)
 
 
+class _Server(uvicorn.Server):
+    """Stopping, it first ends the open live streams (within a second; the browsers reconnect with their
+    last event), which would otherwise hold a graceful shutdown for as long as the pages stay open."""
+
+    def __init__(self, config: uvicorn.Config, streams: live_page.StreamSlots) -> None:
+        super().__init__(config)
+        self.streams = streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.streams.stopping = True
+        await super().shutdown(sockets)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the service until interrupted, with the webhook consumer beside it on a daemon thread, and the
     reconciler on another when the Zoom app's credentials are configured."""
@@ -85,8 +111,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None
         for w in workers:
             w.start()
         try:
-            config = uvicorn.Config(create_app(settings, r), host=host, port=port, log_level="warning")
-            uvicorn.Server(config).run()
+            app = create_app(settings, r)
+            config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+            _Server(config, app.state.live_streams).run()
         finally:
             stop.set()
             for w in workers:

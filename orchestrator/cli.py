@@ -1,6 +1,7 @@
 """The orchestrator's commands of the `rollcall` command line (registered by ``bot/cli.py``, the one
 console entry): ``serve``, ``reconcile``, ``report``, ``register``, ``limits``, ``zoom-emulator``,
-``schedule add|list|cancel``, ``orchestrator``, ``status`` and ``bench reconcile``. Each finds Redis through ``REDIS_URL`` or the data directory's embedded server."""
+``schedule add|list|cancel``, ``orchestrator``, ``status`` and ``bench reconcile|orchestrator|serve``. Each
+finds Redis through ``REDIS_URL`` or the data directory's embedded server."""
 from __future__ import annotations
 
 import json
@@ -55,7 +56,8 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """The HTTP side: Zoom webhooks at POST /webhooks/zoom (secret from ZOOM_WEBHOOK_SECRET_TOKEN), the
-    API with its OpenAPI at /docs; meeting.ended is reconciled automatically when Zoom credentials are set."""
+    API (its OpenAPI at /openapi.json, with the admin token) and the live pages; meeting.ended is reconciled
+    automatically when Zoom credentials are set."""
     from orchestrator.api import serve as run
     from orchestrator.redis_conn import RedisUnavailable
 
@@ -256,18 +258,21 @@ def bench_reconcile(
 
 
 def _when(value: str) -> datetime:
-    """``--at``: an ISO 8601 time with a zone, or ``+SECONDS`` from now."""
-    if value.startswith("+"):
-        try:
-            return datetime.now(UTC) + timedelta(seconds=float(value[1:]))
-        except ValueError:
-            raise _fail(f"--at: {value!r}: use +SECONDS or an ISO 8601 time") from None
+    """``--at``: an ISO 8601 time with a zone, or ``+SECONDS`` from now; not in the past (nothing would
+    show the schedule, and its bot would be sent at once), nor years ahead."""
+    from orchestrator.schedule_store import start_problem
+
+    now = datetime.now(UTC)
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        when = (now + timedelta(seconds=float(value[1:])) if value.startswith("+")
+                else datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
         raise _fail(f"--at: {value!r}: use +SECONDS or an ISO 8601 time") from None
     if when.tzinfo is None:
         raise _fail("--at: give a time zone, e.g. 2026-11-22T15:00:00Z")
+    problem = start_problem(when, now)
+    if problem is not None:
+        raise _fail(f"--at: {problem}")
     return when
 
 
@@ -275,11 +280,11 @@ def schedule_add(
     at: Annotated[str, typer.Option(help="When the meeting starts: ISO 8601 with a zone, or +SECONDS from now.")],
     meeting_id: Annotated[str | None, typer.Option(help="A Zoom meeting number.")] = None,
     scenario: Annotated[Path | None, typer.Option(help="A simulated meeting (scenario file) instead of Zoom.")] = None,
-    duration: Annotated[float | None, typer.Option(
-        min=1, help="Expected length in seconds (default: the scenario's; 3600 for Zoom).")] = None,
+    duration: Annotated[float | None, typer.Option(  # max: schedule_store.MAX_LENGTH_S, as for the API
+        min=1, max=86_400, help="Expected length in seconds (default: the scenario's; 3600 for Zoom).")] = None,
     lead: Annotated[float | None, typer.Option(
-        min=0, help="Seconds before the start the bot is sent (default 60 for Zoom; 3 for a scenario, whose "
-                    "bot then waits for t=0).")] = None,
+        min=0, max=86_400, help="Seconds before the start the bot is sent (default 60 for Zoom; 3 for a "
+                                "scenario, whose bot then waits for t=0).")] = None,
     passcode: Annotated[str | None, typer.Option(envvar="ROLLCALL_PASSCODE", help="The meeting passcode.")] = None,
     topic: Annotated[str, typer.Option(help="A label for lists.")] = "",
     no_asr: Annotated[bool, typer.Option("--no-asr", help="The bot skips transcription.")] = False,
@@ -531,6 +536,24 @@ def bench_orchestrator(
     run_orchestrator_bench(Console(), schedules=schedules, window_s=window)
 
 
+def bench_serve(
+    streams: Annotated[int, typer.Option(min=1, help="Live-page event streams kept open.")] = 200,
+    rate: Annotated[float, typer.Option(min=0.1, max=1000, help="Signed webhooks a second.")] = 20.0,
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="How long the load runs.")] = 30.0,
+    polls: Annotated[float, typer.Option(min=0.1, max=1000, help="GET /schedules a second.")] = 5.0,
+    together: Annotated[bool, typer.Option("--together", help="The meetings' bots all publish their snapshot "
+                                                               "at the same instant (the worst case).")] = False,
+) -> None:
+    """`rollcall serve` under load on loopback: webhook and admin API latency with live streams open, and
+    the 429s past the caps on streams."""
+    from orchestrator.bench_serve import run_serve_bench
+
+    try:
+        run_serve_bench(Console(), streams=streams, rate=rate, seconds=seconds, polls=polls, together=together)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
     for fn in (serve, reconcile, report, register, limits, orchestrator, status, watch):
         app.command()(fn)
@@ -543,3 +566,4 @@ def add_commands(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("zoom-emulator")(zoom_emulator)
     bench_app.command("reconcile")(bench_reconcile)
     bench_app.command("orchestrator")(bench_orchestrator)
+    bench_app.command("serve")(bench_serve)

@@ -1,23 +1,27 @@
 """The orchestrator's API (`rollcall serve`): schedules (list, create, cancel), bots, final records.
 
-Every endpoint needs ``Authorization: Bearer <ROLLCALL_ADMIN_TOKEN>`` (compared in constant time);
-without a configured token the API is closed (503), never open. Passcodes are write-only: no answer
-carries one. OpenAPI at /openapi.json, pages at /docs.
+Every endpoint needs ``Authorization: Bearer <ROLLCALL_ADMIN_TOKEN>`` (compared in constant time), the
+OpenAPI description (/openapi.json, which lists every endpoint and field) included; without a configured
+token the API is closed (503), never open. There is no /docs page: a browser cannot send the token.
+Passcodes are write-only: no answer carries one. Bodies are checked once, by the models here: a value out
+of range is a 422, never a 500 from the arithmetic behind it.
 """
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
+import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field, model_validator
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from analysis.scenario import ScenarioError, parse_scenario, read_scenario_text
+from analysis.scenario import Scenario, ScenarioError, parse_scenario, read_scenario_text
 from orchestrator import keys
 from orchestrator.report_store import ReportStore
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.schedule_store import MAX_LENGTH_S, Schedule, ScheduleStore, start_problem
 
 
 def admin(request: Request) -> None:
@@ -31,19 +35,36 @@ def admin(request: Request) -> None:
 
 
 router = APIRouter(dependencies=[Depends(admin)])
+MAX_SCENARIO_BYTES = 1024 * 1024  # scenario files are a few KiB
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
 
 
 class ScheduleIn(BaseModel):
     """A bot for a Zoom meeting (``meeting_id``) or a simulated one (``scenario``: a path on the server)."""
 
-    at: datetime = Field(description="When the meeting starts (with a time zone).")
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    at: datetime = Field(description="When the meeting starts (with a time zone): from a minute ago to two years "
+                                     "ahead.")
     meeting_id: str | None = Field(default=None, pattern=r"^\d{9,12}$")
-    scenario: str | None = None
-    duration_s: float | None = Field(default=None, gt=0)
-    lead_s: float | None = Field(default=None, ge=0, description="Seconds before the start the bot is sent.")
-    passcode: str | None = None
-    topic: str = ""
+    scenario: str | None = Field(default=None, min_length=1, max_length=4096)
+    duration_s: float | None = Field(default=None, gt=0, le=MAX_LENGTH_S)
+    lead_s: float | None = Field(default=None, ge=0, le=MAX_LENGTH_S,
+                                 description="Seconds before the start the bot is sent.")
+    passcode: str | None = Field(default=None, max_length=256)
+    topic: str = Field(default="", max_length=500)
     asr: bool = True
+
+    @field_validator("scenario")
+    @classmethod
+    def _a_path(cls, v: str | None) -> str | None:
+        if v is not None and "\0" in v:
+            raise ValueError("scenario: not a file name")
+        return v
 
     @model_validator(mode="after")
     def _one_target(self) -> ScheduleIn:
@@ -51,6 +72,9 @@ class ScheduleIn(BaseModel):
             raise ValueError("give either meeting_id or scenario")
         if self.at.tzinfo is None:
             raise ValueError("at needs a time zone")
+        problem = start_problem(self.at, datetime.now(UTC))
+        if problem is not None:
+            raise ValueError(f"at: {problem}")
         return self
 
 
@@ -84,14 +108,24 @@ def list_schedules(request: Request) -> list[ScheduleOut]:
     return [_out(r, sid, s) for sid, s in ScheduleStore(r).all()]
 
 
+def _scenario(path: Path) -> Scenario:
+    """The scenario file at ``path`` on this server, or a 422 that names the field and nothing else: the
+    parser's message quotes the file, and the file could be any the server can read. Only a regular file of
+    reasonable size is read (not /dev/zero, not a FIFO)."""
+    try:
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SCENARIO_BYTES:
+            return parse_scenario(read_scenario_text(path), path)
+    except (OSError, ScenarioError):
+        pass
+    raise HTTPException(422, "scenario: file not found, unreadable, or not a valid scenario")
+
+
 @router.post("/schedules", response_model=Created, status_code=201)
 def create_schedule(body: ScheduleIn, request: Request) -> Created:
     if body.scenario is not None:
         path = Path(body.scenario)
-        try:
-            sc = parse_scenario(read_scenario_text(path), path)
-        except ScenarioError as exc:
-            raise HTTPException(422, str(exc)) from None
+        sc = _scenario(path)
         s = Schedule(meeting_id=sc.meeting.id, kind="scenario", scenario=str(path.resolve()), start_at=body.at,
                      join_at=body.at - timedelta(seconds=3.0 if body.lead_s is None else body.lead_s),
                      end_at=body.at + timedelta(seconds=body.duration_s or sc.end_s), topic=body.topic or sc.meeting.topic,

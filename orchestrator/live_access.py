@@ -7,7 +7,8 @@
 - anything else: 401 (no token, a bad or expired one) or 403 (a valid token for another meeting).
 
 Tokens are ``base64url(JSON claims).hex(HMAC-SHA256)`` with ``ROLLCALL_LIVE_SECRET``, compared in
-constant time.
+constant time. Signed is not enough: the claims must have the shape ``issue`` gives them (``Claims``), or
+the token is a 401 like any bad one; an ``exp`` that is not a finite number never means "never expires".
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 
 class Denied(Exception):
@@ -33,6 +37,18 @@ class Access:
     @property
     def transcripts(self) -> bool:
         return self.role != "manager"
+
+
+class Claims(BaseModel):
+    """A link's claims: its meeting, role, expiry (epoch seconds) and, for a manager, their people. Strict:
+    ``"exp": "nan"`` or ``1e999`` (infinite) would compare as never expired."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, frozen=True)
+
+    m: str
+    r: Literal["host", "manager"]
+    exp: float
+    p: list[str] = []
 
 
 def _mac(secret: str, body: str) -> str:
@@ -61,13 +77,13 @@ def check(token: str | None, meeting_id: str, *, secret: str | None, admin_token
     if not secret or not mac or not hmac.compare_digest(mac.encode(), _mac(secret, body).encode()):
         raise Denied(401, "the token is not valid")
     try:
-        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except ValueError:
+        claims = Claims.model_validate_json(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except ValueError:  # not base64, or not claims (a ValidationError, whatever the JSON or its depth)
         raise Denied(401, "the token is not valid") from None
-    if float(claims.get("exp", 0)) < (now or time.time()):
+    if claims.exp < (time.time() if now is None else now):
         raise Denied(401, "the link has expired")
-    if claims.get("m") != meeting_id:
+    if claims.m != meeting_id:
         raise Denied(403, "this token is for another meeting")
-    if claims.get("r") == "manager":
-        return Access("manager", frozenset(claims.get("p", [])))
+    if claims.r == "manager":
+        return Access("manager", frozenset(claims.p))
     return Access("host")

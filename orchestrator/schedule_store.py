@@ -22,6 +22,24 @@ from orchestrator import keys
 Kind = Literal["zoom", "scenario"]
 Status = Literal["scheduled", "dispatched", "cancelled", "ended", "duplicate"]  # duplicate: its meeting had a bot
 
+# What a schedule from outside (the API, the command line) may ask for. A start in the past would send a
+# bot at once to a meeting long over, and lists (a week back) would not show it; the minute's grace is for
+# "+0" and clock skew. Years ahead or a length over a day is a typo, and its date arithmetic can overflow.
+PAST_GRACE = timedelta(minutes=1)
+MAX_AHEAD = timedelta(days=731)
+MAX_LENGTH_S = 86_400.0  # a meeting's expected length, and a bot's lead before the start
+
+
+def start_problem(start: datetime, now: datetime) -> str | None:
+    """Why a bot cannot be scheduled for a meeting starting at ``start`` (with a time zone), or None."""
+    if start < now - PAST_GRACE:
+        return (f"{start.isoformat()} is in the past; for a meeting under way give the time now (+0) and "
+                "what is left of it as the duration")
+    if start > now + MAX_AHEAD:
+        return f"{start:%Y-%m-%d} is more than {MAX_AHEAD.days} days ahead"
+    return None
+
+
 # KEYS: due set, job stream, active set. ARGV: now, limit, stream max length, schedule key prefix. Every
 # due schedule becomes a job.
 _TAKE_DUE = """

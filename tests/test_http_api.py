@@ -76,6 +76,6 @@ def test_a_scenario_schedule_bots_and_records(api, redis_client, tmp_path):
 
 
 def test_the_openapi_describes_the_api(api):
-    paths = api.get("/openapi.json").json()["paths"]
+    paths = api.get("/openapi.json", headers=AUTH).json()["paths"]  # behind the token, like the rest
     assert {"/schedules", "/schedules/{schedule_id}", "/bots", "/bots/{job_id}", "/reports/{meeting}",
             "/webhooks/zoom"} <= set(paths)
