@@ -302,9 +302,12 @@ def schedule_add(
         raise _fail("give either --meeting-id or --scenario")
     start = _when(at)
     if scenario is not None:
+        from orchestrator.paths import InvalidIdentifier, check_id
+
         try:
             sc = parse_scenario(read_scenario_text(scenario), scenario)
-        except ScenarioError as exc:
+            check_id(sc.meeting.id, f"{scenario}: meeting.id")  # it names the bot's folder
+        except (ScenarioError, InvalidIdentifier) as exc:
             raise _fail(str(exc)) from None
         spec = Schedule(meeting_id=sc.meeting.id, kind="scenario", scenario=str(scenario.resolve()),
                         start_at=start, join_at=start - timedelta(seconds=3.0 if lead is None else lead),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from analysis.scenario import Scenario, ScenarioError, parse_scenario, read_scenario_text
 from orchestrator import keys
+from orchestrator.paths import InvalidIdentifier, check_id
 from orchestrator.report_store import ReportStore
 from orchestrator.schedule_store import MAX_LENGTH_S, Schedule, ScheduleStore, start_problem
 
@@ -126,6 +127,10 @@ def create_schedule(body: ScheduleIn, request: Request) -> Created:
     if body.scenario is not None:
         path = Path(body.scenario)
         sc = _scenario(path)
+        try:
+            check_id(sc.meeting.id, "scenario: meeting.id")  # it names the bot's folder
+        except InvalidIdentifier as exc:
+            raise HTTPException(422, str(exc)) from None
         s = Schedule(meeting_id=sc.meeting.id, kind="scenario", scenario=str(path.resolve()), start_at=body.at,
                      join_at=body.at - timedelta(seconds=3.0 if body.lead_s is None else body.lead_s),
                      end_at=body.at + timedelta(seconds=body.duration_s or sc.end_s), topic=body.topic or sc.meeting.topic,

@@ -248,3 +248,19 @@ def test_fuzz_signed_claims_open_the_page_only_when_well_formed(api, claims):
 def test_fuzz_random_tokens_never_get_a_500(api, token):
     got = api.get(f"/live/{MEETING}", params={"token": token})
     assert got.status_code in (401, 403) or (got.status_code == 200 and token == ADMIN), got.text
+
+
+# --- (3) a meeting id that would name a folder outside the data directory -----------------------------------
+
+def test_a_scenario_whose_meeting_id_climbs_out_is_refused_by_the_api_and_the_cli(api, tmp_path):
+    from typer.testing import CliRunner
+
+    bad = tmp_path / "escape.yaml"
+    bad.write_text("meeting: {id: '../../../../tmp/x', topic: t, start: '2026-01-01T00:00:00Z', duration_s: 60}\n"
+                   "participants: []\nevents: []\n")
+    got = schedule(api, {"at": soon(hours=1), "scenario": str(bad)})
+    assert got.status_code == 422 and "meeting.id" in got.text, got.text
+    assert api.get("/schedules", headers=AUTH).json() == []
+    result = CliRunner().invoke(rollcall, ["schedule", "add", "--scenario", str(bad), "--at", "+60",
+                                           "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 2 and "meeting.id" in result.output, result.output
