@@ -97,10 +97,12 @@ def private_home(path: Path) -> Path:
     """Make ``path`` this process's HOME, with what the SDK expects there (its log directory, and
     ``zoomus.conf`` selecting the default audio device)."""
     path = path.resolve()  # the SDK rejects a relative HOME
-    (path / ".zoomsdk" / "logs").mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for d in (".zoomsdk", ".zoomsdk/logs", ".config"):  # the SDK's logs name people: this user's only
+        (path / d).mkdir(exist_ok=True, mode=0o700)
     conf = path / ".config" / "zoomus.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
     if not conf.exists():
-        conf.write_text("[General]\nsystem.audio.type=default\n")
+        with os.fdopen(os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write("[General]\nsystem.audio.type=default\n")
     os.environ["HOME"] = str(path)
     return path

@@ -530,3 +530,13 @@ def test_fuzz_policy_names(policy_dir, name):
         assert exc.problem
         return
     assert isinstance(policy, TrainingPolicy)
+
+
+def test_the_bot_home_the_zoom_sdk_writes_its_logs_to_is_private(tmp_path, monkeypatch):
+    from bot.zoom.guard import private_home
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = private_home(tmp_path / "bot-home")
+    for d in ("", ".zoomsdk", ".zoomsdk/logs", ".config"):
+        assert oct((home / d).stat().st_mode & 0o777) == "0o700", d
+    assert oct((home / ".config" / "zoomus.conf").stat().st_mode & 0o777) == "0o600"
