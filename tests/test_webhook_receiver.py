@@ -269,9 +269,11 @@ def test_a_stale_but_signed_meeting_ended_becomes_a_hint_to_look_at_its_meeting(
     assert stream_len(redis_client) == 0 and redis_client.zcard(keys.RECONCILE_PENDING) == 0
 
 
-def test_health_and_openapi(client, settings):
+def test_health_and_openapi(client, settings, redis_client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    schema = client.get("/openapi.json").json()
+    assert client.get("/openapi.json").status_code == 503  # no admin token configured: closed
+    admin = TestClient(create_app(Settings(ZOOM_WEBHOOK_SECRET_TOKEN=SECRET, ROLLCALL_ADMIN_TOKEN="t"), redis_client))
+    schema = admin.get("/openapi.json", headers={"Authorization": "Bearer t"}).json()
     assert schema["info"]["title"] == "Rollcall"
     assert "post" in schema["paths"]["/webhooks/zoom"]
     down = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))  # nothing listens there
