@@ -353,7 +353,8 @@ class AsrScheduler:
             for _ in p.members:
                 self._beam.pop(self._take_oldest(q).id, None)
             packs.append(p)
-        self._deferred_since = self._clock()  # what is left of deferred work waits again
+        if q is self._deferred:
+            self._deferred_since = self._clock()  # what is left of deferred work waits again
         return packs, False, beam
 
     def _run(self) -> None:
