@@ -30,8 +30,10 @@ import numpy as np
 
 from analysis import presence as iv
 from analysis.policy import TrainingPolicy
+from analysis.report import Compliance, ComplianceCheck
 
 Status = Literal["on_track", "at_risk", "failed", "passed"]
+RULES = ("presence", "late_join", "early_leave", "camera", "speaking", "roll_call")
 _RANK = {"on_track": 0, "passed": 0, "at_risk": 1, "failed": 2}
 
 
@@ -94,7 +96,7 @@ class ComplianceTracker:
     prompts: list[float] = field(init=False)
     answered: dict[str, set[int]] = field(init=False, default_factory=dict)
     statuses: dict[str, Status] = field(init=False, default_factory=dict)
-    posted: int = field(init=False, default=0)
+    posted: set[int] = field(init=False, default_factory=set)  # prompts posted in the chat (indices)
 
     def __post_init__(self) -> None:
         rc = self.policy.roll_call
@@ -103,8 +105,8 @@ class ComplianceTracker:
     # ---- roll call ---------------------------------------------------------------------------------
     def prompts_due(self, t: float) -> list[tuple[int, float]]:
         """Prompts whose time has come and that were not handed out yet (each once)."""
-        due = [(i, p) for i, p in enumerate(self.prompts) if i >= self.posted and p <= t]
-        self.posted += len(due)
+        due = [(i, p) for i, p in enumerate(self.prompts) if i not in self.posted and p <= t]
+        self.posted.update(i for i, _ in due)
         return due
 
     def record_chat(self, key: str, t: float, text: str | None, to: str | None) -> int | None:
@@ -116,7 +118,7 @@ class ComplianceTracker:
             return None
         for i in range(len(self.prompts) - 1, -1, -1):
             p = self.prompts[i]
-            if p <= t <= p + rc.response_window_s and i < self.posted:
+            if p <= t <= p + rc.response_window_s and i in self.posted:
                 self.answered.setdefault(key, set()).add(i)
                 return i
         return None
@@ -197,7 +199,7 @@ class ComplianceTracker:
 
         rc = p.roll_call
         if rc is not None:
-            closed = [i for i, q in enumerate(self.prompts) if q + rc.response_window_s <= t and i < self.posted]
+            closed = [i for i, q in enumerate(self.prompts) if q + rc.response_window_s <= t and i in self.posted]
             missed = [i for i in closed if i not in self.answered.get(f.key, set())]
             if missed:
                 when = ", ".join(_clock(self.prompts[i]) for i in missed)
@@ -242,3 +244,23 @@ def exceptions(verdicts: Mapping[str, Verdict], names: Mapping[str, str]) -> lis
     """One row per failed rule per person: who, which rule, by how much."""
     return [{"key": key, "name": names.get(key, key), "rule": f.rule, "detail": f.detail, "by": f.by, "unit": f.unit}
             for key, v in verdicts.items() for f in v.findings if f.status == "failed"]
+
+
+def active_rules(p: TrainingPolicy) -> list[str]:
+    """The rules the policy has, in report order."""
+    on = {"presence": True, "late_join": p.max_late_join_s is not None, "early_leave": p.max_early_leave_s is not None,
+          "camera": p.min_camera_share is not None, "speaking": p.must_speak or p.min_talk_s is not None,
+          "roll_call": p.roll_call is not None}
+    return [r for r in RULES if on[r]]
+
+
+def report_compliance(policy: TrainingPolicy, final: Mapping[str, Verdict]) -> dict[str, Compliance]:
+    """The report's compliance per attendee: every rule the policy has, passed or failed."""
+    rules = active_rules(policy)
+    out = {}
+    for key, v in final.items():
+        failed = {f.rule: f for f in v.findings}
+        checks = [ComplianceCheck(name=rule, status="fail" if rule in failed else "pass",
+                                  detail=failed[rule].detail if rule in failed else None) for rule in rules]
+        out[key] = Compliance(status=v.status, checks=checks)
+    return out

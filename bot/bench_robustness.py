@@ -243,7 +243,7 @@ def run_robustness_bench(console: Console | None = None, cache: Path | None = No
     console = console or Console()
     if not AMI.exists():
         raise FileNotFoundError(f"AMI data not found under {AMI}")
-    from bot.cli import cache_dir
+    from bot.scenario_gen import cache_dir
 
     t0 = time.perf_counter()
     sources = speech_sources()

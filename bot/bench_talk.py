@@ -119,7 +119,7 @@ def run_talk_bench(console: Console | None = None) -> dict:
         sens.add_row(name, *(f"{tot[k]:.1f}{'' if passes(k, tot[k], ref[k]) else ' ✗'}" for k in keys))
     console.print(sens)
 
-    from bot.cli import cache_dir
+    from bot.scenario_gen import cache_dir
     from bot.scenario_gen import ensure_demo_scenario
 
     scenario = ensure_demo_scenario(cache_dir() / "demo")

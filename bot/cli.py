@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -45,15 +46,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def cache_dir() -> Path:
-    """Where generated scenarios are kept between runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rollcall"
-
-
 def _run_live(scenario: Path, out: Path, speed: float | None, title: str,
               silence_suppression_dbfs: float | None = None, asr: AsrConfig | None = None) -> None:
-    from bot.live_view import LiveView
+    from analysis.live_view import LiveView
     from bot.replay import replay
 
     console = Console()
@@ -111,7 +106,7 @@ def demo(
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
 ) -> None:
     """Measure a generated 5-person training meeting live in the terminal, then write its report."""
-    from bot.scenario_gen import ensure_demo_scenario
+    from bot.scenario_gen import cache_dir, ensure_demo_scenario
 
     console = Console()
     with console.status("Preparing the demo meeting (synthesising voices on first use)…"):
@@ -256,11 +251,15 @@ def bot(
     os._exit(bot_main(spec, credentials, out, asr=asr, live=live, job_id=job, policy=training, duration_s=duration))
 
 
-# the orchestrator's commands (serve, reconcile, report, limits, zoom-emulator, bench reconcile): this
-# console entry is the one place where the bot and orchestrator command sets meet
-from orchestrator.cli import add_commands  # noqa: E402
+def add_command_sets() -> None:
+    """The command sets other packages add to ``rollcall`` (the orchestrator's: serve, schedule, status,
+    watch, reconcile …): pyproject's ``rollcall.commands`` entry points, each called with the app and the
+    bench group. The packaging composes the two command lines, so the bot names no orchestrator code."""
+    for entry in entry_points(group="rollcall.commands"):
+        entry.load()(app, bench_app)
 
-add_commands(app, bench_app)
+
+add_command_sets()
 
 
 def main() -> None:

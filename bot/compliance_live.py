@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from analysis.compliance import ComplianceTracker, Facts, Transition, Verdict, exceptions
+from analysis.compliance import ComplianceTracker, Facts, Transition, Verdict, exceptions, report_compliance
 from analysis.events import MeetingEvent
 from analysis.live import ComplianceAlert
 from analysis.meeting_state import MeetingState
+from analysis.observations import PolicyApplied
 from analysis.policy import TrainingPolicy
-from analysis.report import Compliance, ComplianceCheck
+from analysis.report import Compliance
 
 SendChat = Callable[[str, str | None], None]
-_RULES = ("presence", "late_join", "early_leave", "camera", "speaking", "roll_call")
 
 
 class ComplianceMonitor:
@@ -33,6 +33,7 @@ class ComplianceMonitor:
         self._last_sent = float("-inf")
         self._next_summary = policy.notify.summary_every_s
         self.sent: list[tuple[float, str | None, str]] = []  # everything the bot said: (t, to key, text)
+        self.prompts_posted: list[tuple[int, float]] = []  # roll-call prompts posted: (index, t)
         self.transitions: list[Transition] = []
 
     def _say(self, t: float, text: str, to: str | None) -> None:
@@ -48,9 +49,10 @@ class ComplianceMonitor:
         """Post the roll calls now due, evaluate everyone, tell the host; returns the verdicts and the
         status changes for the live snapshot."""
         rc = self.policy.roll_call
-        for _ in self.tracker.prompts_due(t):
+        for index, _ in self.tracker.prompts_due(t):
             assert rc is not None
             self._say(t, rc.text, None)
+            self.prompts_posted.append((index, t))
         verdicts, changes = self.tracker.update(t, self._facts(state, t, talk))
         self.transitions += changes
         host = next((k for k, p in state.participants.items() if p.role == "host" and state.present(k, t)), None)
@@ -91,28 +93,19 @@ class ComplianceMonitor:
         """The report's compliance per attendee (every rule the policy has, passed or failed) and the
         exceptions (one row per failed rule)."""
         final = self.tracker.final(self._facts(state, self.tracker.duration_s, talk))
-        active = self._active_rules()
-        out = {}
-        for key, v in final.items():
-            failed = {f.rule: f for f in v.findings}
-            checks = [ComplianceCheck(name=rule, status="fail" if rule in failed else "pass",
-                                      detail=failed[rule].detail if rule in failed else None) for rule in active]
-            out[key] = Compliance(status=v.status, checks=checks)
         names = {**{k: name for k, (name, _) in self.expected.items()}, **{k: p.name for k, p in state.participants.items()}}
-        return out, exceptions(final, names)
+        return report_compliance(self.policy, final), exceptions(final, names)
 
     def roll_call_counts(self, state: MeetingState) -> dict[str, tuple[int, int]]:
         """Per person: roll calls asked while they were present, and how many of those they answered."""
         out = {}
         for key in state.participants:
-            asked = [i for i in range(self.tracker.posted) if state.present(key, self.tracker.prompts[i])]
+            asked = [i for i in sorted(self.tracker.posted) if state.present(key, self.tracker.prompts[i])]
             answered = self.tracker.answered.get(key, set())
             out[key] = (len(asked), len([i for i in asked if i in answered]))
         return out
 
-    def _active_rules(self) -> list[str]:
-        p = self.policy
-        on = {"presence": True, "late_join": p.max_late_join_s is not None, "early_leave": p.max_early_leave_s is not None,
-              "camera": p.min_camera_share is not None, "speaking": p.must_speak or p.min_talk_s is not None,
-              "roll_call": p.roll_call is not None}
-        return [r for r in _RULES if on[r]]
+    def applied(self) -> PolicyApplied:
+        """The log's record that this policy applies (first in the log: the session is judged from it)."""
+        return PolicyApplied(policy=self.policy, meeting_id=self.tracker.meeting_id,
+                             duration_s=self.tracker.duration_s, expected=self.expected)

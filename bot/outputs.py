@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from analysis.live import LiveSnapshot
+from analysis.observations import Observation, encode
 from analysis.report import Report
 from bot.report_html import render_report_html
 
@@ -62,8 +63,8 @@ class MeetingOutputs:
         self._events, self._live = (open_private(p) for p in self._logs)
         self._on_snapshot = on_snapshot
 
-    def log(self, record: dict) -> None:
-        self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def log(self, record: Observation) -> None:
+        self._events.write(json.dumps(encode(record), ensure_ascii=False) + "\n")
 
     def snapshot(self, s: LiveSnapshot) -> None:
         self._live.write(s.model_dump_json() + "\n")

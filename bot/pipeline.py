@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from analysis.events import MeetingEvent, SpeechSegment
 from analysis.frames import FrameBatch
 from analysis.live import LiveSnapshot, LiveTracker
 from analysis.meeting_state import MeetingState
+from analysis.observations import (BotChat, ComplianceChange, Decided, Event, Observation, RollCallPosted, Speech,
+                                   Transcript)
 from analysis.reliability import assess
 from analysis.report import MeetingInfo, Report, TranscriptEntry, build_report
 from analysis.talk_detector import TalkConfig, TalkDetector
@@ -36,7 +38,7 @@ class PipelineConfig:
 class MeetingPipeline:
     def __init__(self, info: MeetingInfo, config: PipelineConfig | None = None, *,
                  on_snapshot: Callable[[LiveSnapshot], None] | None = None,
-                 on_log: Callable[[dict], None] | None = None,
+                 on_log: Callable[[Observation], None] | None = None,
                  transcriber: Transcriber | None = None, compliance: ComplianceMonitor | None = None) -> None:
         self.info = info
         self.compliance = compliance  # a training policy's live checks, when one applies
@@ -62,6 +64,8 @@ class MeetingPipeline:
         self._counts_lock = threading.Lock()  # the counters below are bumped from SDK threads
         self.unknown_audio_chunks = 0  # audio from a user id no join has announced
         self.rejected_audio_chunks = 0  # chunks the ingest refused, or a callback that failed
+        if compliance is not None:
+            self._log(compliance.applied())  # first in the log: the session can be judged from the log alone
 
     # ---- transport handler -------------------------------------------------------------------
     def on_meeting_event(self, event: MeetingEvent) -> None:
@@ -107,9 +111,9 @@ class MeetingPipeline:
             self.transcriber.running(self.detector.decided_s, turns)
             self._collect(self.transcriber.ready())
         if t_s + 1e-9 >= self._next_snapshot:
-            opened = {key: [round(a, 3), round(b, 3)] for key in self._key_of_stream
+            opened = {key: (round(a, 3), round(b, 3)) for key in self._key_of_stream
                       if (turn := self.detector.open_turn(key)) is not None and self._consented(key) for a, b in [turn]}
-            self._log({"kind": "decided", "t": round(self.detector.decided_s, 3), "open": opened})
+            self._log(Decided(t=round(self.detector.decided_s, 3), open=opened))
             snap = self._with_doubts(self.live.snapshot(t_s, self.state, self.detector.talking_now(),
                                                         self.detector.open_turn))
             snap = self._with_compliance(t_s, snap)
@@ -161,12 +165,14 @@ class MeetingPipeline:
         logged, with what the bot said in the chat)."""
         if self.compliance is None:
             return snap
-        said = len(self.compliance.sent)
+        said, posted = len(self.compliance.sent), len(self.compliance.prompts_posted)
         verdicts, alerts = self.compliance.on_time(t_s, self.state, self._talk(snap))
+        for index, t in self.compliance.prompts_posted[posted:]:
+            self._log(RollCallPosted(index=index, t=round(t, 3)))
         for t, to, text in self.compliance.sent[said:]:
-            self._log({"kind": "bot_chat", "t": round(t, 3), "to": to or "everyone", "text": text})
+            self._log(BotChat(t=round(t, 3), to=to or "everyone", text=text))
         for a in alerts:
-            self._log({"kind": "compliance", **a.model_dump()})
+            self._log(ComplianceChange(**a.model_dump()))
         rows = [p.model_copy(update={"compliance": verdicts[p.key].status, "compliance_reasons": verdicts[p.key].reasons})
                 if p.key in verdicts else p for p in snap.participants]
         return snap.model_copy(update={"participants": rows, "alerts": alerts})
@@ -188,7 +194,7 @@ class MeetingPipeline:
         self.segments.extend(segments)
         self.live.add_segments(segments)
         for s in segments:
-            self._log({"kind": "speech", "key": s.key, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)})
+            self._log(Speech(key=s.key, start_s=round(s.start_s, 3), end_s=round(s.end_s, 3)))
             if self.transcriber is not None:
                 self.transcriber.turn_ended(s)
 
@@ -207,7 +213,7 @@ class MeetingPipeline:
                 self._interim.pop(e.participant, None)
                 self._new_lines.append(e)  # the live channel carries live lines
             self.transcript.append(e)
-            self._log({"kind": "transcript", **e.model_dump()})
+            self._log(Transcript(**e.model_dump()))
 
     def _take_new_lines(self) -> list[TranscriptEntry]:
         lines, self._new_lines = self._new_lines, []
@@ -218,8 +224,7 @@ class MeetingPipeline:
         return bool(participant and participant.consent)
 
     def _log_event(self, event: MeetingEvent) -> None:
-        record = {"kind": "event", **{k: v for k, v in asdict(event).items() if v is not None}}
         p = self.state.participants.get(event.key) if event.key else None
         if event.type == "chat" and (p is None or not p.consent):
-            record.pop("text", None)  # no text is kept for opted-out participants
-        self._log(record)
+            event = replace(event, text=None)  # no text is kept for opted-out participants
+        self._log(Event(**asdict(event)))

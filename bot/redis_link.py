@@ -1,4 +1,4 @@
-"""The bot's line to the orchestrator, through Redis (key names: ``orchestrator/keys.py``).
+"""The bot's line to the orchestrator, through Redis (keys, statuses and records: ``analysis/contract.py``).
 
 - a heartbeat: the job's lease key (TTL ``lease_s``) and the meeting's one-bot lock are renewed every
   ``flush_every_s``; when they lapse the orchestrator takes the bot for dead;
@@ -17,13 +17,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import redis
 
+from analysis import contract as c
+from analysis.contract import BotField, BotStatus
 from analysis.live import LiveSnapshot
-from orchestrator import keys
+from analysis.observations import Decided, Observation, encode
 
 log = logging.getLogger(__name__)
 LIVE_STREAM_MAX = 1000
@@ -32,30 +33,30 @@ OBSERVATIONS_MAX = 500_000  # lines per bot: far more than a long meeting logs
 # KEYS: lease, lock, bot hash. ARGV: job, ttl, now. A heartbeat: renew the lease and the meeting's lock
 # (taking it again if a Redis restart lost it), mark the job running. -1 when this bot has been given up
 # on (the orchestrator declared it dead, or another bot holds the meeting): it must leave.
-_BEAT = """
-local st = redis.call('HGET', KEYS[3], 'status')
-if st == 'died' or st == 'failed' then return -1 end
+_BEAT = c.lua("""
+local st = redis.call('HGET', KEYS[3], '$f_status')
+if st == '$died' or st == '$failed' then return -1 end
 local owner = redis.call('GET', KEYS[2])
 if owner and owner ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[2])
-redis.call('HSET', KEYS[3], 'heartbeat_at', ARGV[3])
-if (not st) or st == 'launching' then redis.call('HSET', KEYS[3], 'status', 'running') end
+redis.call('HSET', KEYS[3], '$f_heartbeat_at', ARGV[3])
+if (not st) or st == '$launching' then redis.call('HSET', KEYS[3], '$f_status', '$running') end
 return 1
-"""
+""")
 # KEYS: bot hash, lease, lock. ARGV: job, status, exit code, reason, now. The end: the status only if
 # nobody gave up on this bot meanwhile (else kept as it is, the bot's own ending noted beside it).
-_FINISH = """
-local st = redis.call('HGET', KEYS[1], 'status')
-if (not st) or st == 'launching' or st == 'running' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'exit_code', ARGV[3], 'reason', ARGV[4], 'ended_at', ARGV[5])
+_FINISH = c.lua("""
+local st = redis.call('HGET', KEYS[1], '$f_status')
+if (not st) or st == '$launching' or st == '$running' then
+  redis.call('HSET', KEYS[1], '$f_status', ARGV[2], '$f_exit_code', ARGV[3], '$f_reason', ARGV[4], '$f_ended_at', ARGV[5])
 else
-  redis.call('HSET', KEYS[1], 'late_status', ARGV[2], 'late_exit_code', ARGV[3], 'ended_at', ARGV[5])
+  redis.call('HSET', KEYS[1], '$f_late_status', ARGV[2], '$f_late_exit_code', ARGV[3], '$f_ended_at', ARGV[5])
 end
 redis.call('DEL', KEYS[2])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return 1
-"""
+""")
 
 
 class BotLink:
@@ -76,12 +77,13 @@ class BotLink:
         self.superseded = False  # given up on by the orchestrator, or another bot holds the meeting: leave
 
     # ---- the pipeline's sinks --------------------------------------------------------------------------
-    def log(self, record: dict) -> None:
+    def log(self, record: Observation) -> None:
+        line = encode(record)
         with self._lock:
             self._seq += 1  # a line sent twice (a flush retried after a half-done pipeline) is read once
-            self._buffer.append(json.dumps({**record, "seq": self._seq}, separators=(",", ":"), ensure_ascii=False))
-            if record.get("kind") == "decided":  # everything up to here, open turns included, is logged
-                self.media_s = max(self.media_s, float(record["t"]))
+            self._buffer.append(json.dumps({**line, "seq": self._seq}, separators=(",", ":"), ensure_ascii=False))
+            if isinstance(record, Decided):  # everything up to here, open turns included, is logged
+                self.media_s = max(self.media_s, record.t)
 
     def snapshot(self, snap: LiveSnapshot) -> None:
         if self.superseded:
@@ -89,25 +91,25 @@ class BotLink:
         body = snap.model_dump_json()
         try:
             pipe = self.r.pipeline(transaction=False)
-            pipe.publish(keys.live_channel(self.meeting), body)
-            pipe.xadd(keys.live_stream(self.meeting), {"job": self.job, "snapshot": body}, maxlen=LIVE_STREAM_MAX,
+            pipe.publish(c.live_channel(self.meeting), body)
+            pipe.xadd(c.live_stream(self.meeting), c.LiveEntry(self.job, body).fields(), maxlen=LIVE_STREAM_MAX,
                       approximate=True)
             pipe.execute()
         except redis.RedisError:
             self.snapshots_skipped += 1
 
-    def note(self, **state: Any) -> None:
+    def note(self, state: Mapping[BotField, str]) -> None:
         """Record facts about the job (e.g. when it got into the meeting); best effort."""
         if not state:
             return
         try:
-            self.r.hset(keys.bot(self.job), mapping=state)
+            self.r.hset(c.bot(self.job), mapping=dict(state))
         except redis.RedisError:
             log.warning("could not record %s; Redis unavailable", ", ".join(state))
 
     # ---- the heartbeat -----------------------------------------------------------------------------------
-    def start(self, **state: Any) -> None:
-        self.note(**state)
+    def start(self, state: Mapping[BotField, str] | None = None) -> None:
+        self.note({BotField.MEETING_ID: self.meeting, **(state or {})})
         self._beat()
         self._thread.start()
 
@@ -119,7 +121,7 @@ class BotLink:
     def _beat(self) -> bool:
         try:
             ttl = max(1, round(self.lease_s))
-            if self._beat_script(keys=[keys.bot_lease(self.job), keys.meeting_lock(self.meeting), keys.bot(self.job)],
+            if self._beat_script(keys=[c.bot_lease(self.job), c.meeting_lock(self.meeting), c.bot(self.job)],
                                  args=[self.job, ttl, f"{self.clock():.3f}"]) == -1:
                 if not self.superseded:
                     log.warning("the orchestrator gave up on this bot, or another holds the meeting: leaving")
@@ -139,8 +141,9 @@ class BotLink:
         try:
             pipe = self.r.pipeline(transaction=False)
             for line in batch:
-                pipe.xadd(keys.bot_observations(self.job), {"r": line}, maxlen=OBSERVATIONS_MAX, approximate=True)
-            pipe.hset(keys.bot(self.job), "flushed_media_s", f"{media_s:.3f}")  # the log is complete up to here
+                pipe.xadd(c.bot_observations(self.job), c.observation_entry(line), maxlen=OBSERVATIONS_MAX,
+                          approximate=True)
+            pipe.hset(c.bot(self.job), BotField.FLUSHED_MEDIA_S, f"{media_s:.3f}")  # the log is complete up to here
             pipe.execute()
             self._flushed_media_s = media_s
             return True
@@ -152,11 +155,11 @@ class BotLink:
             return False
 
     # ---- the end -------------------------------------------------------------------------------------
-    def finish(self, report: dict | None, *, status: str, exit_code: int, reason: str = "",
+    def finish(self, report: dict | None, *, status: BotStatus, exit_code: int, reason: str = "",
                give_up_after_s: float = 60.0) -> bool:
         """Stop the heartbeat, send the rest (retrying while Redis is away, up to ``give_up_after_s``),
         store the report, mark the job ended and free the meeting. False if Redis never came back.
-        ``status``: "finished" (the meeting ended, or the bot left as it should) or "exited" (it failed with
+        ``status``: FINISHED (the meeting ended, or the bot left as it should) or EXITED (it failed with
         ``exit_code``; the orchestrator decides whether another bot is worth sending)."""
         self._stop.set()
         if self._thread.is_alive():
@@ -166,11 +169,10 @@ class BotLink:
             try:
                 if self.flush():
                     if report is not None:  # a full report replaces the one rebuilt from the log, if any
-                        field = f"{report['meeting']['started_at']}|{self.job}"
-                        self.r.hset(keys.bot_reports(str(report["meeting"]["id"])), field,
+                        field = c.report_field(report["meeting"]["started_at"], self.job)
+                        self.r.hset(c.bot_reports(str(report["meeting"]["id"])), field,
                                     json.dumps(report, separators=(",", ":"), ensure_ascii=False))
-                    self._finish_script(keys=[keys.bot(self.job), keys.bot_lease(self.job),
-                                              keys.meeting_lock(self.meeting)],
+                    self._finish_script(keys=[c.bot(self.job), c.bot_lease(self.job), c.meeting_lock(self.meeting)],
                                         args=[self.job, status, exit_code, reason, f"{self.clock():.3f}"])
                     return True
             except redis.RedisError:

@@ -660,6 +660,12 @@ def generate(script_path: str | Path, out_dir: str | Path, progress: Progress = 
     return scenario
 
 
+def cache_dir() -> Path:
+    """Where generated scenarios are kept between runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rollcall"
+
+
 def ensure_demo_scenario(cache_dir: str | Path, progress: Progress = None) -> Path:
     """Build (once; cached) the demo compliance-training scenario into ``cache_dir/demo_training``.
     Returns the path of its ``scenario.yaml``; ``truth.json`` is next to it."""

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analysis.contract import BotField, BotStatus
+from analysis.observations import Observation, PolicyApplied
 from analysis.report import MeetingInfo, Report
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
@@ -46,16 +48,25 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
     sinks = [outputs.log] + ([link.log] if link else [])
     transport = SimulatorTransport(scenario_path, view, speed=speed,
                                    stop=(lambda: link.superseded) if link is not None else None)
-    # a training's checks need the whole session: a bot that joined late (a replacement) leaves them out
-    policy = load_policy(scenario_path, scenario) if join_s == 0 else None
-    compliance = ComplianceMonitor(policy, view.end_s, m.id, transport.send_chat,
-                                       {p.key: (p.name, p.role) for p in scenario.participants}) if policy is not None else None
-    pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=lambda r: [f(r) for f in sinks],
+    # A training's live checks need the whole session: a bot that joined late (a replacement) leaves them
+    # out, but its log names the policy too; the orchestrator judges the session from every bot's log.
+    policy = load_policy(scenario_path, scenario)
+    expected = {p.key: (p.name, p.role) for p in scenario.participants}
+    compliance = ComplianceMonitor(policy, view.end_s, m.id, transport.send_chat, expected) \
+        if policy is not None and join_s == 0 else None
+
+    def log(record: Observation) -> None:
+        for sink in sinks:
+            sink(record)
+
+    if policy is not None and compliance is None:
+        log(PolicyApplied(policy=policy, meeting_id=m.id, duration_s=scenario.end_s, expected=expected))
+    pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=log,
                                transcriber=Transcriber(asr, config.talk.frame_ms) if asr is not None else None,
                                compliance=compliance)
     if link is not None:
-        link.start(meeting_id=m.id, joined_at=f"{info.start.timestamp():.3f}", join_s=f"{join_s:.3f}",
-                   customer_key=customer_key, scenario_start=start_at.isoformat())
+        link.start({BotField.JOINED_AT: f"{info.start.timestamp():.3f}", BotField.JOIN_S: f"{join_s:.3f}",
+                    BotField.CUSTOMER_KEY: customer_key, BotField.SCENARIO_START: start_at.isoformat()})
     if join_s == 0 and start_at > joined:  # early: wait for the meeting to begin
         time.sleep((start_at - joined).total_seconds())
     transport.run(pipeline)
@@ -76,9 +87,9 @@ def sim_bot_main(scenario_path: Path, start_at: datetime, job_id: str, out_dir: 
     except MeetingOver as exc:
         print(f"rollcall bot: {exc}; nothing to do", file=sys.stderr)
         if link is not None:
-            link.finish(None, status="finished", exit_code=0, reason=str(exc))
+            link.finish(None, status=BotStatus.FINISHED, exit_code=0, reason=str(exc))
         return 0
     if link is not None:
-        link.finish(report.model_dump(mode="json"), status="finished", exit_code=0, reason="meeting ended")
+        link.finish(report.model_dump(mode="json"), status=BotStatus.FINISHED, exit_code=0, reason="meeting ended")
     print(f"rollcall bot: the simulated meeting ended; report in {out_dir / 'report.json'}", file=sys.stderr)
     return 0

@@ -22,7 +22,6 @@ from orchestrator.reconcile_queue import ReconcileQueue
 from orchestrator.rate_limits import Priority
 from orchestrator.reconciler import Reconciler
 from orchestrator.report_store import ReportStore
-from orchestrator.schedule_store import ScheduleStore
 from orchestrator.redis_conn import open_redis
 from orchestrator.settings import Settings
 from orchestrator.zoom_client import open_zoom
@@ -77,7 +76,7 @@ def _consume_webhooks(settings: Settings, r: redis.Redis, stop: threading.Event)
     calendar = CalendarSettings()
     if calendar.trainers and settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
         with open_zoom(settings, r, priority=Priority.LIVE) as api:
-            sync = CalendarSync(api, ScheduleStore(r), calendar)
+            sync = CalendarSync(api, r, calendar)
             webhook_events.consume(r, ReconcileQueue(r), settings, on_meeting_change=sync.on_webhook, **kwargs)
     else:
         webhook_events.consume(r, ReconcileQueue(r), settings, **kwargs)

@@ -33,6 +33,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from analysis.contract import LiveEntry
 from analysis.live import LiveParticipant, LiveSnapshot, LiveTotals
 from orchestrator import keys
 from orchestrator.live_access import issue
@@ -94,7 +95,7 @@ def _publish(r: redis.Redis, meetings: list[str], stop: threading.Event, togethe
             due += step
             if stop.wait(max(0.0, due - time.monotonic())):
                 return
-            r.xadd(keys.live_stream(m), {"job": "bench", "snapshot": _snapshot(time.time())}, maxlen=1000,
+            r.xadd(keys.live_stream(m), LiveEntry("bench", _snapshot(time.time())).fields(), maxlen=1000,
                    approximate=True)
 
 
@@ -267,7 +268,7 @@ def run_serve_bench(console: Console, *, streams: int = 200, rate: float = 20.0,
                                               join_at=start - timedelta(minutes=1), end_at=start + timedelta(hours=1),
                                               topic=f"bench {i}"))
             for m in meetings:
-                r.xadd(keys.live_stream(m), {"job": "bench", "snapshot": _snapshot(time.time())})
+                r.xadd(keys.live_stream(m), LiveEntry("bench", _snapshot(time.time())).fields())
             publisher = threading.Thread(target=_publish, args=(r, meetings, stop, together), daemon=True)
             publisher.start()
             port = free_port()

@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+import redis
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -190,9 +191,10 @@ def _occurrence_start(occ: dict) -> datetime | None:
 
 
 class CalendarSync:
-    def __init__(self, api: ZoomApi, store: ScheduleStore, settings: CalendarSettings, *,
+    def __init__(self, api: ZoomApi, r: redis.Redis, settings: CalendarSettings, *,
                  clock: Callable[[], float] = time.time, lock_wait_s: float = LOCK_TTL_S) -> None:
-        self.api, self.store, self.settings, self.clock = live_api(api), store, settings, clock
+        self.api, self.r, self.settings, self.clock = live_api(api), r, settings, clock
+        self.store = ScheduleStore(r, clock=clock)
         self.lock_wait_s = lock_wait_s
         self.topic_re, self.field = settings.topic_pattern, settings.field_rule
         self._trainers = {t.casefold(): t for t in settings.trainers}
@@ -215,7 +217,7 @@ class CalendarSync:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        with self.store.r.lock(SYNC_LOCK, timeout=LOCK_TTL_S, blocking_timeout=self.lock_wait_s):
+        with self.r.lock(SYNC_LOCK, timeout=LOCK_TTL_S, blocking_timeout=self.lock_wait_s):
             yield
 
     def run(self, stop: threading.Event) -> None:
@@ -479,10 +481,10 @@ class CalendarSync:
         if current.source != s.source:  # someone else's schedule for this occurrence (a person's, say)
             return "kept_cancelled" if current.status == "cancelled" else "unchanged"
         if current.status == "cancelled":
-            if not self.store.r.hget(keys.schedule(s.id), CALENDAR_CANCELLED):
+            if not self.r.hget(keys.schedule(s.id), CALENDAR_CANCELLED):
                 return "kept_cancelled"
             self.store.add(s)
-            self.store.r.hdel(keys.schedule(s.id), CALENDAR_CANCELLED)
+            self.r.hdel(keys.schedule(s.id), CALENDAR_CANCELLED)
             return "added"
         if current.status != "scheduled":  # dispatched, ended, a duplicate: its time has come and gone
             return "unchanged"
@@ -492,7 +494,7 @@ class CalendarSync:
         return "updated"
 
     def _cancel(self, sid: str) -> None:
-        self.store.r.hset(keys.schedule(sid), CALENDAR_CANCELLED, "1")
+        self.r.hset(keys.schedule(sid), CALENDAR_CANCELLED, "1")
         self.store.cancel(sid)
 
     @staticmethod
@@ -502,14 +504,14 @@ class CalendarSync:
     def _bot_live(self, meeting_id: str, now: datetime) -> bool:
         """A bot is in the meeting (its lock is held), or one is on its way: a schedule due now, or
         dispatched with no bot launched yet."""
-        if self.store.r.exists(keys.meeting_lock(meeting_id)):
+        if self.r.exists(keys.meeting_lock(meeting_id)):
             return True
         for sid, s in self._schedules(now):
             if s.meeting_id != meeting_id:
                 continue
             if s.status == "scheduled" and s.join_at <= now:
                 return True
-            if s.status == "dispatched" and not self.store.r.llen(keys.schedule_jobs(sid)):
+            if s.status == "dispatched" and not self.r.llen(keys.schedule_jobs(sid)):
                 return True
         return False
 
@@ -518,7 +520,7 @@ class CalendarSync:
         if not isinstance(uuid, str) or not uuid:
             return False
         return any(json.loads(e).get("event") == "meeting.ended"
-                   for e in self.store.r.lrange(keys.meeting_webhook_log(uuid), 0, -1))
+                   for e in self.r.lrange(keys.meeting_webhook_log(uuid), 0, -1))
 
     def _horizon(self, now: datetime) -> datetime:
         return now + timedelta(days=self.settings.horizon_days)

@@ -408,7 +408,6 @@ def start_calendar_sync(settings, r, stop: threading.Event) -> threading.Thread 
     """The training calendar sync on a thread, when trainers and the Zoom app's credentials are set."""
     from orchestrator.calendar_sync import CalendarSettings, CalendarSync
     from orchestrator.rate_limits import Priority
-    from orchestrator.schedule_store import ScheduleStore
     from orchestrator.zoom_client import open_zoom
 
     cal = CalendarSettings()
@@ -420,7 +419,7 @@ def start_calendar_sync(settings, r, stop: threading.Event) -> threading.Thread 
 
     def run() -> None:
         with open_zoom(settings, r, priority=Priority.LIVE) as api:
-            CalendarSync(api, ScheduleStore(r), cal).run(stop)
+            CalendarSync(api, r, cal).run(stop)
 
     thread = threading.Thread(target=run, name="calendar-sync", daemon=True)
     thread.start()
@@ -437,8 +436,9 @@ def watch(
     host's page)."""
     from rich.live import Live
 
+    from analysis.contract import LiveEntry
     from analysis.live import LiveSnapshot
-    from bot.live_view import LiveView
+    from analysis.live_view import LiveView
     from orchestrator import keys
     from orchestrator.redis_conn import RedisUnavailable, open_redis
 
@@ -448,7 +448,7 @@ def watch(
     try:
         with open_redis(settings.redis_url, settings.data_dir) as r:
             latest = r.xrevrange(keys.live_stream(meeting), count=1)
-            snap = LiveSnapshot.model_validate_json(latest[0][1]["snapshot"]) if latest else None
+            snap = LiveSnapshot.model_validate_json(LiveEntry.parse(latest[0][1]).snapshot) if latest else None
             if once:
                 if snap is None:
                     raise _fail(f"nothing live for meeting {meeting} yet", 1)
@@ -496,6 +496,7 @@ def status(data_dir: DataDir = None) -> None:
 
 
 def _print_status(data_dir: Path | None, *, bots: bool) -> None:
+    from analysis.contract import BotField
     from orchestrator import keys
     from orchestrator.redis_conn import RedisUnavailable, open_redis
     from orchestrator.schedule_store import ScheduleStore
@@ -521,9 +522,10 @@ def _print_status(data_dir: Path | None, *, bots: bool) -> None:
             for sid, _s in rows:
                 for job in r.lrange(keys.schedule_jobs(sid), 0, -1):
                     h = r.hgetall(keys.bot(job))
-                    beat = f"{time.time() - float(h['heartbeat_at']):.0f} s ago" if h.get("heartbeat_at") else "-"
-                    b.add_row(job, h.get("meeting_id", ""), h.get("status", ""), h.get("attempt", ""), beat,
-                              h.get("reason", ""))
+                    beat = (f"{time.time() - float(h[BotField.HEARTBEAT_AT]):.0f} s ago"
+                            if h.get(BotField.HEARTBEAT_AT) else "-")
+                    b.add_row(job, h.get(BotField.MEETING_ID, ""), h.get(BotField.STATUS, ""),
+                              h.get(BotField.ATTEMPT, ""), beat, h.get(BotField.REASON, ""))
             console.print(b)
     except RedisUnavailable as exc:
         raise _fail(str(exc)) from None

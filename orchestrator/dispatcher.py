@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 
 import redis
 
-from analysis.observations import report_from_log
+from analysis.contract import LIVE, BotField, BotStatus, lua, observation_line, report_field, report_job
+from analysis.observations import BotLog, report_from_log, session_compliance
 from analysis.report import MeetingInfo
 from orchestrator import keys
 from orchestrator.attendance import MeetingWindow, reconcile
@@ -65,10 +66,10 @@ return 0
 # meeting's lock freed. KEYS: bot hash, running set, job stream, delayed set, alerts, lock. ARGV: job,
 # status, reason, exit code, action (now|later|alert|free), delay-until or now, job (JSON, with its
 # schedule), alert reason. An orchestrator that dies midway can no longer lose the replacement.
-_DIE = """
-local st = redis.call('HGET', KEYS[1], 'status')
-if st ~= 'launching' and st ~= 'running' and st ~= 'exited' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3], 'exit_code', ARGV[4])
+_DIE = lua("""
+local st = redis.call('HGET', KEYS[1], '$f_status')
+if st ~= '$launching' and st ~= '$running' and st ~= '$exited' then return 0 end
+redis.call('HSET', KEYS[1], '$f_status', ARGV[2], '$f_reason', ARGV[3], '$f_exit_code', ARGV[4])
 redis.call('SREM', KEYS[2], ARGV[1])
 local action = ARGV[5]
 if action == 'now' then
@@ -85,7 +86,7 @@ else
   end
 end
 return 1
-"""
+""")
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -182,8 +183,9 @@ class Dispatcher:
         lock = keys.meeting_lock(s.meeting_id)
         if not self._take_lock(keys=[lock], args=[job_id, round(self.config.launch_grace_s), replaces]):
             owner = self.r.get(lock)
-            self.r.hset(keys.bot(job_id), mapping={"status": "duplicate", "schedule": sid, "meeting_id": s.meeting_id,
-                                                   "reason": f"bot {owner} is already in meeting {s.meeting_id}"})
+            self.r.hset(keys.bot(job_id), mapping={
+                BotField.STATUS: BotStatus.DUPLICATE, BotField.SCHEDULE: sid, BotField.MEETING_ID: s.meeting_id,
+                BotField.REASON: f"bot {owner} is already in meeting {s.meeting_id}"})
             log.info("schedule %s: a bot is already in meeting %s; no second one", sid, s.meeting_id)
             if not replaces:
                 self.schedules.mark(sid, "duplicate")
@@ -198,10 +200,10 @@ class Dispatcher:
         now = self.clock()
         pipe = self.r.pipeline()
         pipe.hset(keys.bot(job_id), mapping={
-            "status": "launching", "schedule": sid, "meeting_id": s.meeting_id, "attempt": attempt,
-            "replaces": replaces, "launcher": self.launcher.name, "launched_at": f"{now:.3f}",
-            "due": f.get("due", f"{now:.3f}")})
-        pipe.set(keys.bot_lease(job_id), "launching", ex=round(self.config.launch_grace_s))
+            BotField.STATUS: BotStatus.LAUNCHING, BotField.SCHEDULE: sid, BotField.MEETING_ID: s.meeting_id,
+            BotField.ATTEMPT: attempt, BotField.REPLACES: replaces, BotField.LAUNCHER: self.launcher.name,
+            BotField.LAUNCHED_AT: f"{now:.3f}", BotField.DUE: f.get("due", f"{now:.3f}")})
+        pipe.set(keys.bot_lease(job_id), BotStatus.LAUNCHING, ex=round(self.config.launch_grace_s))
         pipe.sadd(keys.BOTS_RUNNING, job_id)
         pipe.rpush(keys.schedule_jobs(sid), job_id)
         pipe.execute()
@@ -209,10 +211,10 @@ class Dispatcher:
             handle = self.launcher.launch(BotJob(job_id, sid, s, attempt))
         except Exception as exc:  # the launcher's own failure: record it, free the meeting, alert
             why = f"launch failed: {exc!r}"[:300]
-            self._end(job_id, s.meeting_id, "failed", repr(exc)[:300], -1, "alert", now, {"schedule": sid}, why)
+            self._end(job_id, s.meeting_id, BotStatus.FAILED, repr(exc)[:300], -1, "alert", now, {"schedule": sid}, why)
             log.error("schedule %s, bot %s: %s", sid, job_id, why)
             return
-        self.r.hset(keys.bot(job_id), "handle", handle)
+        self.r.hset(keys.bot(job_id), BotField.HANDLE, handle)
         self.lateness.append(self.clock() - float(f.get("due", now)))
 
     # ---- watching ------------------------------------------------------------------------------------
@@ -220,16 +222,17 @@ class Dispatcher:
         now = self.clock()
         for job_id in self.r.smembers(keys.BOTS_RUNNING):
             h = self.r.hgetall(keys.bot(job_id))
-            status = h.get("status")
-            if status == "exited":  # the bot said how it failed (it may run where no launcher can poll it)
-                self._died(job_id, h, h.get("reason") or "exited", int(h.get("exit_code", 1)), now)
+            status = h.get(BotField.STATUS)
+            if status == BotStatus.EXITED:  # the bot said how it failed (it may run where no launcher can poll it)
+                self._died(job_id, h, h.get(BotField.REASON) or "exited", int(h.get(BotField.EXIT_CODE, 1)), now)
                 continue
-            if status not in ("launching", "running"):
+            if status not in LIVE:
                 self.r.srem(keys.BOTS_RUNNING, job_id)
                 continue
-            code = self.launcher.poll(h["handle"]) if h.get("handle") else None
+            code = self.launcher.poll(h[BotField.HANDLE]) if h.get(BotField.HANDLE) else None
             if code == 0:  # ended normally without a word (a bot without Redis, or a no-op launch)
-                self._end(job_id, h["meeting_id"], "finished", "exited 0", 0, "free", now, {"schedule": h["schedule"]})
+                self._end(job_id, h[BotField.MEETING_ID], BotStatus.FINISHED, "exited 0", 0, "free", now,
+                          {"schedule": h[BotField.SCHEDULE]})
             elif code == EXIT_CONFIG:  # it never got as far as reporting: say why here
                 self._died(job_id, h, "exited with 2: a configuration error (bad arguments, or the Meeting SDK "
                                       "credentials missing; see the bot's log)", code, now)
@@ -239,20 +242,20 @@ class Dispatcher:
                 self._died(job_id, h, "heartbeat lost", -1, now)
 
     def _died(self, job_id: str, h: dict, reason: str, code: int, now: float) -> None:
-        sid, attempt = h["schedule"], int(h.get("attempt", 1))
+        sid, attempt = h[BotField.SCHEDULE], int(h.get(BotField.ATTEMPT, 1))
         s = self.schedules.get(sid)
         retryable = code not in NOT_RETRYABLE
         delay = 0.0 if attempt == 1 else self.config.retry_backoff_s * 2 ** (attempt - 2)
         job = {"schedule": sid, "attempt": str(attempt + 1), "replaces": job_id, "due": f"{now + delay:.3f}",
                "queued": f"{now:.3f}"}
         if s is None or s.status == "cancelled" or now >= s.end_at.timestamp():
-            status, action, why = "died", "free", f"{reason}, after its meeting's end"
+            status, action, why = BotStatus.DIED, "free", f"{reason}, after its meeting's end"
         elif not retryable or attempt >= self.config.max_attempts:
-            status, action = "failed", "alert"
+            status, action = BotStatus.FAILED, "alert"
             why = f"{reason}; not retried" + ("" if retryable else " (another attempt cannot fix it)")
         else:
-            status, action, why = "died", "now" if delay == 0 else "later", reason
-        if not self._end(job_id, h["meeting_id"], status, reason, code, action,
+            status, action, why = BotStatus.DIED, "now" if delay == 0 else "later", reason
+        if not self._end(job_id, h[BotField.MEETING_ID], status, reason, code, action,
                          now + delay if action == "later" else now, job, why):
             return  # another orchestrator saw it first, or it finished just now
         if action == "alert":
@@ -260,9 +263,9 @@ class Dispatcher:
         elif action in ("now", "later"):
             log.warning("bot %s died (%s); replacement %d of %d in %.0f s", job_id, reason, attempt + 1,
                         self.config.max_attempts, delay)
-        if reason == "heartbeat lost" and h.get("handle"):
-            self.launcher.stop(h["handle"])  # it may be alive but cut off: it must not stay beside its replacement
-        if s is not None and h.get("joined_at"):
+        if reason == "heartbeat lost" and h.get(BotField.HANDLE):
+            self.launcher.stop(h[BotField.HANDLE])  # it may be alive but cut off: it must not stay beside its replacement
+        if s is not None and h.get(BotField.JOINED_AT):
             try:
                 self._keep_partial_report(job_id, s)
             except Exception:
@@ -273,7 +276,7 @@ class Dispatcher:
             if self.r.zrem(keys.JOBS_DELAYED, item):
                 self.r.xadd(keys.JOB_STREAM, json.loads(item), maxlen=100_000, approximate=True)
 
-    def _end(self, job_id: str, meeting_id: str, status: str, reason: str, code: int, action: str, at: float,
+    def _end(self, job_id: str, meeting_id: str, status: BotStatus, reason: str, code: int, action: str, at: float,
              job: dict, why: str = "") -> bool:
         """Run the _DIE step; False when the bot had already ended (another orchestrator saw it first)."""
         return bool(self._die(keys=[keys.bot(job_id), keys.BOTS_RUNNING, keys.JOB_STREAM, keys.JOBS_DELAYED,
@@ -293,7 +296,7 @@ class Dispatcher:
             if s.end_at.timestamp() > now:
                 continue
             jobs = self.r.lrange(keys.schedule_jobs(sid), 0, -1)
-            if any(self.r.hget(keys.bot(j), "status") in ("launching", "running") for j in jobs):
+            if any(self.r.hget(keys.bot(j), BotField.STATUS) in LIVE for j in jobs):
                 continue
             # a lease, not a one-time claim: if this process dies midway, another finishes the job later
             if not self.r.set(keys.schedule(sid) + ":finishing", self.consumer, nx=True, ex=60):
@@ -315,26 +318,43 @@ class Dispatcher:
 
     def merged_record(self, sid: str, s: Schedule, jobs: list[str]) -> dict:
         stored = self.r.hgetall(keys.bot_reports(s.meeting_id))
-        reports = [json.loads(v) for job in jobs for k, v in stored.items() if k.endswith(f"|{job}")]
+        reports = [json.loads(v) for job in jobs for k, v in stored.items() if report_job(k) == job]
         window = MeetingWindow(uuid=sid, meeting_id=s.meeting_id, topic=s.topic, start=s.start_at, end=s.end_at,
                                end_source="schedule")
         record = reconcile(window, [], reports, now=datetime.fromtimestamp(self.clock(), UTC), rows_from=None)
         record["meeting"]["source"]["start"] = "schedule"
-        record["bots"] = [{"job": j, **{k: v for k, v in self.r.hgetall(keys.bot(j)).items()
-                                        if k in ("status", "attempt", "reason", "exit_code", "join_s", "flushed_media_s")}}
-                          for j in jobs]
+        shown = (BotField.STATUS, BotField.ATTEMPT, BotField.REASON, BotField.EXIT_CODE, BotField.JOIN_S,
+                 BotField.FLUSHED_MEDIA_S)
+        states = [self.r.hgetall(keys.bot(j)) for j in jobs]
+        record["bots"] = [{"job": j, **{k: v for k, v in h.items() if k in shown}} for j, h in zip(jobs, states)]
+        self._judge_session(record, [(j, h) for j, h in zip(jobs, states) if h.get(BotField.JOINED_AT)])
         return record
+
+    def _judge_session(self, record: dict, bots: list[tuple[str, dict]]) -> None:
+        """A training's compliance over all its bots' logs, in the record (a bot that died and its
+        replacement each saw part of the session; no report of theirs judges the whole of it)."""
+        logs = [BotLog([json.loads(observation_line(f)) for _, f in self.r.xrange(keys.bot_observations(j))],
+                       float(h.get(BotField.FLUSHED_MEDIA_S, 0.0)), float(h.get(BotField.JOIN_S, 0.0)))
+                for j, h in bots]
+        whole = len(bots) == 1 and bots[0][1].get(BotField.STATUS) == BotStatus.FINISHED
+        judged = None if whole else session_compliance(logs)
+        if judged is None:
+            return  # not a training, or one bot saw it all (its own report judged it)
+        for p in record["participants"]:
+            c = judged.compliance.get(p.get("key"))
+            p["compliance"] = c.model_dump(mode="json") if c is not None else None
+        record["compliance_exceptions"] = judged.exceptions
 
     def _keep_partial_report(self, job: str, s: Schedule) -> None:
         """A dead bot's report, rebuilt from its observation log up to its last flush, stored where its own
         report would have gone: the simulated meeting's record and Zoom reconciliation both find it."""
         h = self.r.hgetall(keys.bot(job))
-        lines = [json.loads(f["r"]) for _, f in self.r.xrange(keys.bot_observations(job))]
-        joined = datetime.fromtimestamp(float(h["joined_at"]), UTC)
-        report = report_from_log(MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined), lines,
-                                 float(h.get("flushed_media_s", 0.0)))
-        report.observer = report.observer.model_copy(update={"customer_key": h.get("customer_key")})
+        lines = [json.loads(observation_line(f)) for _, f in self.r.xrange(keys.bot_observations(job))]
+        joined = datetime.fromtimestamp(float(h[BotField.JOINED_AT]), UTC)
+        flushed = float(h.get(BotField.FLUSHED_MEDIA_S, 0.0))
+        report = report_from_log(MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined), lines, flushed)
+        report.observer = report.observer.model_copy(update={"customer_key": h.get(BotField.CUSTOMER_KEY)})
         data = report.model_dump(mode="json")
-        data["partial"] = {"reason": h.get("reason", ""), "flushed_media_s": float(h.get("flushed_media_s", 0.0))}
-        self.r.hset(keys.bot_reports(s.meeting_id), f"{data['meeting']['started_at']}|{job}",
+        data["partial"] = {"reason": h.get(BotField.REASON, ""), "flushed_media_s": flushed}
+        self.r.hset(keys.bot_reports(s.meeting_id), report_field(data["meeting"]["started_at"], job),
                     json.dumps(data, separators=(",", ":"), ensure_ascii=False))

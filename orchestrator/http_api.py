@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from analysis.contract import BotField
 from analysis.scenario import Scenario, ScenarioError, parse_scenario, read_scenario_text
 from orchestrator import keys
 from orchestrator.paths import InvalidIdentifier, check_id
@@ -152,8 +153,9 @@ def cancel_schedule(schedule_id: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-_BOT_FIELDS = ("status", "schedule", "meeting_id", "attempt", "replaces", "launcher", "launched_at", "heartbeat_at",
-               "join_s", "flushed_media_s", "exit_code", "reason", "ended_at")
+_BOT_FIELDS = (BotField.STATUS, BotField.SCHEDULE, BotField.MEETING_ID, BotField.ATTEMPT, BotField.REPLACES,
+               BotField.LAUNCHER, BotField.LAUNCHED_AT, BotField.HEARTBEAT_AT, BotField.JOIN_S,
+               BotField.FLUSHED_MEDIA_S, BotField.EXIT_CODE, BotField.REASON, BotField.ENDED_AT)
 
 
 @router.get("/bots/{job_id}")

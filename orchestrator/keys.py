@@ -1,10 +1,13 @@
 """Every Redis key the orchestrator uses, in one place (documented in docs/architecture.md).
 
-All keys start with ``rollcall:`` so a shared Redis can hold other applications' data too.
+All keys start with ``rollcall:`` so a shared Redis can hold other applications' data too. The keys it
+shares with bot processes are the contract's (``analysis/contract.py``), named here too so the
+orchestrator's code finds every key in one namespace.
 """
 from __future__ import annotations
 
-PREFIX = "rollcall"
+from analysis.contract import (PREFIX, bot, bot_lease, bot_observations, bot_reports, live_channel,  # noqa: F401
+                               live_stream, meeting_lock)
 
 # webhooks from Zoom: the verified envelopes, in arrival order, and the delivery keys already taken
 WEBHOOK_STREAM = f"{PREFIX}:webhooks:events"
@@ -60,39 +63,7 @@ def schedule_jobs(sid: str) -> str:
     return f"{PREFIX}:schedule:{sid}:jobs"
 
 
-# bots: the job's state, its heartbeat lease, its observation log; one live bot per meeting (the lock); the
-# meeting's live channel (pub/sub for fan-out, a capped stream for late joiners and replay). These are the
-# contract between bot processes and the orchestrator: both sides take the names from here.
-def bot(job_id: str) -> str:
-    return f"{PREFIX}:bot:{job_id}"
-
-
-def bot_lease(job_id: str) -> str:
-    return f"{PREFIX}:bot:{job_id}:lease"
-
-
-def bot_observations(job_id: str) -> str:
-    return f"{PREFIX}:bot:{job_id}:obs"
-
-
-def meeting_lock(meeting_id: str) -> str:
-    return f"{PREFIX}:lock:meeting:{meeting_id}"
-
-
-def live_channel(meeting_id: str) -> str:
-    return f"{PREFIX}:live:{meeting_id}"
-
-
-def live_stream(meeting_id: str) -> str:
-    return f"{PREFIX}:live:{meeting_id}:stream"
-
-
-# the report store: what bots wrote, and the reconciled final records
-def bot_reports(meeting_id: str) -> str:
-    """Hash of one meeting number's bot reports: field = the bot's start time and job, value = report JSON."""
-    return f"{PREFIX}:bot_reports:{meeting_id}"
-
-
+# the report store: what bots wrote (``bot_reports``, the contract's), and the reconciled final records
 def registrant_bindings(meeting_id: str) -> str:
     """Hash: registrant id → the customer key (employee id) Rollcall registered it for."""
     return f"{PREFIX}:registrants:{meeting_id}"

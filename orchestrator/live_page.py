@@ -32,6 +32,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import Receive, Scope, Send
 
+from analysis.contract import LiveEntry
 from orchestrator import keys
 from orchestrator.live_access import Access, Denied, check
 
@@ -194,7 +195,7 @@ async def live_events(meeting_id: str, request: Request) -> Response:
 
 
 def _ended(entries: list) -> bool:
-    return bool(entries) and json.loads(entries[-1][1]["snapshot"]).get("ended", False)
+    return bool(entries) and json.loads(LiveEntry.parse(entries[-1][1]).snapshot).get("ended", False)
 
 
 async def _events(conn: aioredis.Redis, stream: str, first: list, last: str, access: Access,
@@ -207,7 +208,7 @@ async def _events(conn: aioredis.Redis, stream: str, first: list, last: str, acc
         while not slots.stopping:
             for entry_id, fields in entries:
                 last = entry_id
-                snap = json.loads(fields["snapshot"])
+                snap = json.loads(LiveEntry.parse(fields).snapshot)
                 yield _event(entry_id, visible(snap, access))
                 if snap.get("ended"):
                     return

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from analysis.contract import report_field
 from orchestrator import keys
 
 
@@ -22,7 +23,7 @@ class ReportStore:
     # ---- bot reports ---------------------------------------------------------------------------------
     def save_bot_report(self, report: dict[str, Any], *, job_id: str | None = None) -> None:
         m = report["meeting"]
-        field = f"{m['started_at']}|{job_id or (report.get('observer') or {}).get('customer_key') or '-'}"
+        field = report_field(m["started_at"], job_id or (report.get("observer") or {}).get("customer_key") or "-")
         self.r.hset(keys.bot_reports(str(m["id"])), field, json.dumps(report, separators=(",", ":")))
 
     def bot_reports_for(self, meeting_id: str, start: datetime, end: datetime | None) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from fake_zoom_sdk import FakeUser, FakeZoom
 from test_zoom_cli import SECRET, SignalLoop
 
 from analysis.live import LiveSnapshot, LiveTotals
+from analysis.observations import Event
 from bot.redis_link import BotLink
 from bot.zoom.credentials import ZoomCredentials
 from bot.zoom.run import run_meeting
@@ -53,7 +54,7 @@ def test_a_failing_zoom_bot_says_how_so_the_orchestrator_can_decide(redis_client
 def test_while_redis_is_away_nothing_raises_and_the_log_waits(tmp_path):
     away = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
     link = BotLink(away, "job-a", "85000000001")
-    link.log({"kind": "event", "t": 1.0, "type": "join", "key": "p1"})
+    link.log(Event(t=1.0, type="join", key="p1"))
     link.snapshot(LiveSnapshot(t=1.0, participants=[], totals=LiveTotals(
         present=0, talking=0, camera_on=0, hands_up=0, total_talk_s=0.0, talk_balance=None, overlap_s=0.0,
         silence_s=0.0, chat_messages=0, reactions=0, hand_raises=0)))

@@ -157,7 +157,7 @@ def cal(redis_client) -> Iterator[Calendar]:
                       page_sizes={Category.MEDIUM: 2})  # so the trainer's meetings come in four pages
         clock = Clock(NOW)
         store = ScheduleStore(redis_client, clock=clock)
-        yield Calendar(emu, data, CalendarSync(api, store, settings(), clock=clock), store, clock, redis_client, sent)
+        yield Calendar(emu, data, CalendarSync(api, redis_client, settings(), clock=clock), store, clock, redis_client, sent)
 
 
 def expected_first_sync() -> dict[str, tuple[datetime, int, str, str | None]]:
@@ -307,7 +307,7 @@ def test_untracked_meetings_that_start_get_no_bot(cal):
 
 
 def test_without_a_tracking_field_no_details_are_needed_for_one_off_meetings(cal):
-    sync = CalendarSync(cal.sync.api, cal.store, settings(ROLLCALL_TRAINING_FIELD=""), clock=cal.clock)
+    sync = CalendarSync(cal.sync.api, cal.r, settings(ROLLCALL_TRAINING_FIELD=""), clock=cal.clock)
     assert sync.sync_once() == SyncResult(added=5)  # the onboarding session is no longer a training
     assert cal.details_calls() == [WEEKLY]
     sync.on_webhook({"event": "meeting.started", "payload": {"object": {
@@ -341,7 +341,7 @@ def test_a_schedule_cancelled_by_hand_is_not_brought_back(cal):
 
 
 def test_a_sync_waits_for_a_webhook_being_applied_and_a_webhook_for_a_sync(cal):
-    impatient = CalendarSync(cal.sync.api, cal.store, cal.sync.settings, clock=cal.clock, lock_wait_s=0.2)
+    impatient = CalendarSync(cal.sync.api, cal.r, cal.sync.settings, clock=cal.clock, lock_wait_s=0.2)
     with cal.r.lock(SYNC_LOCK, timeout=10):  # another process is changing the calendar
         with pytest.raises(redis.exceptions.LockError):
             impatient.sync_once()

@@ -22,11 +22,12 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.live import Live
 
+from analysis.contract import BotField, BotStatus
 from analysis.live import LiveSnapshot
 from analysis.policy import TrainingPolicy
 from analysis.report import MeetingInfo
 from bot.compliance_live import ComplianceMonitor
-from bot.live_view import LiveView
+from analysis.live_view import LiveView
 from bot.outputs import MeetingOutputs
 from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.redis_link import BotLink, link_from_env
@@ -101,11 +102,11 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         session.tick()
         if link is not None and session.t0_wall is not None and not joined:  # media time 0, for a rebuild
             joined.append(session.t0_wall)
-            link.note(joined_at=f"{session.t0_wall.timestamp():.3f}", join_s="0")
+            link.note({BotField.JOINED_AT: f"{session.t0_wall.timestamp():.3f}", BotField.JOIN_S: "0"})
 
     try:
         if link is not None:
-            link.start(meeting_id=str(spec.meeting_number), customer_key=spec.customer_key)
+            link.start({BotField.CUSTOMER_KEY: spec.customer_key})
         session.start()
         loop.run(lambda: session.done or bool(stop) or (link is not None and link.superseded), tick)
         if (stop or (link is not None and link.superseded)) and not session.done:
@@ -128,7 +129,8 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
     if link is not None:
         normal = lc.outcome in NORMAL_ENDINGS
         link.finish(report.model_dump(mode="json") if report is not None else None,
-                    status="finished" if normal else "exited", exit_code=lc.exit_code, reason=lc.summary())
+                    status=BotStatus.FINISHED if normal else BotStatus.EXITED, exit_code=lc.exit_code,
+                    reason=lc.summary())
     with ExitGuard(cleanup_kill_s, lc.exit_code):  # everything is saved: a cleanup that hangs is cut short
         session.cleanup()
     return session.lifecycle
