@@ -8,11 +8,10 @@ from pathlib import Path
 
 from analysis.live import LiveSnapshot
 from analysis.report import MeetingInfo, Report
-from bot.outputs import MeetingOutputs
-from bot.pipeline import MeetingPipeline, PipelineConfig
-from bot.transcriber import AsrConfig, Line, Transcriber
-from bot.compliance_live import ComplianceMonitor
-from bot.scenario import load_policy, load_scenario
+from bot.assembly import Training, assemble
+from bot.pipeline import PipelineConfig
+from bot.scenario import expected_roster, load_policy, load_scenario
+from bot.transcriber import AsrConfig, Line
 from bot.simulator import SimulatorTransport
 
 
@@ -45,14 +44,10 @@ def replay(scenario_path: str | Path, out_dir: str | Path, *, speed: float | Non
     m = scenario.meeting
     info = MeetingInfo(id=m.id, topic=m.topic, start=m.start, duration_s=scenario.end_s)
     policy = load_policy(scenario_path, scenario)
-    pipeline_config = config or PipelineConfig()
-    transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
-    outputs = MeetingOutputs(out_dir, on_snapshot)  # once every input is read: a refused run writes nothing
-    compliance = (ComplianceMonitor(policy, scenario.end_s, m.id, transport.send_chat,
-                                       {p.key: (p.name, p.role) for p in scenario.participants})
-                  if policy is not None else None)
-    pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot, on_log=outputs.log,
-                               transcriber=transcriber, compliance=compliance)
+    training = Training(policy, scenario.end_s, expected_roster(scenario)) if policy is not None else None
+    # once every input is read: a refused run writes nothing
+    pipeline, outputs, transcriber = assemble(info, out_dir, chat=transport.send_chat, config=config, asr=asr,
+                                              on_snapshot=[on_snapshot] if on_snapshot else [], training=training)
     run_started = time.monotonic()
     try:
         transport.run(pipeline)

@@ -124,6 +124,11 @@ def load_track(scenario_path: Path, index: int, spec: ParticipantSpec, rate: int
     return track.read(0, track.length)
 
 
+def expected_roster(scenario: Scenario) -> dict[str, tuple[str, str]]:
+    """The roster a training expects (key → name, role): everyone the scenario lists."""
+    return {p.key: (p.name, p.role) for p in scenario.participants}
+
+
 def load_policy(scenario_path: Path, scenario: Scenario) -> TrainingPolicy | None:
     """The training policy a scenario names (``meeting.policy``): a built-in one, or a policy file relative
     to the scenario; None when it names none (not a training)."""

@@ -15,16 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis.contract import BotField, BotStatus
-from analysis.observations import Observation, PolicyApplied
 from analysis.report import MeetingInfo, Report
-from bot.outputs import MeetingOutputs
-from bot.pipeline import MeetingPipeline, PipelineConfig
+from bot.assembly import Training, assemble
 from bot.redis_link import BotLink, link_from_env
-from bot.compliance_live import ComplianceMonitor
-from bot.scenario import load_policy, load_scenario
+from bot.scenario import expected_roster, load_policy, load_scenario
 from bot.scenario_view import join_late
 from bot.simulator import SimulatorTransport
-from bot.transcriber import AsrConfig, Transcriber
+from bot.transcriber import AsrConfig
 from bot.zoom.credentials import customer_key_for
 
 
@@ -43,27 +40,14 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
     view = join_late(scenario, join_s) if join_s > 0 else scenario
     m = view.meeting
     info = MeetingInfo(id=m.id, topic=m.topic, start=joined if join_s > 0 else start_at, duration_s=view.end_s)
-    outputs = MeetingOutputs(out_dir, link.snapshot if link else None)
-    config = PipelineConfig()
-    sinks = [outputs.log] + ([link.log] if link else [])
     transport = SimulatorTransport(scenario_path, view, speed=speed,
                                    stop=(lambda: link.superseded) if link is not None else None)
-    # A training's live checks need the whole session: a bot that joined late (a replacement) leaves them
-    # out, but its log names the policy too; the orchestrator judges the session from every bot's log.
     policy = load_policy(scenario_path, scenario)
-    expected = {p.key: (p.name, p.role) for p in scenario.participants}
-    compliance = ComplianceMonitor(policy, view.end_s, m.id, transport.send_chat, expected) \
-        if policy is not None and join_s == 0 else None
-
-    def log(record: Observation) -> None:
-        for sink in sinks:
-            sink(record)
-
-    if policy is not None and compliance is None:
-        log(PolicyApplied(policy=policy, meeting_id=m.id, duration_s=scenario.end_s, expected=expected))
-    pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=log,
-                               transcriber=Transcriber(asr, config.talk.frame_ms) if asr is not None else None,
-                               compliance=compliance)
+    # a training's live checks need the whole session: a bot that joined late (a replacement) names the
+    # policy in its log and the orchestrator judges the session from every bot's log
+    training = Training(policy, scenario.end_s, expected_roster(scenario), live=join_s == 0) \
+        if policy is not None else None
+    pipeline, outputs, _ = assemble(info, out_dir, chat=transport.send_chat, asr=asr, link=link, training=training)
     if link is not None:
         link.start({BotField.JOINED_AT: f"{info.start.timestamp():.3f}", BotField.JOIN_S: f"{join_s:.3f}",
                     BotField.CUSTOMER_KEY: customer_key, BotField.SCENARIO_START: start_at.isoformat()})

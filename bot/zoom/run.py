@@ -26,12 +26,11 @@ from analysis.contract import BotField, BotStatus
 from analysis.live import LiveSnapshot
 from analysis.policy import TrainingPolicy
 from analysis.report import MeetingInfo
-from bot.compliance_live import ComplianceMonitor
 from analysis.live_view import LiveView
-from bot.outputs import MeetingOutputs
-from bot.pipeline import MeetingPipeline, PipelineConfig
+from bot.assembly import ChatOut, Training, assemble
+from bot.pipeline import PipelineConfig
 from bot.redis_link import BotLink, link_from_env
-from bot.transcriber import AsrConfig, Transcriber
+from bot.transcriber import AsrConfig
 from bot.zoom.credentials import ZoomCredentials, redact
 from bot.zoom.guard import ExitGuard, isolate_stdout, private_home
 from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
@@ -79,21 +78,13 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
     a training ``policy``, roll calls go to the meeting chat and attendees are checked over the scheduled
     ``duration_s`` (media time 0 is the bot's join). Leaving waits for the SDK's ENDED before cleaning up;
     if the cleanup hangs for ``cleanup_kill_s`` the process exits with the run's exit code."""
-    pipeline_config = pipeline_config or PipelineConfig()
-    sinks = [f for f in (on_snapshot, link.snapshot if link else None) if f is not None]
-    outputs = MeetingOutputs(out_dir, (lambda snap: [f(snap) for f in sinks]) if sinks else None)
     info = MeetingInfo(id=str(spec.meeting_number), topic="", start=datetime.now(UTC))
-    transcriber = Transcriber(asr, pipeline_config.talk.frame_ms) if asr is not None else None
-    logs = [outputs.log] + ([link.log] if link else [])
-    sessions: list[ZoomSession] = []  # the chat-out is the session's, which needs the pipeline first
-    compliance = (ComplianceMonitor(policy, duration_s, str(spec.meeting_number),
-                                    lambda text, to: bool(sessions) and sessions[0].send_chat(text, to))
-                  if policy is not None else None)
-    pipeline = MeetingPipeline(info, pipeline_config, on_snapshot=outputs.snapshot,
-                               on_log=lambda record: [f(record) for f in logs], transcriber=transcriber,
-                               compliance=compliance)
+    chat = ChatOut()  # the chat-out is the session's, which needs the pipeline first
+    training = Training(policy, duration_s, {}) if policy is not None else None
+    pipeline, outputs, _ = assemble(info, out_dir, chat=chat, config=pipeline_config, asr=asr,
+                                    on_snapshot=[on_snapshot] if on_snapshot else [], link=link, training=training)
     session = ZoomSession(sdk, credentials, spec, pipeline, config=config)
-    sessions.append(session)
+    chat.send = session.send_chat
     stop: list[int] = []
     previous = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
     joined = []
