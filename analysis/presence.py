@@ -102,6 +102,17 @@ def _sweep(weighted: Sequence[tuple[np.ndarray, int]], keep) -> np.ndarray:
     return union(np.column_stack([uniq[:-1][mask], uniq[1:][mask]]))
 
 
+def peak(sets: Iterable[Iterable[Sequence[float]] | np.ndarray]) -> int:
+    """Most intervals open at once across ``sets`` (one ending where another starts do not overlap)."""
+    arrays = [a for a in (as_array(x) for x in sets) if len(a)]
+    if not arrays:
+        return 0
+    p = np.concatenate([np.r_[a[:, 0], a[:, 1]] for a in arrays])
+    d = np.concatenate([np.r_[np.ones(len(a)), -np.ones(len(a))] for a in arrays])
+    order = np.lexsort((d, p))  # at equal times, ends (-1) before starts (+1)
+    return int(np.cumsum(d[order]).max())
+
+
 def contains(intervals: np.ndarray, t: float) -> bool:
     """Is ``t`` inside a normalised interval set (half-open)?"""
     if len(intervals) == 0:

@@ -31,8 +31,12 @@ SCHEMA_VERSION = 1
 
 
 
-def _r(x: float | None, nd: int = 3) -> float | None:
+def rounded(x: float | None, nd: int = 3) -> float | None:
+    """A figure as reports give it (``nd`` decimals), or None."""
     return None if x is None else round(float(x), nd)
+
+
+_r = rounded  # every figure below goes through it
 
 
 # ---------------------------------------------------------------------------------------------- input
@@ -261,16 +265,6 @@ def _spans(arr: np.ndarray) -> list[Span]:
     return [Span(start_s=_r(a), end_s=_r(b)) for a, b in arr]
 
 
-def _peak(arrays: Sequence[np.ndarray]) -> int:
-    arrays = [a for a in arrays if len(a)]
-    if not arrays:
-        return 0
-    p = np.concatenate([np.r_[a[:, 0], a[:, 1]] for a in arrays])
-    d = np.concatenate([np.r_[np.ones(len(a)), -np.ones(len(a))] for a in arrays])
-    order = np.lexsort((d, p))  # at equal times, leaves (-1) before joins (+1)
-    return int(np.cumsum(d[order]).max())
-
-
 def _observer(state: MeetingState, window: tuple[float, float]) -> Observer:
     gaps = [(max(a, window[0]), min(b, window[1]), reason) for a, b, reason in state.gaps(window[1])]
     gaps = [g for g in gaps if g[1] > g[0]]
@@ -363,14 +357,10 @@ def build_report(
         cam_s = iv.total(cam)
         nonverbal = p.chat_messages + len(p.reactions) + p.hand_raises
         asked, answered = (roll_call or {}).get(key, (0, 0))
-        att = AttentionComponents(
-            presence_share=_r(min(1.0, present_s[key] / duration) if duration > 0 else 0.0),
-            camera_share=_r(min(1.0, cam_s / present_s[key]) if present_s[key] > 0 else 0.0),
-            responsiveness=_r(answered / asked) if asked else None, interaction=_r(scores.interaction(nonverbal)),
-            speaking=1.0 if t.turns > 0 else 0.0)
-        att_score, att.weights = scores.weighted(
-            {"presence": att.presence_share, "camera": att.camera_share, "responsiveness": att.responsiveness,
-             "interaction": att.interaction, "speaking": att.speaking}, ATTENTION_WEIGHTS)
+        att_score, comps, weights = scores.attention(
+            present_s[key] / duration if duration > 0 else 0.0, cam_s / present_s[key] if present_s[key] > 0 else 0.0,
+            answered / asked if asked else None, nonverbal, t.turns > 0)
+        att = AttentionComponents(**comps, weights=weights)
         share = t.talk_time_s / total_talk if total_talk > 0 else 0.0
         equal = 1.0 / n_eligible if n_eligible else 1.0
         activity = ([s.start_s for s in segs[key]] + list(p.chat_times) + [x for x, _ in p.reactions]
@@ -413,7 +403,7 @@ def build_report(
         interruption_matrix={k: v for k, v in tm.interruption_matrix.items() if v},
         pair_overlap_s={k: {o: _r(x) for o, x in v.items()} for k, v in tm.pair_overlap.items() if v},
         overlap_intervals=_spans(tm.overlap_intervals), participants_total=len(state.participants),
-        participants_consented=len(cons), peak_present=_peak(list(presence.values())),
+        participants_consented=len(cons), peak_present=iv.peak(list(presence.values())),
         chat_messages=sum(p.chat_messages for p in cons), reactions=sum(len(p.reactions) for p in cons),
         hand_raises=sum(p.hand_raises for p in cons), events_ignored=state.ignored,
         parameters={k: float(v) for k, v in asdict(params).items()}, effectiveness=effectiveness)

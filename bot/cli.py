@@ -216,7 +216,7 @@ def bot(
         when = datetime.now(UTC)
         if start_at:
             try:
-                when = datetime.fromisoformat(start_at.replace("Z", "+00:00"))
+                when = datetime.fromisoformat(start_at)
             except ValueError:
                 raise _fail(f"--start-at: {start_at!r} is not an ISO 8601 time") from None
             if when.tzinfo is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -31,6 +31,7 @@ import numpy as np
 from analysis import presence as iv
 from analysis import scores
 from analysis.report import iso_utc
+from analysis.report import rounded as _r
 from orchestrator.zoom_models import ReportParticipant
 
 BOT_KEY_PREFIX = "rollcall-"
@@ -143,10 +144,6 @@ class _Person:
 
 def _seconds(t: datetime | None, start: datetime) -> float | None:
     return None if t is None else (t - start).total_seconds()
-
-
-def _r(x: float | None, nd: int = 3) -> float | None:
-    return None if x is None else round(float(x), nd)
 
 
 def _spans(a: np.ndarray) -> list[dict[str, float]]:
@@ -271,7 +268,7 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
     present_sets = [np.asarray([[s["join_s"], s["leave_s"]] for s in p["presence"]]).reshape(-1, 2) for p in out_people]
     metrics.update({
         "participants_total": len(out_people),
-        "peak_present": _peak(present_sets),
+        "peak_present": iv.peak(present_sets),
         "attended_s_total": _r(sum(p["present_s"] for p in out_people)),
         "observed_share": _r(iv.total(observed) / duration, 4) if duration > 0 else None,
     })
@@ -304,7 +301,7 @@ def _bot_start_s(report: Mapping[str, Any], bot_rows: Sequence[ReportParticipant
                  key=lambda t: _aware(t))
     if own:
         return (_aware(own[0]) - start).total_seconds(), "zoom_bot_row"
-    started = datetime.fromisoformat(report["meeting"]["started_at"].replace("Z", "+00:00"))
+    started = datetime.fromisoformat(report["meeting"]["started_at"])
     return (_aware(started) - start).total_seconds(), "bot_wall_clock"
 
 
@@ -327,16 +324,6 @@ def _match(people: list[_Person], p: Mapping[str, Any], bound: Mapping[str, str]
     # a person only the bots saw: another bot (a replacement after a crash) saw them under the same key
     same = [x for x in people if not x.rows and any(b.get("key") == p.get("key") for b in x.bot)]
     return (same[0], "bot_key") if len(same) == 1 else (None, None)
-
-
-def _peak(sets: Iterable[np.ndarray]) -> int:
-    """Most people present at once (a leave and a join at the same instant do not overlap)."""
-    edges = sorted([(a, 1) for s in sets for a, _ in s] + [(b, -1) for s in sets for _, b in s])
-    best = cur = 0
-    for _, step in edges:
-        cur += step
-        best = max(best, cur)
-    return best
 
 
 def _person_record(n: int, person: _Person, presence: np.ndarray, present_s: float, waiting: np.ndarray,
@@ -397,12 +384,7 @@ def _attention(rec: dict, present_s: float, seen_s: float, duration: float, anal
         return None, None
     bot = bot_attention or {}
     actions = sum(rec[k] or 0 for k in ("chat_messages", "reactions", "hand_raises"))
-    comps: dict[str, Any] = {
-        "presence_share": _r(min(1.0, present_s / duration) if duration > 0 else 0.0),
-        "camera_share": _r(min(1.0, (rec["camera_on_s"] or 0.0) / seen_s) if seen_s > 0 else 0.0),
-        "responsiveness": bot.get("responsiveness"), "interaction": _r(scores.interaction(actions)),
-        "speaking": 1.0 if (rec["turns"] or 0) > 0 else 0.0}
-    score, comps["weights"] = scores.weighted(
-        {"presence": comps["presence_share"], "camera": comps["camera_share"], "responsiveness": comps["responsiveness"],
-         "interaction": comps["interaction"], "speaking": comps["speaking"]}, scores.ATTENTION_WEIGHTS)
-    return _r(score), comps
+    score, comps, weights = scores.attention(present_s / duration if duration > 0 else 0.0,
+                                             (rec["camera_on_s"] or 0.0) / seen_s if seen_s > 0 else 0.0,
+                                             bot.get("responsiveness"), actions, (rec["turns"] or 0) > 0)
+    return _r(score), {**comps, "weights": weights}

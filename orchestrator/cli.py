@@ -265,7 +265,7 @@ def _when(value: str) -> datetime:
     now = datetime.now(UTC)
     try:
         when = (now + timedelta(seconds=float(value[1:])) if value.startswith("+")
-                else datetime.fromisoformat(value.replace("Z", "+00:00")))
+                else datetime.fromisoformat(value))
     except (ValueError, OverflowError):
         raise _fail(f"--at: {value!r}: use +SECONDS or an ISO 8601 time") from None
     if when.tzinfo is None:

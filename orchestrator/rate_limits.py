@@ -187,7 +187,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         pass
     else:
         return now + seconds if math.isfinite(seconds) and 0 <= seconds < 7 * 86400 else None
-    for parse in (lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")), parsedate_to_datetime):
+    for parse in (datetime.fromisoformat, parsedate_to_datetime):
         try:
             dt = parse(value)
         except (ValueError, TypeError):

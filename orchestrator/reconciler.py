@@ -50,7 +50,7 @@ FRESH_S = 86400.0  # a meeting that ended less than a day ago may not be in Zoom
 
 
 def _parse(t: str | None) -> datetime | None:
-    return datetime.fromisoformat(t.replace("Z", "+00:00")) if t else None
+    return datetime.fromisoformat(t) if t else None
 
 
 @dataclass

@@ -13,7 +13,7 @@ from orchestrator import keys
 
 
 def _when(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(iso).timestamp()
 
 
 class ReportStore:
