@@ -201,10 +201,6 @@ def parse_scenario(text: str, path: Path) -> Scenario:
         raise ScenarioError(path, *first_problem(exc)) from None
 
 
-def read_scenario_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(path, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(path, "", f"cannot read: {exc}") from None
+def unreadable(path: Path, exc: OSError | UnicodeDecodeError) -> ScenarioError:
+    """The error for a scenario file that cannot be read (its reader is the caller: this core does no I/O)."""
+    return ScenarioError(path, "", "file not found" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc}")

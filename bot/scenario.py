@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from analysis.scenario import (EventSpec, MeetingSpec, ParticipantSpec, Scenario, ScenarioError, parse_scenario,
-                               read_scenario_text)
+                               unreadable)
 from analysis.policy import POLICIES, PolicyError, TrainingPolicy, parse_policy
 from native import Resampler
 
@@ -26,7 +26,11 @@ BLOCK = 1 << 16  # audio frames decoded at a time: the memory a track holds, wha
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file, every audio file it names (read to the end) and its policy."""
     path = Path(path)
-    scenario = parse_scenario(read_scenario_text(path), path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise unreadable(path, exc) from None
+    scenario = parse_scenario(text, path)
     for i, p in enumerate(scenario.participants):
         if p.audio is not None:
             _check_audio(path, i, path.parent / p.audio)

@@ -219,14 +219,15 @@ def zoom_emulator(
     import time
     from datetime import UTC, datetime, timedelta
 
-    from analysis.scenario import ScenarioError, parse_scenario, read_scenario_text
+    from analysis.scenario import ScenarioError
     from orchestrator.emulator_data import meeting_from_scenario, synthetic_meetings
+    from orchestrator.scenario_file import read_scenario
     from orchestrator.zoom_emulator import EmulatorServer, ZoomEmulator
 
     meetings = []
     try:
         for path in scenario or []:
-            meetings.append(meeting_from_scenario(parse_scenario(read_scenario_text(path), path)))
+            meetings.append(meeting_from_scenario(read_scenario(path)))
         emu = ZoomEmulator(meetings + synthetic_meetings(
             synthetic, participants, start=datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)), plan=plan)
     except (ScenarioError, ValueError) as exc:
@@ -294,8 +295,9 @@ def schedule_add(
 ) -> None:
     """Schedule a bot for a meeting; the orchestrator sends it. The same meeting and start again changes
     the schedule instead of adding another."""
-    from analysis.scenario import ScenarioError, parse_scenario, read_scenario_text
+    from analysis.scenario import ScenarioError
     from orchestrator.redis_conn import RedisUnavailable, open_redis
+    from orchestrator.scenario_file import read_scenario
     from orchestrator.schedule_store import Schedule, ScheduleStore
 
     if (meeting_id is None) == (scenario is None):
@@ -305,7 +307,7 @@ def schedule_add(
         from orchestrator.paths import InvalidIdentifier, check_id
 
         try:
-            sc = parse_scenario(read_scenario_text(scenario), scenario)
+            sc = read_scenario(scenario)
             check_id(sc.meeting.id, f"{scenario}: meeting.id")  # it names the bot's folder
         except (ScenarioError, InvalidIdentifier) as exc:
             raise _fail(str(exc)) from None

@@ -19,10 +19,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from analysis.contract import BotField
-from analysis.scenario import Scenario, ScenarioError, parse_scenario, read_scenario_text
+from analysis.scenario import Scenario, ScenarioError
 from orchestrator import keys
 from orchestrator.paths import InvalidIdentifier, check_id
 from orchestrator.report_store import ReportStore
+from orchestrator.scenario_file import read_scenario
 from orchestrator.schedule_store import MAX_LENGTH_S, Schedule, ScheduleStore, start_problem
 
 
@@ -117,7 +118,7 @@ def _scenario(path: Path) -> Scenario:
     try:
         info = path.stat()
         if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SCENARIO_BYTES:
-            return parse_scenario(read_scenario_text(path), path)
+            return read_scenario(path)
     except (OSError, ScenarioError):
         pass
     raise HTTPException(422, "scenario: file not found, unreadable, or not a valid scenario")
