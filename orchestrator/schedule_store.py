@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -100,10 +99,6 @@ class Schedule(BaseModel):
 
 def schedule_id(meeting_id: str, start_at: datetime) -> str:
     return f"{meeting_id}@{start_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-
-
-def new_job_id(schedule: str) -> str:
-    return f"{schedule.replace('@', '-')}-{uuid.uuid4().hex[:8]}"
 
 
 class ScheduleStore:
