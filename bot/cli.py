@@ -106,7 +106,7 @@ def demo(
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
 ) -> None:
     """Measure a generated 5-person training meeting live in the terminal, then write its report."""
-    from bot.scenario_gen import cache_dir, ensure_demo_scenario
+    from bot.generator.scenario_gen import cache_dir, ensure_demo_scenario
 
     console = Console()
     with console.status("Preparing the demo meeting (synthesising voices on first use)…"):
@@ -124,7 +124,7 @@ def bench_ingest(
     repeat: Annotated[int, typer.Option(help="Timed repetitions; the best is reported.")] = 5,
 ) -> None:
     """The whole signal path (ingest → resample → frames → VAD → talk time) vs raw webrtcvad."""
-    from bot.bench_ingest import run_ingest_bench
+    from bot.bench.ingest import run_ingest_bench
 
     try:
         run_ingest_bench(seconds=seconds, repeat=repeat, console=Console())
@@ -139,7 +139,7 @@ def bench_asr(
                                                 "about 4 minutes).")] = True,
 ) -> None:
     """WER (live vs offline), throughput under backlog, latency at real-time pace, peak memory."""
-    from bot.bench_asr import run_asr_bench
+    from bot.bench.asr import run_asr_bench
 
     try:
         run_asr_bench(Console(), realtime=realtime)
@@ -150,7 +150,7 @@ def bench_asr(
 @bench_app.command("talk")
 def bench_talk() -> None:
     """Talk-time accuracy: AMI against human references (with perturbations), demo against ground truth."""
-    from bot.bench_talk import run_talk_bench
+    from bot.bench.talk import run_talk_bench
 
     try:
         run_talk_bench(Console())
@@ -164,7 +164,7 @@ def bench_robustness(json_out: Path | None = typer.Option(None, "--json", help="
     on the AMI minute and a generated overlap-heavy meeting, against their references."""
     import json
 
-    from bot.bench_robustness import run_robustness_bench
+    from bot.bench.robustness import run_robustness_bench
 
     try:
         figures = run_robustness_bench(Console())
@@ -222,7 +222,7 @@ def bot(
             if when.tzinfo is None:
                 raise _fail("--start-at: give a time zone, e.g. 2026-11-22T15:00:00Z")
         job = job_id or f"sim-{when:%Y%m%dT%H%M%S}"
-        from bot.sim_bot import sim_bot_main
+        from bot.simulator.sim_bot import sim_bot_main
 
         try:
             code = sim_bot_main(scenario, when, job, out, asr=None if no_asr else AsrConfig())

@@ -12,7 +12,7 @@ from bot.assembly import Training, assemble
 from bot.pipeline import PipelineConfig
 from bot.scenario import expected_roster, load_policy, load_scenario
 from bot.transcriber import AsrConfig, Line
-from bot.simulator import SimulatorTransport
+from bot.simulator.transport import SimulatorTransport
 
 
 @dataclass(frozen=True)

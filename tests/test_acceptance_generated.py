@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bot.replay import replay
-from bot.scenario_gen import generate
+from bot.generator.scenario_gen import generate
 
 DUR = 40.0
 FRAME_S = 0.01  # one 10 ms chunk: presence must be exact to the frame

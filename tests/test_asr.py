@@ -12,7 +12,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from analysis.transcript import SAMPLE_RATE, Utterance, Word, pack, split_words, text_signals
 from analysis.transcript_coverage import DropReason
 from bot.asr import AsrScheduler, ModelNotFoundError, WhisperRecognizer
-from bot.tts import Voice, synthesize
+from bot.generator.tts import Voice, synthesize
 
 LINES = [  # (participant, voice, what they say)
     ("ana", Voice(name="en-us", variant="f2", rate=150, pitch=60), "Please check the link before you click it."),

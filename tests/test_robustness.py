@@ -11,8 +11,8 @@ from conftest import AMI_DIR, require_shared_data
 from analysis import presence as iv
 from analysis.reliability import Doubt, assess
 from analysis.talk_detector import TalkConfig
-from bot import audio_conditions as ac
-from bot import bench_robustness as bench
+from bot.bench import audio_conditions as ac
+from bot.bench import robustness as bench
 
 
 @pytest.fixture(scope="module")

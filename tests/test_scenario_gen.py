@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bot import scenario_gen, tts
+from bot.generator import scenario_gen, tts
 
 DUR = 10
 

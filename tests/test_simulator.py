@@ -12,8 +12,8 @@ import yaml
 from analysis.meeting_state import MeetingState
 from bot.replay import replay
 from bot.scenario import load_scenario
-from bot.scenario_gen import generate
-from bot.simulator import SimulatorTransport
+from bot.generator.scenario_gen import generate
+from bot.simulator.transport import SimulatorTransport
 
 START = "2026-11-20T15:00:00Z"
 

@@ -8,7 +8,7 @@ from conftest import AMI_DIR, require_shared_data
 
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
-from bot.bench_talk import reference_talk
+from bot.bench.talk import reference_talk
 from native import Ingest
 
 SR = 16_000

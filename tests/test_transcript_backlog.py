@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from conftest import SHARED_DATA, require_shared_data
 
-from bot.bench_asr import read_speech_meeting
+from bot.bench.asr import read_speech_meeting
 from bot.replay import replay
 from bot.transcriber import AsrConfig
 

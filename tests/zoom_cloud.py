@@ -8,7 +8,7 @@ import yaml
 
 from analysis.scenario import Scenario
 from bot.replay import replay
-from bot.scenario_view import join_late
+from bot.simulator.scenario_view import join_late
 
 
 def bot_report(doc: dict, tmp: Path, *, join_s: float, leave_s: float, customer_key: str) -> dict:

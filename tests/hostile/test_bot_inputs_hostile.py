@@ -32,7 +32,7 @@ from analysis.policy import PolicyError, TrainingPolicy, parse_policy
 from analysis.scenario import Scenario, ScenarioError, parse_scenario
 from bot.replay import replay
 from bot.scenario import load_scenario, read_policy
-from bot.simulator import SimulatorTransport
+from bot.simulator.transport import SimulatorTransport
 from native import Resampler
 
 EXIT_USAGE = 2
@@ -252,7 +252,7 @@ _DAY_RUN = """
 import sys
 from pathlib import Path
 from bot.scenario import load_scenario
-from bot.simulator import SimulatorTransport
+from bot.simulator.transport import SimulatorTransport
 
 path = Path(sys.argv[1])
 chunks = []

@@ -9,7 +9,6 @@ measured in process CPU time, so the figures are "× real time per core".
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -20,9 +19,8 @@ from scipy.signal import resample_poly
 
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
+from bot.bench.talk import AMI
 from native import EnergyGate, Ingest
-
-AMI = Path(__file__).resolve().parents[2] / "shared" / "data" / "meetings" / "ami-es2004a-750s"
 SDK_RATE = 32000
 CHUNK_MS = 10
 DRAIN_EVERY_MS = 100

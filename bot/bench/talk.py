@@ -24,7 +24,7 @@ from analysis.talk_detector import TalkConfig, TalkDetector
 from bot.replay import replay
 from native import EnergyGate, Ingest
 
-AMI = Path(__file__).resolve().parents[2] / "shared" / "data" / "meetings" / "ami-es2004a-750s"
+AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "meetings" / "ami-es2004a-750s"
 AMI_CHANNELS = {"MEO015": "source0.wav", "FEE013": "source1.wav", "MEE014": "source2.wav", "FEE016": "source3.wav"}
 QUIET = "MEE014"  # says only "Mm. Yeah."
 
@@ -119,8 +119,7 @@ def run_talk_bench(console: Console | None = None) -> dict:
         sens.add_row(name, *(f"{tot[k]:.1f}{'' if passes(k, tot[k], ref[k]) else ' ✗'}" for k in keys))
     console.print(sens)
 
-    from bot.scenario_gen import cache_dir
-    from bot.scenario_gen import ensure_demo_scenario
+    from bot.generator.scenario_gen import cache_dir, ensure_demo_scenario
 
     scenario = ensure_demo_scenario(cache_dir() / "demo")
     truth = json.loads((scenario.parent / "truth.json").read_text())["participants"]

@@ -1,6 +1,6 @@
 """`rollcall bench robustness`: talk time on meetings nobody tuned for.
 
-The talk detector runs on every condition of ``bot.audio_conditions`` built from real human speech (the
+The talk detector runs on every condition of ``bot.bench.audio_conditions`` built from real human speech (the
 shared AMI minute, against its human reference) and from a generated overlap-heavy meeting (against the
 generator's exact truth): each channel's gain (all at once, and different per channel), Zoom's Opus round
 trip, fan, pink and babble noise on one channel, a reverberant far-field channel, a microphone that picks
@@ -27,12 +27,13 @@ from analysis.events import SpeechSegment
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
 from analysis.talk_metrics import compute_talk_metrics
-from bot import audio_conditions as ac
-from bot.bench_talk import AMI, AMI_CHANNELS, QUIET, rttm_turns
+from bot.bench import audio_conditions as ac
+from bot.bench.talk import AMI, AMI_CHANNELS, QUIET, rttm_turns
+from bot.generator.scenario_gen import SCRIPTS, cache_dir, generate
 from native import EnergyGate, Ingest
 
 ASR = AMI.parents[1] / "asr"
-OVERLAP_SCRIPT = Path(__file__).with_name("scenarios") / "overlap_meeting.yaml"
+OVERLAP_SCRIPT = SCRIPTS / "overlap_meeting.yaml"
 TV = "TV"  # the participant who never speaks, near a television 30 dB below the meeting
 TV_BELOW_DB, FLOOR_BELOW_DB = 30.0, 45.0
 MAIN = ("FEE013", "FEE016", "MEO015")  # the AMI minute's three main speakers
@@ -132,7 +133,6 @@ def ami_minute(sources: list[np.ndarray]) -> Material:
 
 def overlap_meeting(sources: list[np.ndarray], cache: Path) -> Material:
     """The generated overlap-heavy meeting (built once into ``cache``)."""
-    from bot.scenario_gen import generate
 
     scenario = generate(OVERLAP_SCRIPT, cache / "overlap_meeting")
     truth = json.loads((scenario.parent / "truth.json").read_text())
@@ -243,7 +243,6 @@ def run_robustness_bench(console: Console | None = None, cache: Path | None = No
     console = console or Console()
     if not AMI.exists():
         raise FileNotFoundError(f"AMI data not found under {AMI}")
-    from bot.scenario_gen import cache_dir
 
     t0 = time.perf_counter()
     sources = speech_sources()

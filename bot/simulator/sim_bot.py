@@ -2,7 +2,7 @@
 
 The scenario's t=0 is ``start_at`` on the wall clock and the meeting runs in real time. A bot started
 after that (a late dispatch, or a replacement for one that died) joins late: it sees the meeting from
-now on, people already there appearing at its join (``bot/scenario_view.py``). Its media time 0 is its
+now on, people already there appearing at its join (``bot/simulator/scenario_view.py``). Its media time 0 is its
 join, as with Zoom. Outputs go to the output directory and, with a BotLink, to Redis.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from analysis.report import MeetingInfo, Report
 from bot.assembly import Training, assemble
 from bot.redis_link import BotLink, link_from_env
 from bot.scenario import expected_roster, load_policy, load_scenario
-from bot.scenario_view import join_late
-from bot.simulator import SimulatorTransport
+from bot.simulator.scenario_view import join_late
+from bot.simulator.transport import SimulatorTransport
 from bot.transcriber import AsrConfig
 from bot.zoom.credentials import customer_key_for
 

@@ -1,6 +1,6 @@
 """eSpeak NG text-to-speech via ctypes (the library shipped by ``espeakng-loader``).
 
-    from bot.tts import Voice, synthesize
+    from bot.generator.tts import Voice, synthesize
     audio, rate = synthesize("Hello there.", Voice(name="en-us", variant="m3", rate=170, pitch=45))
 
 ``audio`` is float32 mono in [-1, 1] at eSpeak's native rate (22050 Hz).

@@ -1,0 +1,1 @@
+"""`rollcall bench`: accuracy and speed measurements (development tools, not product code)."""
