@@ -118,6 +118,24 @@ def demo(
         raise _fail(str(exc)) from None
 
 
+@app.command()
+def generate(
+    script: Annotated[Path, typer.Argument(help="A generator script (YAML): meeting, participants, timeline.")],
+    out: Annotated[Path, typer.Argument(help="Where the scenario goes (kept if the script did not change).")],
+) -> None:
+    """Build a scenario from a script: synthesised voices, the scenario file and its exact truth."""
+    from bot.generator.scenario_gen import generate as build
+
+    console = Console(stderr=True)
+    try:
+        scenario = build(script, out, progress=lambda m: console.print(f"[dim]{escape(m)}[/]"))
+    except OSError as exc:
+        raise _fail(f"{script}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise _fail(f"{script}: {exc}") from None
+    print(scenario)
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     seconds: Annotated[float, typer.Option(help="Seconds of audio per participant channel to run.")] = 60.0,
