@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from analysis.scenario import first_problem, parse_document
+from analysis.scenario import validate_document
 
 
 class PolicyError(Exception):
@@ -110,13 +110,5 @@ POLICIES = {"default": DEFAULT_POLICY}  # the built-in policies, by the name a m
 def parse_policy(text: str, path: Path | str = "<policy>") -> TrainingPolicy:
     """Validate a policy's YAML; errors name the file, the field and the problem. Only PolicyError comes
     out of here, whatever the text."""
-    try:
-        raw: Any = parse_document(text)
-    except ValueError as exc:
-        raise PolicyError(path, "", str(exc)) from None
-    if not isinstance(raw, dict):
-        raise PolicyError(path, "", "must be a mapping of rules (min_presence_share, roll_call, …)")
-    try:
-        return TrainingPolicy.model_validate(raw)
-    except ValidationError as exc:
-        raise PolicyError(path, *first_problem(exc)) from None
+    return validate_document(text, TrainingPolicy, path, PolicyError,
+                             "of rules (min_presence_share, roll_call, …)")

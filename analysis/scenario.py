@@ -10,7 +10,8 @@ import json
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,6 +26,9 @@ EventKind = Literal[
 # The longest meeting (seconds) a scenario may describe, and a bot measure: a longer duration is a typo
 # or hostile, and the simulator would run on for it. Audio offsets stay within a day either way too.
 MAX_MEETING_S = 24 * 3600
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ScenarioError(Exception):
@@ -186,19 +190,27 @@ def first_problem(exc: ValidationError) -> tuple[str, str]:
     return where, problem
 
 
+def validate_document(text: str, model: type[M], path: Path | str,
+                      error: Callable[[Path | str, str, str], Exception], shape: str, *, json_syntax: bool = False) -> M:
+    """A document's text as ``model``; anything wrong is ``error(path, field, problem)`` and nothing else,
+    whatever the text (``shape`` says what the top level must be)."""
+    try:
+        raw: Any = parse_document(text, json_syntax=json_syntax)
+    except ValueError as exc:
+        raise error(path, "", str(exc)) from None
+    if not isinstance(raw, dict):
+        raise error(path, "", f"must be a mapping {shape}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise error(path, *first_problem(exc)) from None
+
+
 def parse_scenario(text: str, path: Path) -> Scenario:
     """Validate a scenario's text (YAML, or JSON when ``path`` ends in .json); ``path`` names it in errors.
     Only ScenarioError comes out of here, whatever the text."""
-    try:
-        raw: Any = parse_document(text, json_syntax=path.suffix.lower() == ".json")
-    except ValueError as exc:
-        raise ScenarioError(path, "", str(exc)) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(path, "", "must be a mapping with meeting, participants and events")
-    try:
-        return Scenario.model_validate(raw)
-    except ValidationError as exc:
-        raise ScenarioError(path, *first_problem(exc)) from None
+    return validate_document(text, Scenario, path, ScenarioError, "with meeting, participants and events",
+                             json_syntax=path.suffix.lower() == ".json")
 
 
 def unreadable(path: Path, exc: OSError | UnicodeDecodeError) -> ScenarioError:
