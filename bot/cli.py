@@ -4,23 +4,23 @@ from __future__ import annotations
 import math
 import os
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.markup import escape
 
 from analysis.policy import PolicyError
-from analysis.scenario import MAX_MEETING_S
+from analysis.scenario import MAX_MEETING_S, parse_scenario
 from bot.asr import ModelNotFoundError
 from bot.scenario import ScenarioError
 from bot.transcriber import AsrConfig
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Rollcall: attendance and engagement, measured live in Zoom meetings.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 bench_app = typer.Typer(no_args_is_help=True, help="Accuracy and speed benchmarks (slow; not part of the tests).")
 app.add_typer(bench_app, name="bench")
 err = Console(stderr=True)
@@ -40,19 +40,41 @@ def _speed(value: str) -> float | None:
     return speed
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rollcall {version('rollcall')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Rollcall: attendance and engagement, measured live in Zoom meetings."""
+
+
+def _heading(scenario: Path) -> tuple[str, float | None]:
+    """The scenario's topic and length for titles and progress, before the run reads it in full (a
+    scenario that cannot be read is reported by the run itself)."""
+    try:
+        s = parse_scenario(scenario.read_text(encoding="utf-8"), scenario)
+    except (OSError, UnicodeDecodeError, ScenarioError):
+        return scenario.stem, None
+    return s.meeting.topic, s.end_s
+
+
 def _fail(message: str) -> typer.Exit:
     # The message is plain text (paths, YAML snippets): no markup, and never re-wrapped mid-path.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
-def _run_live(scenario: Path, out: Path, speed: float | None, title: str,
+def _run_live(scenario: Path, out: Path, speed: float | None, title: str | None = None,
               silence_suppression_dbfs: float | None = None, asr: AsrConfig | None = None) -> None:
     from analysis.live_view import LiveView
     from bot.replay import replay
 
     console = Console()
-    view = LiveView(title)
+    view = LiveView(title or _heading(scenario)[0])
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         result = replay(scenario, out, speed=speed, silence_suppression_dbfs=silence_suppression_dbfs, asr=asr,
                         on_snapshot=lambda s: live.update(view.render(s)))
@@ -85,9 +107,15 @@ def replay(
     asr = None if no_asr else _asr_config(model, asr_threads)
     try:
         if live:
-            _run_live(scenario, out, pace, scenario.stem, silence_suppression, asr)
+            _run_live(scenario, out, pace, None, silence_suppression, asr)
         else:
-            result = run_replay(scenario, out, speed=pace, silence_suppression_dbfs=silence_suppression, asr=asr)
+            _, length = _heading(scenario)
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[media]}"),
+                          console=err, transient=True, disable=length is None) as bar:
+                task = bar.add_task("replaying", total=length, media="")
+                result = run_replay(scenario, out, speed=pace, silence_suppression_dbfs=silence_suppression, asr=asr,
+                                    on_snapshot=lambda snap: bar.update(task, completed=snap.t,
+                                                                        media=f"{snap.t:.0f} / {length:.0f} s"))
             typer.echo(f"{result.report_json}\n{result.report_html}")
     except (ScenarioError, PolicyError, ModelNotFoundError) as exc:
         raise _fail(str(exc)) from None
