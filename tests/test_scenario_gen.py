@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import wave
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from bot.generator import scenario_gen, tts
+from bot.generator.script import parse_script
 
 DUR = 10
 
@@ -250,11 +252,13 @@ def _with(*extra_lines, drop=None):
      r"after the meeting end"),
     (_with({"t": 1.0, "type": "say", "who": "zed", "text": "Hi."}), r"timeline\[21\].*unknown participant 'zed'"),
     (_with({"t": 1.0, "type": "chat", "who": "b", "text": "hi", "to": "nobody"}), r"unknown chat target 'nobody'"),
-    (_with({"t": 1.0, "type": "wave", "who": "b"}), r"unknown type 'wave'"),
+    (_with({"t": 1.0, "type": "wave", "who": "b"}),
+     r"timeline\[21\] \(t=1, wave, who=b\): Input tag 'wave' found using 'type' does not match"),
     (_with({"t": 1.0, "type": "join", "who": "a"}), r"a is already joined"),
     (_with({"t": 1.0, "type": "raise_hand", "who": "d"}), r"d is not joined"),
     (_with({"t": 11.0, "type": "chat", "who": "b", "text": "late"}), r"outside 0..duration_s"),
-    (_with({"t": 1.0, "type": "chat", "who": "b"}), r"missing \['text'\]"),
+    (_with({"t": 1.0, "type": "chat", "who": "b"}),
+     r"timeline\[21\] \(t=1, chat, who=b\): text: Field required"),
     ({**SCRIPT, "meeting": {**SCRIPT["meeting"], "start": "2026-11-20T15:00:00"}}, r"needs a time zone"),
 ])
 def test_invalid_scripts_raise(tmp_path, script, match):
@@ -273,6 +277,90 @@ def test_invalid_participants_raise(tmp_path):
     s["participants"][0]["voice"] = "xx-nonexistent"
     with pytest.raises(tts.TTSError, match="unknown eSpeak voice"):
         scenario_gen.generate(_write_script(tmp_path / "y.yaml", s), tmp_path / "o2")
+
+
+def _changed(change):
+    s = copy.deepcopy(SCRIPT)
+    change(s)
+    return s
+
+
+def _person(i, **fields):
+    return lambda s: s["participants"][i].update(fields)
+
+
+def _meeting(**fields):
+    return lambda s: s["meeting"].update(fields)
+
+
+def _line(line):
+    return lambda s: s["timeline"].append(line)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: s.update(speakers=[]), r"^speakers: unknown field$"),
+    (_meeting(policy="default"), r"^meeting\.policy: unknown field$"),
+    (lambda s: s["meeting"].pop("topic"), r"^meeting\.topic: Field required$"),
+    (_meeting(duration_s=float("inf")), r"^meeting\.duration_s: Input should be a finite number$"),
+    (_meeting(duration_s=0), r"^meeting\.duration_s: Input should be greater than 0$"),
+    (_meeting(duration_s="10"), r"^meeting\.duration_s: Input should be a valid number$"),
+    (_meeting(sample_rate=44100), r"^meeting\.sample_rate: Input should be 32000 or 48000$"),
+    (_meeting(start="tomorrow"), r"^meeting\.start: 'tomorrow' is not an ISO 8601 timestamp$"),
+    (lambda s: s.update(audio_rate=4000), r"^audio_rate: Input should be greater than or equal to 8000$"),
+    (lambda s: s.update(participants=[]), r"^participants: List should have at least 1 item"),
+    (_person(0, key="everyone"), r"^participants\[0\]: key: invalid key 'everyone'"),
+    (_person(1, key="a"), r"^participants\[1\]: duplicate key 'a'$"),
+    (_person(0, role="owner"), r"^participant a: role: Input should be 'host', 'cohost' or 'attendee'$"),
+    (_person(0, voice={"name": "en", "speed": 3}), r"^participant a: voice\.speed: unknown field$"),
+    (_person(0, voice=["en"]), r"^participant a: voice: must be a string \(en-us\+m3\) or a mapping$"),
+    (_person(0, customer_key="x" * 36), r"^participant a: customer_key: String should have at most 35 char"),
+    (_person(0, consent="yes"), r"^participant a: consent: Input should be a valid boolean$"),
+    (_person(0, gain_db="-6"), r"^participant a: gain_db: Input should be a valid number$"),
+    (_person(1, noise_db=0), r"^participant b: noise_db: Input should be less than 0$"),
+    (_person(3, leak_from="all"), r"^participant d: leak_from and leak_db go together$"),
+    (_person(2, leak_db=3), r"^participant c: leak_db: Input should be less than or equal to 0$"),
+    (_person(2, leak_from="a"), r"^participant c: leak_from: must be 'all' or a list of keys$"),
+    (_person(2, leak_from=["c"]), r"^participant c: leak_from names unknown participant 'c'$"),
+    (_line({"t": 5, "type": "end"}), r"^timeline\[21\] \(t=5, end\): 'end' may only appear at t=duration_s"),
+    (_line({"t": 10, "type": "end", "who": "a"}), r"^timeline\[21\] \(t=10, end, who=a\): who: unknown field$"),
+    (_line({"t": 1, "type": "join"}), r"^timeline\[21\] \(t=1, join\): who: Field required$"),
+    (_line({"t": "1", "type": "join", "who": "a"}),
+     r"^timeline\[21\] \(t='1', join, who=a\): t: Input should be a valid number$"),
+    (_line({"t": -1, "type": "join", "who": "a"}),
+     r"^timeline\[21\] \(t=-1, join, who=a\): t outside 0\.\.duration_s \(10\)$"),
+    (_line({"t": 1, "type": "join", "who": "a", "text": "hi"}),
+     r"^timeline\[21\] \(.*\): text: unknown field$"),
+    (_line({"t": 1, "type": "say", "who": "a", "text": " "}),
+     r"^timeline\[21\] \(.*\): text: must be a non-empty string$"),
+    (_line({"t": 1, "type": "reaction", "who": "a"}),
+     r"^timeline\[21\] \(t=1, reaction, who=a\): emoji: Field required$"),
+])
+def test_script_errors_name_the_place(change, match):
+    with pytest.raises(ValueError, match=match):
+        parse_script(_changed(change))
+
+
+def test_yaml_readings_come_back_as_text():
+    # YAML reads an unquoted timestamp as a datetime and an unquoted id or customer key as a number
+    s = _changed(_meeting(start=dt.datetime(2026, 11, 20, 16, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+                          id=85000000001, duration_s=10.0))
+    s["participants"][0]["customer_key"] = 1001
+    script = parse_script(s)
+    assert script.meeting.scenario_fields() == SCRIPT["meeting"]
+    assert isinstance(script.meeting.scenario_fields()["duration_s"], int)
+    assert script.participants[0].scenario_fields() == {"key": "a", "name": "Alice Host", "role": "host",
+                                                        "customer_key": "1001"}
+
+
+def test_lines_keep_the_scripts_field_order():
+    # scenario.yaml writes a line's fields as the script gives them (outputs must not change); defaults last
+    s = _changed(_line({"t": 2.5, "type": "chat", "who": "b", "to": "host", "text": "first"}))
+    chats = [(i, ln.payload()) for i, ln in parse_script(s).lines() if ln.type == "chat"]
+    assert chats == [(8, {"text": "Is this recorded?", "to": "everyone"}), (21, {"to": "host", "text": "first"})]
+    assert [list(p) for _, p in chats] == [["text", "to"], ["to", "text"]]
+    s = _changed(lambda s: s["timeline"][8].pop("to"))
+    assert [list(ln.payload().items()) for _, ln in parse_script(s).lines() if ln.type == "chat"] == \
+        [[("text", "Is this recorded?"), ("to", "everyone")]]
 
 
 def test_tts_voices_distinct_and_repeatable():

@@ -1,38 +1,44 @@
 """Scenario generator: a short YAML *script* -> a simulator scenario directory + exact ground truth.
 
-Script format (YAML)::
+Script format (YAML; the models are in ``bot.generator.script``)::
 
     meeting:                       # copied into scenario.yaml
       id: "85012345678"
       topic: "Quarterly compliance training"
       start: "2026-11-20T15:00:00Z"  # ISO 8601 with a time zone
-      duration_s: 60
-      sample_rate: 32000           # what the simulated SDK delivers (32000 | 48000)
-      frame_ms: 10
-    audio_rate: 22050              # optional: rate of the written WAVs (default: eSpeak native, 22050)
+      duration_s: 60               # > 0, at most a day
+      sample_rate: 32000           # what the simulated SDK delivers (32000 | 48000; default 32000)
+      frame_ms: 10                 # optional, 1..100 (default 10)
+    audio_rate: 22050              # optional: rate of the WAVs, 8000..48000 (default: eSpeak's, 22050)
     participants:
-      - key: p1
+      - key: p1                    # letters, digits, - and _; not everyone/host/bot (chat targets)
         name: "Dana Host"
-        role: host                 # host | cohost | attendee
-        customer_key: "emp-1001"   # optional
+        role: host                 # host | cohost | attendee (default attendee)
+        customer_key: "emp-1001"   # optional, at most 35 characters (Zoom's limit)
         email: "dana@example.com"  # optional
-        consent: true              # optional
-        voice: {name: en-us, variant: m3, rate: 165, pitch: 40, range: 60}   # or "en-us+m3"
+        consent: true              # optional (written only when given)
+        voice: {name: en-us, variant: m3, rate: 165, pitch: 40, range: 60}   # or "en-us+m3"; also volume, wordgap
         gain_db: -6                # optional, speech level applied to eSpeak output (default -6)
-        noise_db: -60              # optional steady background noise floor, RMS dBFS
-        leak_from: all             # optional crosstalk: "all" or a list of keys
-        leak_db: -18               #   level of the leaked copies relative to the source's speech
-        leak_delay_ms: 4           #   acoustic delay of the leaked copies (default 4)
-    timeline:                      # any order; sorted by t (stable)
+        noise_db: -60              # optional steady background noise floor, RMS dBFS (< 0)
+        leak_from: all             # optional crosstalk: "all" or a list of (other) keys
+        leak_db: -18               #   level of the leaked copies relative to the source's speech (<= 0)
+        leak_delay_ms: 4           #   acoustic delay of the leaked copies (>= 0, default 4)
+    timeline:                      # any order; sorted by t (stable); 0 <= t <= duration_s
       - {t: 0.0, type: join, who: p1}
       - {t: 0.0, type: unmute, who: p1}
       - {t: 1.0, type: say, who: p1, text: "Welcome, everyone."}
-      - {t: 9.0, type: chat, who: p2, text: "Is this recorded?", to: everyone}
-      # every other scenario event type is passed through unchanged:
-      # join leave mute unmute video_on video_off chat raise_hand lower_hand reaction
-      # share_start share_end rename   (`end` is optional; it is always written at duration_s)
+      - {t: 9.0, type: chat, who: p2, text: "Is this recorded?", to: everyone}   # or host, bot, a key
+      - {t: 9.5, type: reaction, who: p2, emoji: "👍"}
+      - {t: 9.8, type: rename, who: p2, name: "Raj P."}
+      # the other scenario event types are passed through as they are (with just t, type and who):
+      # join leave mute unmute video_on video_off raise_hand lower_hand share_start share_end
+      # (`end` is optional; it is always written at duration_s)
 
-Semantics and checks (violations raise ``ValueError`` naming the timeline line):
+Unknown fields are errors, numbers must be finite numbers (not text), and text, emoji and name must
+not be blank. A bad script raises ``ValueError`` naming the place (``meeting.start: …``,
+``participant p1: leak_db: …``, ``timeline[3] (t=12, say, who=p2, …): …``).
+
+Semantics (violations raise ``ValueError`` naming the timeline line):
 
 * a ``say`` puts the synthesised utterance on the speaker's track so that its first non-silent
   sample is at ``t`` (to the nearest sample); the utterance must lie entirely inside a span where
@@ -49,11 +55,11 @@ Output directory::
     scenario.yaml           simulator format, events sorted by t, ``end`` at duration_s
     channels/<key>.wav      16-bit PCM mono microphone track per participant, length duration_s
     truth.json              exact ground truth (see ``_truth``)
-    .script_sha256          cache key (script bytes + generator version)
+    .script_sha256          cache key (script bytes + generator and eSpeak NG versions)
 
 Entry points: ``generate(script_path, out_dir, progress=None)`` (cached on the script hash),
 ``ensure_demo_scenario(cache_dir, progress=None)`` (bot/generator/scenarios/demo_training.yaml), ``build``
-(uncached, takes a parsed dict) and ``python -m bot.generator.scenario_gen SCRIPT OUT_DIR``.
+(uncached, takes a parsed dict); on the command line ``rollcall generate SCRIPT OUT_DIR``.
 
 Ground truth speech intervals are the sample extents of the utterances as written (eSpeak's
 leading/trailing silence removed, everything below -50 dBFS at the edges cut off, so the clean
@@ -63,13 +69,12 @@ speech truth.  Same script -> byte-identical outputs (noise is seeded from the p
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
 import os
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,30 +82,13 @@ import numpy as np
 import yaml
 
 from bot.generator import tts
+from bot.generator.script import describe, parse_script
 
 GENERATOR_VERSION = "1"
 SCRIPTS = Path(__file__).with_name("scenarios")  # the generator scripts the product ships (demo, benches)
 DEMO_SCRIPT = SCRIPTS / "demo_training.yaml"
 
 TRIM_DBFS = -50.0
-DEFAULT_GAIN_DB = -6.0
-DEFAULT_LEAK_DELAY_MS = 4.0
-
-ROLES = {"host", "cohost", "attendee"}
-CHAT_TARGETS_FIXED = {"everyone", "host", "bot"}
-# event type -> (required fields, optional fields) besides t/type/who
-EVENT_FIELDS: dict[str, tuple[set[str], set[str]]] = {
-    "join": (set(), set()), "leave": (set(), set()),
-    "mute": (set(), set()), "unmute": (set(), set()),
-    "video_on": (set(), set()), "video_off": (set(), set()),
-    "raise_hand": (set(), set()), "lower_hand": (set(), set()),
-    "share_start": (set(), set()), "share_end": (set(), set()),
-    "chat": ({"text"}, {"to"}), "reaction": ({"emoji"}, set()), "rename": ({"name"}, set()),
-    "say": ({"text"}, set()),
-}
-PARTICIPANT_FIELDS = {"key", "name", "role", "customer_key", "email", "consent", "voice", "gain_db",
-                      "noise_db", "leak_from", "leak_db", "leak_delay_ms"}
-VOICE_FIELDS = {"name", "variant", "rate", "pitch", "range", "volume", "wordgap"}
 
 Progress = Callable[[str], None] | None
 
@@ -115,7 +103,7 @@ class _Participant:
     voice: tts.Voice
     gain_db: float
     noise_db: float | None
-    leak_from: list[str]
+    leak_from: list[str]              # resolved: keys, never "all"
     leak_db: float | None
     leak_delay_ms: float
 
@@ -125,190 +113,24 @@ class _Line:
     index: int                        # position in the script's timeline (for messages)
     t: float
     type: str
-    who: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
+    who: str
+    extra: dict[str, Any]             # the line's other fields (text, to, emoji, name), in the script's order
 
     def describe(self) -> str:
-        s = f"timeline[{self.index}] (t={self.t:g}, {self.type}"
-        if self.who:
-            s += f", who={self.who}"
-        if "text" in self.extra:
-            text = str(self.extra["text"])
-            s += f", text={text[:40] + '...' if len(text) > 40 else text!r}"
-        return s + ")"
+        return describe(self.index, {"t": self.t, "type": self.type, "who": self.who, **self.extra})
 
 
-def _num(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a number, got {value!r}")
-    return float(value)
-
-
-def _parse_voice(spec: Any, key: str) -> tts.Voice:
-    if spec is None:
-        return tts.Voice()
-    if isinstance(spec, str):
-        name, _, variant = spec.partition("+")
-        return tts.Voice(name=name, variant=variant or None)
-    if not isinstance(spec, dict):
-        raise ValueError(f"participant {key}: voice must be a string or a mapping, got {spec!r}")
-    unknown = set(spec) - VOICE_FIELDS
-    if unknown:
-        raise ValueError(f"participant {key}: unknown voice field(s) {sorted(unknown)}")
-    kw: dict[str, Any] = {}
-    for f in ("name", "variant"):
-        if spec.get(f) is not None:
-            kw[f] = str(spec[f])
-    for f in ("rate", "pitch", "range", "volume", "wordgap"):
-        if f in spec:
-            kw[f] = int(_num(spec[f], f"participant {key}: voice.{f}"))
-    return tts.Voice(**kw)
-
-
-def _parse(script: dict[str, Any]) -> tuple[dict[str, Any], int | None, dict[str, _Participant], list[_Line]]:
-    if not isinstance(script, dict):
-        raise ValueError("script must be a YAML mapping")
-    unknown = set(script) - {"meeting", "participants", "timeline", "audio_rate"}
-    if unknown:
-        raise ValueError(f"unknown top-level script key(s) {sorted(unknown)}")
-    m = script.get("meeting")
-    if not isinstance(m, dict):
-        raise ValueError("script needs a 'meeting' mapping")
-    for f in ("id", "topic", "start", "duration_s"):
-        if f not in m:
-            raise ValueError(f"meeting.{f} is required")
-    start = m["start"]
-    if isinstance(start, _dt.datetime):  # YAML parses unquoted timestamps
-        start = start.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if start.tzinfo \
-            else start.strftime("%Y-%m-%dT%H:%M:%S")
-    try:
-        start_dt = _dt.datetime.fromisoformat(str(start))
-    except ValueError:
-        raise ValueError(f"meeting.start {start!r} is not an ISO 8601 timestamp") from None
-    if start_dt.tzinfo is None:
-        raise ValueError(f"meeting.start {start!r} needs a time zone, e.g. 2026-11-20T15:00:00Z")
-    meeting = {
-        "id": str(m["id"]),
-        "topic": str(m["topic"]),
-        "start": str(start),
-        "duration_s": _num(m["duration_s"], "meeting.duration_s"),
-        "sample_rate": int(m.get("sample_rate", 32000)),
-        "frame_ms": int(m.get("frame_ms", 10)),
-    }
-    if meeting["duration_s"].is_integer():
-        meeting["duration_s"] = int(meeting["duration_s"])
-    if meeting["duration_s"] <= 0:
-        raise ValueError("meeting.duration_s must be > 0")
-    if meeting["sample_rate"] not in (32000, 48000):
-        raise ValueError(f"meeting.sample_rate must be 32000 or 48000, got {meeting['sample_rate']}")
-    extra_m = set(m) - set(meeting)
-    if extra_m:
-        raise ValueError(f"unknown meeting field(s) {sorted(extra_m)}")
-    audio_rate = script.get("audio_rate")
-    if audio_rate is not None:
-        audio_rate = int(_num(audio_rate, "audio_rate"))
-        if not 8000 <= audio_rate <= 48000:
-            raise ValueError(f"audio_rate {audio_rate} out of range 8000..48000")
-
-    plist = script.get("participants")
-    if not isinstance(plist, list) or not plist:
-        raise ValueError("script needs a non-empty 'participants' list")
-    parts: dict[str, _Participant] = {}
-    for i, p in enumerate(plist):
-        if not isinstance(p, dict) or "key" not in p or "name" not in p:
-            raise ValueError(f"participants[{i}] needs at least 'key' and 'name'")
-        key = str(p["key"])
-        if key in parts:
-            raise ValueError(f"participants[{i}]: duplicate key {key!r}")
-        if key in CHAT_TARGETS_FIXED or not key.replace("-", "").replace("_", "").isalnum():
-            raise ValueError(f"participants[{i}]: invalid key {key!r} (alphanumeric, not everyone/host/bot)")
-        unknown = set(p) - PARTICIPANT_FIELDS
-        if unknown:
-            raise ValueError(f"participant {key}: unknown field(s) {sorted(unknown)}")
-        role = p.get("role", "attendee")
-        if role not in ROLES:
-            raise ValueError(f"participant {key}: role must be one of {sorted(ROLES)}, got {role!r}")
-        fields: dict[str, Any] = {"key": key, "name": str(p["name"]), "role": role}
-        for f in ("customer_key", "email"):
-            if p.get(f) is not None:
-                fields[f] = str(p[f])
-        if len(fields.get("customer_key", "")) > 35:
-            raise ValueError(f"participant {key}: customer_key is longer than 35 characters (Zoom's limit)")
-        if "consent" in p:
-            if not isinstance(p["consent"], bool):
-                raise ValueError(f"participant {key}: consent must be true/false")
-            fields["consent"] = p["consent"]
-        leak_from = p.get("leak_from")
-        leak_db = p.get("leak_db")
-        if (leak_from is None) != (leak_db is None):
-            raise ValueError(f"participant {key}: leak_from and leak_db go together")
-        parts[key] = _Participant(
-            key=key, fields=fields, voice=_parse_voice(p.get("voice"), key),
-            gain_db=_num(p.get("gain_db", DEFAULT_GAIN_DB), f"participant {key}: gain_db"),
-            noise_db=None if p.get("noise_db") is None else _num(p["noise_db"], f"participant {key}: noise_db"),
-            leak_from=[] if leak_from is None else (["all"] if leak_from == "all" else leak_from),
-            leak_db=None if leak_db is None else _num(leak_db, f"participant {key}: leak_db"),
-            leak_delay_ms=_num(p.get("leak_delay_ms", DEFAULT_LEAK_DELAY_MS), f"participant {key}: leak_delay_ms"),
-        )
-    for p in parts.values():
-        if p.leak_from == ["all"]:
-            p.leak_from = [k for k in parts if k != p.key]
-        elif p.leak_from:
-            if not isinstance(p.leak_from, list):
-                raise ValueError(f"participant {p.key}: leak_from must be 'all' or a list of keys")
-            for k in p.leak_from:
-                if k not in parts or k == p.key:
-                    raise ValueError(f"participant {p.key}: leak_from names unknown participant {k!r}")
-        if p.leak_db is not None and p.leak_db > 0:
-            raise ValueError(f"participant {p.key}: leak_db must be <= 0 dB")
-        if p.noise_db is not None and p.noise_db >= 0:
-            raise ValueError(f"participant {p.key}: noise_db must be < 0 dBFS")
-        if p.leak_delay_ms < 0:
-            raise ValueError(f"participant {p.key}: leak_delay_ms must be >= 0")
-
-    tl = script.get("timeline")
-    if not isinstance(tl, list):
-        raise ValueError("script needs a 'timeline' list")
-    lines: list[_Line] = []
-    dur = meeting["duration_s"]
-    for i, e in enumerate(tl):
-        if not isinstance(e, dict) or "t" not in e or "type" not in e:
-            raise ValueError(f"timeline[{i}]: each line needs 't' and 'type' ({e!r})")
-        t = _num(e["t"], f"timeline[{i}].t")
-        typ = str(e["type"])
-        if typ == "end":
-            if t != dur or set(e) - {"t", "type"}:
-                raise ValueError(f"timeline[{i}]: 'end' may only appear at t=duration_s ({dur:g}); "
-                                 "it is written automatically")
-            continue
-        if typ not in EVENT_FIELDS:
-            raise ValueError(f"timeline[{i}] (t={t:g}): unknown type {typ!r}")
-        if not 0 <= t <= dur:
-            raise ValueError(f"timeline[{i}] (t={t:g}, {typ}): t outside 0..duration_s ({dur:g})")
-        who = e.get("who")
-        if who is None:
-            raise ValueError(f"timeline[{i}] (t={t:g}, {typ}): 'who' is required")
-        who = str(who)
-        if who not in parts:
-            raise ValueError(f"timeline[{i}] (t={t:g}, {typ}): unknown participant {who!r}")
-        req, opt = EVENT_FIELDS[typ]
-        extra = {k: v for k, v in e.items() if k not in ("t", "type", "who")}
-        missing = req - set(extra)
-        bad = set(extra) - req - opt
-        if missing or bad:
-            raise ValueError(f"timeline[{i}] (t={t:g}, {typ}, who={who}): "
-                             f"missing {sorted(missing)} / unexpected {sorted(bad)} field(s)")
-        for k in req:
-            if not isinstance(extra[k], str) or not extra[k].strip():
-                raise ValueError(f"timeline[{i}] (t={t:g}, {typ}, who={who}): '{k}' must be a non-empty string")
-        if typ == "chat":
-            to = str(extra.get("to", "everyone"))
-            if to not in CHAT_TARGETS_FIXED and to not in parts:
-                raise ValueError(f"timeline[{i}] (t={t:g}, chat, who={who}): unknown chat target {to!r}")
-            extra["to"] = to
-        lines.append(_Line(i, t, typ, who, extra))
-    lines.sort(key=lambda ln: ln.t)  # stable: ties keep script order
-    return meeting, audio_rate, parts, lines
+def _parse(raw: Any) -> tuple[dict[str, Any], int | None, dict[str, _Participant], list[_Line]]:
+    """Validate the script (``bot.generator.script``) and turn it into the generator's working data: the
+    scenario's meeting mapping, the WAV rate, the participants by key, the timeline in time order."""
+    script = parse_script(raw)
+    keys = [p.key for p in script.participants]
+    parts = {p.key: _Participant(key=p.key, fields=p.scenario_fields(), voice=p.voice.voice(),
+                                 gain_db=p.gain_db, noise_db=p.noise_db, leak_from=p.leaks_from(keys),
+                                 leak_db=p.leak_db, leak_delay_ms=p.leak_delay_ms)
+             for p in script.participants}
+    lines = [_Line(i, ln.t, ln.type, ln.who, ln.payload()) for i, ln in script.lines()]
+    return script.meeting.scenario_fields(), script.audio_rate, parts, lines
 
 
 # --------------------------------------------------------------------------- state replay
@@ -671,11 +493,3 @@ def ensure_demo_scenario(cache_dir: str | Path, progress: Progress = None) -> Pa
     """Build (once; cached) the demo compliance-training scenario into ``cache_dir/demo_training``.
     Returns the path of its ``scenario.yaml``; ``truth.json`` is next to it."""
     return generate(DEMO_SCRIPT, Path(cache_dir) / "demo_training", progress=progress)
-
-
-if __name__ == "__main__":  # python -m bot.generator.scenario_gen SCRIPT OUT_DIR
-    import sys
-
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m bot.generator.scenario_gen SCRIPT.yaml OUT_DIR")
-    print(generate(sys.argv[1], sys.argv[2], progress=lambda m: print(m, file=sys.stderr)))
