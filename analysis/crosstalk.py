@@ -17,6 +17,12 @@ leakage predicted from the other's channel (a close microphone picks up its own 
 anyone else). The statistics are a histogram of ratios in 1 dB bins with a weak prior, halved whenever
 it holds more than ``cap`` counts, so the estimate follows changes (someone moves) and depends only on
 the media, not on how it was delivered.
+
+A pair is **tight** when its ratios stay within ``tight_db`` (interquartile) over at least
+``tight_count`` frames: one voice reaching another microphone through the air keeps a steady ratio (a
+few dB), while a noise that merely coincides with someone's talk (babble, a fan's rumble) spreads with
+its own level (10 dB and more). What tight pairs predict is leakage for sure; the gate does not count
+it as the channel's background.
 """
 from __future__ import annotations
 
@@ -27,14 +33,17 @@ N_BINS = 131  # -90 .. +40 dB in 1 dB bins
 
 
 class CouplingModel:
-    def __init__(self, quantile: float, prior_db: float, prior_weight: float, cap: float) -> None:
+    def __init__(self, quantile: float, prior_db: float, prior_weight: float, cap: float, tight_db: float,
+                 tight_count: float) -> None:
         self.quantile = quantile
         self.prior_db = prior_db
         self.prior_weight = prior_weight
         self.cap = cap
+        self.tight_db, self.tight_count = tight_db, tight_count
         self.keys: list[str] = []
         self.hist = np.zeros((0, 0, N_BINS))
         self.gain = np.zeros((0, 0))  # linear, diagonal 0
+        self.tight_gain = np.zeros((0, 0))  # the gains of tight pairs (an acoustic path), else 0
 
     def add_channel(self, key: str) -> None:
         n = len(self.keys)
@@ -61,10 +70,18 @@ class CouplingModel:
         np.minimum(g, 1.0, out=g)
         np.fill_diagonal(g, 0.0)
         self.gain = g
+        # tight: the ratio stays within tight_db (interquartile) over enough frames, as a copy of one voice
+        # in another microphone does; a noise that merely coincides with the talk spreads with its level
+        spread = np.argmax(frac >= 0.75, axis=2) - np.argmax(frac >= 0.25, axis=2)
+        self.tight_gain = np.where((spread <= self.tight_db) & (tot[:, :, 0] >= self.tight_count), g, 0.0)
 
     def leakage(self, spread: np.ndarray) -> np.ndarray:
         """Predicted leaked energy [C, n] from the other channels' spread energies [C, n]."""
         return self.gain @ spread
+
+    def tight_leakage(self, spread: np.ndarray) -> np.ndarray:
+        """The part of :meth:`leakage` that comes through tight pairs."""
+        return self.tight_gain @ spread
 
     def update(self, energy: np.ndarray, present: np.ndarray, clear: np.ndarray,
                loudness: np.ndarray | None = None) -> bool:

@@ -10,7 +10,8 @@ Frame by frame, on the global frame grid, for every channel ``c`` at once:
    the floor, so speech that resumes after a pause is measured against the floor from before the pause.
 2. **Leakage**: each channel's energy above its floor (its own steady noise leaks nowhere), spread as the
    maximum over its last ``spread_frames`` frames (delay and reverberation on the way to other
-   microphones), times the couplings of :mod:`analysis.crosstalk`.
+   microphones), times the couplings of :mod:`analysis.crosstalk`. A channel that is background (far
+   below the meeting: a television) leaks nowhere: it is nobody's voice.
 3. **Sure own voice**: the frame arrived, its full-band energy is at most ``max_tilt`` times its voice-band
    energy (breath, handling noise and rumble sit below 300 Hz), and it exceeds ``margin`` × (floor +
    predicted leakage). Sure frames teach the channel's speech level (:mod:`analysis.levels`); sure frames
@@ -22,6 +23,9 @@ Frame by frame, on the global frame grid, for every channel ``c`` at once:
    noise alone starts nothing. Where the channel carries speech-like background (its background while
    others talk is within ``bg_range_db`` of its own speech level and ``bg_floor_gap_db`` above its steady
    floor: babble, a television), a candidate must also exceed that background by ``bg_margin_db``.
+   The background is what the channel carries beyond the leakage of *tight* couplings (another voice
+   heard in this microphone through an acoustic path): that is leakage its owner talks over, not a
+   background that hides them.
 5. **Gain**: every candidate is brought from the channel's speech level to ``nominal_db`` for webrtcvad,
    whose own threshold is absolute: a quiet microphone is heard as well as a loud one.
 
@@ -71,6 +75,7 @@ class GateParams:
     bg_margin_db: float
     bg_range_db: float
     bg_floor_gap_db: float
+    tight_db: float
     nominal_db: float
     max_gain_db: float
 
@@ -80,7 +85,7 @@ class EnergyGate:
         p = self.p = GateParams(**params)
         self.floor_frames = max(1, p.floor_frames)
         self.spread_frames = max(1, p.spread_frames)
-        self.coupling = CouplingModel(p.quantile, p.prior_db, p.prior_weight, p.cap)
+        self.coupling = CouplingModel(p.quantile, p.prior_db, p.prior_weight, p.cap, p.tight_db, p.min_level)
         self.levels = ChannelLevels(p.level_quantile, p.min_level, p.min_background, p.range_db, p.audible_db,
                                     p.level_cap)
         self._floor_hist: list[np.ndarray] = []  # per channel: the last floor_frames - 1 received energies
@@ -168,12 +173,14 @@ class EnergyGate:
             # the channel's speech level; before it has one, the others' typical level
             typical = float(np.median(lv.level_db[lv.has_level])) if lv.has_level.any() else p.nominal_db
             level_db = np.where(lv.has_level, lv.level_db, typical)
-            leak = self.coupling.leakage(spread[:, k:k + 1])[:, 0]
+            # a channel that is background (far below the meeting) is nobody's voice: it leaks nowhere
+            src = spread[:, k:k + 1] * lv.relevant[:, None]
+            leak = self.coupling.leakage(src)[:, 0]
             sure = ok & (e > p.margin * (fl + leak))
             # a channel that is background (far below the meeting) is nobody's voice: it teaches no coupling
             if self.coupling.update(excess[:, k:k + 1], present[:, k:k + 1],
                                     (sure & (e > p.clear * fl) & lv.relevant)[:, None], (f_db - level_db)[:, None]):
-                leak = self.coupling.leakage(spread[:, k:k + 1])[:, 0]
+                leak = self.coupling.leakage(src)[:, 0]
                 sure = ok & (e > p.margin * (fl + leak))
             clear = sure & (e > p.clear * fl)
             snr[:, k] = np.where(lv.has_level, lv.voice_level_db - fl_db, np.inf)
@@ -187,7 +194,10 @@ class EnergyGate:
             gain[:, k] = 10.0 ** (np.minimum(p.nominal_db - level_db, p.max_gain_db) / 20.0)
             # what the lowered margin may continue: a candidate by the full margin
             self._last_sure[ok & (e > 10.0 ** (p.floor_margin_db / 10.0) * fl + p.margin * leak) & above_bg] = at
-            lv.update(f_db, e_db, sure, clear)
+            # what the channel carries while others talk, less what a tight coupling explains of it
+            residual = e - self.coupling.tight_leakage(src)[:, 0]
+            bg_db = 10.0 * np.log10(np.maximum(np.where(residual > fl, residual, np.minimum(e, fl)), ENERGY_EPS))
+            lv.update(f_db, e_db, sure, clear, bg_db)
         self._frame += voice.shape[1]
         return cand, gain, snr
 

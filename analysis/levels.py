@@ -79,7 +79,8 @@ class ChannelLevels:
         self.relevant = ~self.has_level | ((self.level_db >= reference - self.range_db)
                                            & (self.level_db >= self.audible_db))
 
-    def update(self, full_db: np.ndarray, voice_db: np.ndarray, own: np.ndarray, clear: np.ndarray) -> None:
+    def update(self, full_db: np.ndarray, voice_db: np.ndarray, own: np.ndarray, clear: np.ndarray,
+               background_db: np.ndarray) -> None:
         """One frame of every channel: certain own-voice frames teach speech levels (full band, as loudness
         is heard, and voice band); while another relevant channel clearly talks, every channel teaches its
         background (voice band, as the gate compares; a missing frame, silence, at the energy floor)."""
@@ -93,7 +94,7 @@ class ChannelLevels:
             # every channel, sent or not: Zoom sends nothing for silence, and that silence is a sample too
             for c in range(len(talkers)):
                 if (talkers & (np.arange(len(talkers)) != c)).any():
-                    self.bg_hist[c, _bin(voice_db[c])] += 1.0
+                    self.bg_hist[c, _bin(background_db[c])] += 1.0
                     changed = True
         if changed:
             for h in (self.level_hist, self.voice_hist, self.bg_hist):

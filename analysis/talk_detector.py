@@ -47,6 +47,8 @@ class TalkConfig:
     coupling_prior_db: float = -30.0  # coupling assumed before anything is learned
     coupling_prior_weight: float = 2.5  # prior strength in frames: a few clear frames of a new pair override it
     coupling_cap: float = 3000.0  # histogram halves above this many counts (forgetting, ~1.5 min of talk)
+    coupling_tight_db: float = 5.0  # a pair whose ratios spread less than this (interquartile) is an acoustic
+    #   path (one voice in another microphone): what it predicts is leakage, not background
     # level independence (analysis.levels)
     level_quantile: float = 0.9  # a channel's speech level: this quantile of its sure own-voice frames' energies
     min_level_s: float = 0.6  # sure frames needed before a channel's level counts
@@ -88,6 +90,7 @@ class TalkConfig:
             floor_margin_low_db=self.floor_margin_low_db, snr_full_db=self.snr_full_db,
             snr_low_db=self.snr_low_db, hold_frames=int(round(self.hold_s * per_s)),
             bg_margin_db=self.bg_margin_db, bg_range_db=self.bg_range_db, bg_floor_gap_db=self.bg_floor_gap_db,
+            tight_db=self.coupling_tight_db,
             nominal_db=self.nominal_db, max_gain_db=self.max_gain_db)
 
 

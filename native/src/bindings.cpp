@@ -175,20 +175,20 @@ PYBIND11_MODULE(_ingest, m) {
                        double level_cap,
                        double floor_margin_db, double floor_margin_low_db, double snr_full_db, double snr_low_db,
                        int hold_frames, double bg_margin_db, double bg_range_db, double bg_floor_gap_db,
-                       double nominal_db, double max_gain_db) {
+                       double nominal_db, double max_gain_db, double tight_db) {
              return EnergyGate(rollcall::GateParams{floor_frames, spread_frames, margin, max_tilt, clear, quantile,
                                                     prior_db, prior_weight, cap, level_quantile, min_level,
                                                     min_background, range_db, audible_db, level_cap, floor_margin_db,
                                                     floor_margin_low_db, snr_full_db, snr_low_db, hold_frames,
                                                     bg_margin_db, bg_range_db, bg_floor_gap_db, nominal_db,
-                                                    max_gain_db});
+                                                    max_gain_db, tight_db});
            }),
            py::kw_only(), py::arg("floor_frames"), py::arg("spread_frames"), py::arg("margin"), py::arg("max_tilt"),
            py::arg("clear"), py::arg("quantile"), py::arg("prior_db"), py::arg("prior_weight"), py::arg("cap"),
            py::arg("level_quantile"), py::arg("min_level"), py::arg("min_background"), py::arg("range_db"),
            py::arg("audible_db"), py::arg("level_cap"), py::arg("floor_margin_db"), py::arg("floor_margin_low_db"), py::arg("snr_full_db"),
            py::arg("snr_low_db"), py::arg("hold_frames"), py::arg("bg_margin_db"), py::arg("bg_range_db"),
-           py::arg("bg_floor_gap_db"), py::arg("nominal_db"), py::arg("max_gain_db"),
+           py::arg("bg_floor_gap_db"), py::arg("nominal_db"), py::arg("max_gain_db"), py::arg("tight_db"),
            "The gate with analysis.energy_gate.GateParams, as keywords.")
       .def("add_channel", &EnergyGate::add_channel)
       .def_property_readonly("channels", &EnergyGate::channels)

@@ -46,6 +46,7 @@ int EnergyGate::add_channel() {
   frames.push_back(0);
   clipped.push_back(0);
   gain_.assign(static_cast<std::size_t>(c) * c, 0.0);
+  tight_gain_.assign(static_cast<std::size_t>(c) * c, 0.0);
   for (int i = 0; i < c; ++i)
     for (int j = 0; j < c; ++j) refresh_pair(i, j);
   levels_.add_channel();
@@ -60,33 +61,37 @@ std::vector<double> EnergyGate::floor_db() const {
 }
 
 // The coupling gain of j -> i: the bin centre where the histogram's cumulative share first reaches the
-// quantile, capped at 0 dB.
+// quantile, capped at 0 dB; tight when the interquartile spread of the ratios is at most tight_db over at
+// least min_level frames.
 void EnergyGate::refresh_pair(int i, int j) {
   const int c = channels();
   const Hist& h = hist_[i * c + j];
   double tot = 0.0;
   for (double x : h) tot += x;
   double g = 0.0;
+  bool tight = false;
   if (i != j && tot > 0.0) {
     double cum = 0.0;
-    int b = 0;
-    for (int k = 0; k < kBins; ++k) {
+    int b = -1, q25 = -1, q75 = -1;
+    for (int k = 0; k < kBins && (b < 0 || q25 < 0 || q75 < 0); ++k) {
       cum += h[k];
-      if (cum / tot >= p_.quantile) {
-        b = k;
-        break;
-      }
+      const double share = cum / tot;
+      if (b < 0 && share >= p_.quantile) b = k;
+      if (q25 < 0 && share >= 0.25) q25 = k;
+      if (q75 < 0 && share >= 0.75) q75 = k;
     }
-    g = std::min(1.0, std::pow(10.0, (kBinLoDb + b + 0.5) / 10.0));
+    g = std::min(1.0, std::pow(10.0, (kBinLoDb + std::max(b, 0) + 0.5) / 10.0));
+    tight = q75 - q25 <= p_.tight_db && tot >= p_.min_level;
   }
   gain_[i * c + j] = g;
+  tight_gain_[i * c + j] = tight ? g : 0.0;
 }
 
-void EnergyGate::leakage(const double* spread, double* leak) const {
+void EnergyGate::leakage(const std::vector<double>& gains, const double* spread, double* leak) const {
   const int c = channels();
   for (int i = 0; i < c; ++i) {
     double l = 0.0;
-    for (int j = 0; j < c; ++j) l += gain_[i * c + j] * spread[j];
+    for (int j = 0; j < c; ++j) l += gains[i * c + j] * spread[j];
     leak[i] = l;
   }
 }
@@ -123,8 +128,8 @@ bool EnergyGate::learn(const double* x, const std::uint8_t* present, const std::
 void EnergyGate::process(const double* voice, const double* full, const std::uint8_t* present, std::int64_t n,
                          std::uint8_t* cand, double* gain, double* snr) {
   const int c = channels();
-  std::vector<double> v(c), floor(c), excess(c), spread(c), leak(c), e_db(c), f_db(c), fl_db(c), level(c),
-      loudness(c), known;
+  std::vector<double> v(c), floor(c), excess(c), spread(c), src(c), leak(c), tight(c), bg_db(c), e_db(c), f_db(c),
+      fl_db(c), level(c), loudness(c), known;
   std::vector<std::uint8_t> got(c), ok(c), sure(c), clear(c), teach(c);
   const ChannelLevels& lv = levels_;
   for (std::int64_t k = 0; k < n; ++k, ++frame_) {
@@ -174,8 +179,10 @@ void EnergyGate::process(const double* voice, const double* full, const std::uin
       level[i] = lv.has_level[i] ? lv.level_db[i] : typical;
       loudness[i] = f_db[i] - level[i];
     }
+    // a channel that is background (far below the meeting) is nobody's voice: it leaks nowhere
+    for (int i = 0; i < c; ++i) src[i] = lv.relevant[i] ? spread[i] : 0.0;
     auto gate_sure = [&] {
-      leakage(spread.data(), leak.data());
+      leakage(gain_, src.data(), leak.data());
       for (int i = 0; i < c; ++i) {
         sure[i] = ok[i] && v[i] > p_.margin * (floor[i] + leak[i]);
         clear[i] = sure[i] && v[i] > p_.clear * floor[i];
@@ -202,7 +209,13 @@ void EnergyGate::process(const double* voice, const double* full, const std::uin
       // what the lowered margin may continue: a candidate by the full margin
       if (ok[i] && v[i] > full_floor_margin_ * floor[i] + p_.margin * leak[i] && above_bg) last_sure_[i] = frame_;
     }
-    levels_.update(f_db.data(), e_db.data(), sure.data(), clear.data());
+    // what the channel carries while others talk, less what a tight coupling explains of it
+    leakage(tight_gain_, src.data(), tight.data());
+    for (int i = 0; i < c; ++i) {
+      const double residual = v[i] - tight[i];
+      bg_db[i] = to_db(residual > floor[i] ? residual : std::min(v[i], floor[i]));
+    }
+    levels_.update(f_db.data(), e_db.data(), sure.data(), clear.data(), bg_db.data());
   }
 }
 

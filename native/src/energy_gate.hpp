@@ -19,7 +19,7 @@ struct GateParams {
   double level_quantile, min_level, min_background, range_db, audible_db, level_cap;
   double floor_margin_db, floor_margin_low_db, snr_full_db, snr_low_db;
   int hold_frames;
-  double bg_margin_db, bg_range_db, bg_floor_gap_db, nominal_db, max_gain_db;
+  double bg_margin_db, bg_range_db, bg_floor_gap_db, nominal_db, max_gain_db, tight_db;
 };
 
 class EnergyGate {
@@ -48,7 +48,9 @@ class EnergyGate {
 
  private:
   using Hist = std::array<double, kBins>;
-  void leakage(const double* spread, double* leak) const;
+  // Predicted leakage into every channel from the sources' spread energies, through `gains` (gain_ or
+  // tight_gain_).
+  void leakage(const std::vector<double>& gains, const double* spread, double* leak) const;
   bool learn(const double* x, const std::uint8_t* present, const std::uint8_t* clear, const double* loudness);
   void refresh_pair(int i, int j);
 
@@ -61,6 +63,7 @@ class EnergyGate {
   std::vector<std::int64_t> last_sure_;  // per channel: the last sure frame
   std::vector<Hist> hist_;  // [i * C + j]: ratio histogram of the coupling j -> i
   std::vector<double> gain_;  // [i * C + j]
+  std::vector<double> tight_gain_;  // [i * C + j]: gain_ where the pair is tight (an acoustic path), else 0
   std::vector<int> touched_;  // pairs updated by the current frame
   ChannelLevels levels_;
 };

@@ -94,7 +94,7 @@ void ChannelLevels::refresh_relevance() {
 }
 
 void ChannelLevels::update(const double* full_db, const double* voice_db, const std::uint8_t* own,
-                           const std::uint8_t* clear) {
+                           const std::uint8_t* clear, const double* background_db) {
   const int c = channels();
   bool levels_changed = false;
   int talkers = 0, talker = -1;
@@ -107,7 +107,7 @@ void ChannelLevels::update(const double* full_db, const double* voice_db, const 
       levels_changed = true;
     }
     const bool background = talkers > 1 || (talkers == 1 && talker != i);  // someone other than i talks
-    if (background) add(bg_[i], bin(voice_db[i]));
+    if (background) add(bg_[i], bin(background_db[i]));
     if (own[i] || background) refresh(i, own[i], background);
   }
   if (levels_changed) refresh_relevance();

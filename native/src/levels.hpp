@@ -20,8 +20,10 @@ class ChannelLevels {
   int channels() const { return static_cast<int>(level_.size()); }
 
   // One frame of every channel (arrays of channels() values): `own` frames teach the speech levels; while
-  // another relevant channel is `clear`, every channel teaches its background (a missing frame: silence).
-  void update(const double* full_db, const double* voice_db, const std::uint8_t* own, const std::uint8_t* clear);
+  // another relevant channel is `clear`, every channel teaches its background, `background_db` (a missing
+  // frame: silence).
+  void update(const double* full_db, const double* voice_db, const std::uint8_t* own, const std::uint8_t* clear,
+              const double* background_db);
 
   std::vector<double> level_db, voice_level_db, background_db;
   std::vector<std::uint8_t> has_level, has_background, relevant;
