@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from analysis import contract as c
 from analysis.contract import BotField, BotStatus
 from analysis.live import LiveSnapshot
 from analysis.observations import Decided, Observation, encode
+from bot.settings import BotSettings
 
 log = logging.getLogger(__name__)
 LIVE_STREAM_MAX = 1000
@@ -184,8 +184,9 @@ class BotLink:
 
 
 def link_from_env(job_id: str, meeting_id: str) -> BotLink | None:
-    """A BotLink when REDIS_URL says where the orchestrator's Redis is; None for a standalone run."""
-    url = os.environ.get("REDIS_URL")
+    """A BotLink when REDIS_URL (``BotSettings.redis_url``) says where the orchestrator's Redis is; None for
+    a standalone run."""
+    url = BotSettings().redis_url
     if not url:
         return None
     return BotLink(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5),

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator import http_api, live_page, webhook_events, webhooks
-from orchestrator.calendar_sync import CalendarSettings, CalendarSync
+from orchestrator.calendar_sync import CalendarSync
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.reconcile_queue import ReconcileQueue
 from orchestrator.rate_limits import Priority
@@ -32,11 +32,11 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable[[], float] = time.time,
                stream_limits: live_page.StreamLimits | None = None) -> FastAPI:
     """The app, with its dependencies on ``app.state`` so tests can give their own Redis, clock and caps on
-    live streams (default: from the environment). Its OpenAPI is served by the admin API, behind the token."""
+    live streams (default: ``settings.live_streams``). Its OpenAPI is served by the admin API, behind the token."""
     app = FastAPI(title="Rollcall", description="Zoom webhooks in; schedules, bots and final records out.",
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings, app.state.redis, app.state.clock = settings, redis_client, clock
-    app.state.live_streams = live_page.StreamSlots(stream_limits or live_page.StreamLimits())
+    app.state.live_streams = live_page.StreamSlots(stream_limits or settings.live_streams)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(webhooks.router)
     app.include_router(http_api.router)
@@ -73,7 +73,7 @@ def _consume_webhooks(settings: Settings, r: redis.Redis, stop: threading.Event)
     """The webhook consumer; with trainers and the Zoom app configured, meeting.updated/deleted/started
     also reach the training calendar (moved, cancelled and early-started sessions)."""
     kwargs = {"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}
-    calendar = CalendarSettings()
+    calendar = settings.calendar
     if calendar.trainers and settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
         with open_zoom(settings, r, priority=Priority.LIVE) as api:
             sync = CalendarSync(api, r, calendar)

@@ -37,7 +37,7 @@ from analysis.contract import LiveEntry
 from analysis.live import LiveParticipant, LiveSnapshot, LiveTotals
 from orchestrator import keys
 from orchestrator.live_access import issue
-from orchestrator.live_page import StreamLimits
+from orchestrator.settings import Settings, StreamLimits
 from orchestrator.redis_conn import EmbeddedRedis, free_port
 from orchestrator.schedule_store import Schedule, ScheduleStore
 from orchestrator.webhook_auth import signature
@@ -252,7 +252,7 @@ def _serve(url: str, port: int, log: Path) -> subprocess.Popen:
 
 def run_serve_bench(console: Console, *, streams: int = 200, rate: float = 20.0, seconds: float = 30.0,
                     polls: float = 5.0, together: bool = False) -> Result:
-    limits = StreamLimits()
+    limits = Settings().live_streams  # the caps the server under test reads
     if streams >= limits.total:
         raise ValueError(f"open fewer streams than the global cap ({limits.total})")
     meetings = [str(FIRST_MEETING + i) for i in range(-(-streams // limits.per_link))]

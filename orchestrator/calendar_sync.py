@@ -31,23 +31,22 @@ import contextlib
 import json
 import logging
 import hashlib
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import redis
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import ValidationError
 
 from orchestrator import keys
 from orchestrator.rate_limits import Category, DailyCapReached, Priority
 from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.settings import CalendarSettings  # the `calendar` section of Settings
 from orchestrator.zoom_api import NotFound, ZoomApi, ZoomApiError
 from orchestrator.zoom_models import ScheduledMeeting
 from orchestrator.zoom_oauth import OAuthError
@@ -61,61 +60,6 @@ CALENDAR_CANCELLED = "calendar_cancelled"  # field of a schedule's hash: the cal
 SYNC_LOCK = keys.CALENDAR_LOCK
 LOCK_TTL_S = 600.0  # a sync holding the lock longer than this (it died) loses it
 ZOOM_ERRORS = (ZoomApiError, DailyCapReached, OAuthError)  # Zoom could not be asked; worth trying again later
-
-
-class CalendarSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
-
-    trainers: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="ROLLCALL_TRAINERS")
-    training_topic: str | None = Field(default=None, alias="ROLLCALL_TRAINING_TOPIC")
-    training_field: str | None = Field(default=None, alias="ROLLCALL_TRAINING_FIELD")
-    bot_lead_s: float = Field(default=60.0, ge=0, alias="ROLLCALL_BOT_LEAD_S")
-    sync_every_s: float = Field(default=900.0, gt=0, alias="ROLLCALL_SYNC_EVERY_S")
-    horizon_days: float = Field(default=14.0, gt=0, alias="ROLLCALL_SYNC_HORIZON_DAYS")
-    # the policy the trainings' bots check ("default" or a policy file on the bots' host)
-    policy: str = Field(default="default", alias="ROLLCALL_TRAINING_POLICY")
-
-    @field_validator("trainers", mode="before")
-    @classmethod
-    def _comma_separated(cls, v: Any) -> Any:
-        items = v.split(",") if isinstance(v, str) else v
-        return [str(t).strip() for t in items if str(t).strip()] if isinstance(items, list | tuple) else items
-
-    @field_validator("training_topic", "training_field", mode="before")
-    @classmethod
-    def _blank(cls, v: Any) -> Any:
-        return None if isinstance(v, str) and not v.strip() else v
-
-    @field_validator("training_topic")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"ROLLCALL_TRAINING_TOPIC is not a regular expression: {exc}") from None
-        return v
-
-    @field_validator("training_field")
-    @classmethod
-    def _field_value(cls, v: str | None) -> str | None:
-        if v is not None and ("=" not in v or not v.partition("=")[0].strip()):
-            raise ValueError("ROLLCALL_TRAINING_FIELD must be Field=Value (a tracking field and its value)")
-        return v
-
-    @property
-    def topic_pattern(self) -> re.Pattern[str] | None:
-        """The topic rule; None when only the tracking field selects (then the topic selects nothing)."""
-        if self.training_topic is not None:
-            return re.compile(self.training_topic, re.IGNORECASE)
-        return None if self.training_field is not None else re.compile("")
-
-    @property
-    def field_rule(self) -> tuple[str, str] | None:
-        if self.training_field is None:
-            return None
-        name, _, value = self.training_field.partition("=")
-        return name.strip().casefold(), value.strip().casefold()
 
 
 @dataclass

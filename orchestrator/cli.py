@@ -29,15 +29,17 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 def _settings(data_dir: Path | None):
+    """The one configuration (environment and ``.env``, docs/configuration.md); a bad value is exit 2 with
+    the variable named."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
-    from orchestrator.settings import Settings
+    from orchestrator.settings import Settings, describe_error
 
     try:
         s = Settings()
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise _fail(f"configuration: {e['loc'][0]}: {e['msg']}") from None
+    except (ValidationError, SettingsError) as exc:
+        raise _fail(f"configuration: {describe_error(exc)}") from None
     return s.model_copy(update={"data_dir": data_dir}) if data_dir else s
 
 
@@ -408,11 +410,11 @@ def orchestrator(
 
 def start_calendar_sync(settings, r, stop: threading.Event) -> threading.Thread | None:
     """The training calendar sync on a thread, when trainers and the Zoom app's credentials are set."""
-    from orchestrator.calendar_sync import CalendarSettings, CalendarSync
+    from orchestrator.calendar_sync import CalendarSync
     from orchestrator.rate_limits import Priority
     from orchestrator.zoom_client import open_zoom
 
-    cal = CalendarSettings()
+    cal = settings.calendar
     if not cal.trainers:
         return None
     if not (settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import time
 from typing import TYPE_CHECKING
@@ -24,9 +23,8 @@ from urllib.parse import urlsplit
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from orchestrator.launchers import BotJob, bot_command
+from orchestrator.settings import KubernetesSettings
 
 if TYPE_CHECKING:
     from orchestrator.settings import Settings
@@ -48,20 +46,13 @@ API_TIMEOUT_S = 10.0  # a hung API server must not hold up the dispatcher's loop
 _BOT_PREFIX = ["python", "-m", "bot.cli", "bot"]
 
 
-class K8sSettings(BaseSettings):
-    """Where and how bot Jobs run. ``REDIS_URL`` must be reachable from the pods: the embedded Redis an
-    orchestrator starts when it is unset listens on the orchestrator's loopback only."""
+class K8sSettings(KubernetesSettings):
+    """What the launcher works from: the ``k8s`` section of ``Settings`` (``Settings.k8s``) and the Redis
+    the bots report to (``Settings.redis_url``), which must be reachable from the pods: the embedded Redis
+    an orchestrator starts when ``REDIS_URL`` is unset listens on the orchestrator's loopback only. A plain
+    model, not read from the environment: build it with ``KubernetesLauncher.from_settings``."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
-
-    namespace: str = Field(default="rollcall", alias="ROLLCALL_K8S_NAMESPACE")
-    image: str = Field(default="rollcall-bot:latest", alias="ROLLCALL_BOT_IMAGE")
-    secret: str = Field(default="rollcall-bot", alias="ROLLCALL_K8S_SECRET")
-    cpu: str = Field(default="1", alias="ROLLCALL_K8S_CPU")
-    memory: str = Field(default="1Gi", alias="ROLLCALL_K8S_MEMORY")
-    ttl_s: int = Field(default=3600, ge=0, alias="ROLLCALL_K8S_TTL_S")
-    service_account: str = Field(default="rollcall-bot", alias="ROLLCALL_K8S_SERVICE_ACCOUNT")
-    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL", repr=False)  # may carry a password
 
 
 def _short_hash(text: str) -> str:
@@ -100,18 +91,18 @@ def _has_password(url: str) -> bool:
         return True  # unparsable: treat it as secret rather than copy it into the spec
 
 
-def load_api_client() -> k8s.ApiClient:
+def load_api_client(settings: KubernetesSettings) -> k8s.ApiClient:
     """In a pod (``KUBERNETES_SERVICE_HOST`` set) its service account; elsewhere ``KUBECONFIG`` or
     ``~/.kube/config``."""
     cfg = k8s.Configuration()
     try:
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if settings.service_host:
             k8s_config.load_incluster_config(client_configuration=cfg)
         else:
-            k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=cfg)
+            k8s_config.load_kube_config(config_file=settings.kubeconfig, client_configuration=cfg)
     except (k8s_config.ConfigException, OSError, TypeError) as exc:
-        where = "the pod's service account" if os.environ.get("KUBERNETES_SERVICE_HOST") else \
-            f"the kube config ({os.environ.get('KUBECONFIG', '~/.kube/config')})"
+        where = "the pod's service account" if settings.service_host else \
+            f"the kube config ({settings.kubeconfig or '~/.kube/config'})"
         raise ValueError(f"--launcher kubernetes: cannot load {where}: {exc}") from exc
     return k8s.ApiClient(cfg)
 
@@ -130,7 +121,7 @@ class KubernetesLauncher:
             raise ValueError("--launcher kubernetes needs REDIS_URL: a Redis the bot pods can reach (the "
                              "embedded Redis used when it is unset listens on the orchestrator's loopback only)")
         self.settings = settings
-        self.api_client = api_client or load_api_client()
+        self.api_client = api_client or load_api_client(settings)
         self.batch = k8s.BatchV1Api(self.api_client)
         self.core = k8s.CoreV1Api(self.api_client)
         self.status_cache_s = status_cache_s
@@ -139,9 +130,8 @@ class KubernetesLauncher:
 
     @classmethod
     def from_settings(cls, settings: Settings, api_client: k8s.ApiClient | None = None) -> KubernetesLauncher:
-        k8s_settings = K8sSettings()
-        if settings.redis_url:
-            k8s_settings = k8s_settings.model_copy(update={"redis_url": settings.redis_url})
+        """The launcher of ``settings.k8s``, its bots reporting to ``settings.redis_url``."""
+        k8s_settings = K8sSettings(**settings.k8s.model_dump(), redis_url=settings.redis_url)
         return cls(k8s_settings, api_client)  # checks REDIS_URL before it looks for a cluster
 
     # ---- the Job ---------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from typing import Protocol
 from orchestrator import paths
 from orchestrator.schedule_store import Schedule
 
-# the environment a bot inherits from the orchestrator: its Meeting SDK credentials and nothing else secret
+# the environment a bot inherits from the orchestrator: its Meeting SDK credentials and join tokens
+# (bot/settings.py, docs/configuration.md) and nothing else secret
 BOT_ENV = ("ZOOM_SDK_CLIENT_ID", "ZOOM_SDK_CLIENT_SECRET", "ZOOM_ZAK", "ZOOM_OBF_TOKEN", "ZOOM_APP_PRIVILEGE_TOKEN",
-           "PATH", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME")
+           "ZOOM_WEBINAR_TOKEN", "PATH", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME")
 
 
 @dataclass(frozen=True)

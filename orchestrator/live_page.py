@@ -8,8 +8,8 @@ people's rows and no transcript.
 
 A stream waits for snapshots in asyncio (its own ``redis.asyncio`` connection, blocked in XREAD), never on
 a worker thread: the threads serve the webhooks and the admin API, and a few dozen open pages once took
-them all. Open streams are capped per signed link and in all (``StreamLimits``); past a cap the answer is
-a 429, and a stream gives its place back however it ends (the meeting ended, the browser left, the
+them all. Open streams are capped per signed link and in all (``Settings.live_streams``); past a cap the
+answer is a 429, and a stream gives its place back however it ends (the meeting ended, the browser left, the
 server stops: then its streams end within a second, and the browsers reconnect with their last event).
 """
 from __future__ import annotations
@@ -28,13 +28,12 @@ import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import Receive, Scope, Send
 
 from analysis.contract import LiveEntry
 from orchestrator import keys
 from orchestrator.live_access import Access, Denied, check
+from orchestrator.settings import StreamLimits  # the `live_streams` section of Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -42,16 +41,6 @@ PAGE = (Path(__file__).parent / "static" / "live.html").read_text(encoding="utf-
 KEEPALIVE_S = 15.0
 WAIT_MS = 1000  # one XREAD's wait: how soon a stream sees the server stopping
 _EVENT_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")  # a Redis stream id: what the events carry as their id
-
-
-class StreamLimits(BaseSettings):
-    """Open event streams allowed at once, per signed link (a shared or leaked link cannot take the server;
-    the admin token has none) and in all (each holds a socket and a Redis connection)."""
-
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
-
-    per_link: int = Field(default=5, ge=1, alias="ROLLCALL_LIVE_STREAMS_PER_LINK")
-    total: int = Field(default=250, ge=1, alias="ROLLCALL_LIVE_STREAMS_MAX")
 
 
 class StreamSlots:

@@ -372,18 +372,18 @@ def test_run_syncs_until_stopped(cal):
 def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("ROLLCALL_TRAINERS", " trainer-1 , coach@example.com,, ")
     monkeypatch.setenv("ROLLCALL_TRAINING_FIELD", "Purpose = Training ")
-    s = CalendarSettings()
+    s = Settings().calendar
     assert s.trainers == ["trainer-1", "coach@example.com"]
     assert s.field_rule == ("purpose", "training") and s.topic_pattern is None  # the field alone selects
     assert (s.bot_lead_s, s.sync_every_s, s.horizon_days) == (60, 900, 14)
     monkeypatch.delenv("ROLLCALL_TRAINING_FIELD")
-    everything = CalendarSettings().topic_pattern
+    everything = Settings().calendar.topic_pattern
     assert everything is not None and everything.search("any meeting")
     monkeypatch.setenv("ROLLCALL_TRAINING_TOPIC", "TRAINING|workshop")
-    topic = CalendarSettings().topic_pattern
+    topic = Settings().calendar.topic_pattern
     assert topic is not None and topic.search("Forklift training") and not topic.search("Team lunch")
     for name, value in (("ROLLCALL_TRAINING_TOPIC", "(unclosed"), ("ROLLCALL_TRAINING_FIELD", "Purpose")):
         monkeypatch.setenv(name, value)
         with pytest.raises(ValidationError, match=name):
-            CalendarSettings()
+            Settings()
         monkeypatch.delenv(name)

@@ -1,13 +1,16 @@
-"""What the bot needs to join: the Meeting SDK JWT, the join tokens, the customer key, all from the
-environment, and the redaction of every secret from anything we print."""
+"""What the bot needs to join: the Meeting SDK JWT, the join tokens, the customer key, all from the bot's
+configuration (``bot/settings.py``: the environment and ``.env``), and the redaction of every secret from
+anything we print."""
 from __future__ import annotations
 
-import os
 import re
 import time
+from collections.abc import Mapping
 
 import jwt
 from pydantic import BaseModel, SecretStr
+
+from bot.settings import BotSettings
 
 JWT_MIN_S, JWT_MAX_S = 1800, 48 * 3600  # Zoom's bounds on exp - iat for Meeting SDK JWTs
 CUSTOMER_KEY_MAX = 35  # Zoom's limit on customer_key
@@ -30,15 +33,16 @@ class ZoomCredentials(BaseModel):
     webinar_token: SecretStr | None = None
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> ZoomCredentials:
-        env = dict(os.environ) if env is None else env
-        missing = [k for k in ("ZOOM_SDK_CLIENT_ID", "ZOOM_SDK_CLIENT_SECRET") if not env.get(k)]
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ZoomCredentials:
+        """From the bot's settings (the environment and ``.env``), or from ``env`` alone when given."""
+        s = BotSettings() if env is None else BotSettings.from_mapping(env)
+        missing = [name for name, value in (("ZOOM_SDK_CLIENT_ID", s.sdk_client_id),
+                                            ("ZOOM_SDK_CLIENT_SECRET", s.sdk_client_secret)) if value is None]
         if missing:
             raise MissingCredentials(f"set {' and '.join(missing)} (the Meeting SDK app's credentials)")
-        return cls(client_id=env["ZOOM_SDK_CLIENT_ID"], client_secret=env["ZOOM_SDK_CLIENT_SECRET"],
-                   zak=env.get("ZOOM_ZAK") or None, obf_token=env.get("ZOOM_OBF_TOKEN") or None,
-                   app_privilege_token=env.get("ZOOM_APP_PRIVILEGE_TOKEN") or None,
-                   webinar_token=env.get("ZOOM_WEBINAR_TOKEN") or None)
+        assert s.sdk_client_id is not None and s.sdk_client_secret is not None
+        return cls(client_id=s.sdk_client_id, client_secret=s.sdk_client_secret, zak=s.zak, obf_token=s.obf_token,
+                   app_privilege_token=s.app_privilege_token, webinar_token=s.webinar_token)
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.client_secret, self.zak, self.obf_token,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -30,6 +29,7 @@ from analysis.live_view import LiveView
 from bot.assembly import ChatOut, Training, assemble
 from bot.pipeline import PipelineConfig
 from bot.redis_link import BotLink, link_from_env
+from bot.settings import BotSettings
 from bot.transcriber import AsrConfig
 from bot.zoom.credentials import ZoomCredentials, redact
 from bot.zoom.guard import ExitGuard, isolate_stdout, private_home
@@ -52,7 +52,7 @@ class _JsonLines(logging.Formatter):
 def bot_home(work_dir: Path) -> Path:
     """The bot's private HOME: the container entrypoint's (``ROLLCALL_BOT_HOME``, where it started
     PulseAudio, which the SDK must find), else one under ``work_dir``."""
-    return Path(os.environ.get("ROLLCALL_BOT_HOME") or work_dir / "home")
+    return BotSettings().bot_home or work_dir / "home"
 
 
 def prepare_process(work_dir: Path, secrets: list[str]) -> TextIO:

@@ -149,10 +149,10 @@ def test_streams_are_capped_per_link_and_in_all_with_a_429_and_give_their_place_
 def test_the_caps_come_from_the_environment_with_sane_defaults(monkeypatch):
     monkeypatch.delenv("ROLLCALL_LIVE_STREAMS_PER_LINK", raising=False)
     monkeypatch.delenv("ROLLCALL_LIVE_STREAMS_MAX", raising=False)
-    assert (StreamLimits().per_link, StreamLimits().total) == (5, 250)
+    assert (Settings().live_streams.per_link, Settings().live_streams.total) == (5, 250)
     monkeypatch.setenv("ROLLCALL_LIVE_STREAMS_PER_LINK", "2")
     monkeypatch.setenv("ROLLCALL_LIVE_STREAMS_MAX", "40")
-    assert (StreamLimits().per_link, StreamLimits().total) == (2, 40)
+    assert (Settings().live_streams.per_link, Settings().live_streams.total) == (2, 40)
 
 
 def test_a_stream_closes_after_the_ended_snapshot_and_a_resume_after_it_is_a_204(redis_client):
