@@ -71,7 +71,7 @@ def _fail(message: str) -> typer.Exit:
 def _run_live(scenario: Path, out: Path, speed: float | None, title: str | None = None,
               silence_suppression_dbfs: float | None = None, asr: AsrConfig | None = None) -> None:
     from analysis.live_view import LiveView
-    from bot.replay import replay
+    from bot.simulator.replay import replay
 
     console = Console()
     view = LiveView(title or _heading(scenario)[0])
@@ -97,7 +97,7 @@ def replay(
                     "workers).")] = 2,
 ) -> None:
     """Run a simulated meeting through the whole pipeline; write report.json, report.html and the logs."""
-    from bot.replay import replay as run_replay
+    from bot.simulator.replay import replay as run_replay
 
     pace = _speed(speed)
     if out.exists() and not out.is_dir():

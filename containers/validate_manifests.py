@@ -20,10 +20,10 @@ import yaml
 from kubernetes import client as k8s
 from pydantic import ValidationError
 
-from orchestrator.k8s_launcher import (APP_LABEL, APP_NAME, ATTEMPT_LABEL, JOB_LABEL, MEETING_LABEL, K8sSettings,
+from orchestrator.dispatch.k8s_launcher import (APP_LABEL, APP_NAME, ATTEMPT_LABEL, JOB_LABEL, MEETING_LABEL, K8sSettings,
                                        KubernetesLauncher)
-from orchestrator.launchers import BotJob
-from orchestrator.schedule_store import Schedule
+from orchestrator.dispatch.launchers import BotJob
+from orchestrator.dispatch.schedule_store import Schedule
 
 K8S_DIR = Path(__file__).resolve().parent / "k8s"
 BOT_JOB_TEMPLATE = "bot-job-template.yaml"

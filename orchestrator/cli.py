@@ -60,7 +60,7 @@ def serve(
     """The HTTP side: Zoom webhooks at POST /webhooks/zoom (secret from ZOOM_WEBHOOK_SECRET_TOKEN), the
     API (its OpenAPI at /openapi.json, with the admin token) and the live pages; meeting.ended is reconciled
     automatically when Zoom credentials are set."""
-    from orchestrator.api import serve as run
+    from orchestrator.server.app import serve as run
     from orchestrator.redis_conn import RedisUnavailable
 
     _logging()
@@ -85,13 +85,13 @@ def reconcile(
     """Join Zoom's participant reports with the bots' reports into each meeting's final record (stored;
     see `rollcall report`). Stops cleanly at the daily API cap (exit 75) and resumes where it stopped."""
     from orchestrator.outbound import OutboundWebhooks
-    from orchestrator.rate_limits import DailyCapReached
-    from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
-    from orchestrator.reconciler import Reconciler
+    from orchestrator.zoom.rate_limits import DailyCapReached
+    from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
+    from orchestrator.reconciliation.reconciler import Reconciler
     from orchestrator.redis_conn import RedisUnavailable, open_redis
     from orchestrator.report_store import ReportStore
-    from orchestrator.zoom_api import ZoomApiError
-    from orchestrator.zoom_client import MissingZoomCredentials, open_zoom
+    from orchestrator.zoom.api import ZoomApiError
+    from orchestrator.zoom.client import MissingZoomCredentials, open_zoom
 
     if not meetings and not pending:
         raise _fail("name meetings to reconcile, or use --pending for the queue")
@@ -170,10 +170,10 @@ def register(
     """Register an attendee and print their personal join link; their report rows then carry a
     registrant id that reconciliation maps back to --customer-key."""
     from orchestrator.redis_conn import RedisUnavailable, open_redis
-    from orchestrator.registration import register_attendee
+    from orchestrator.reconciliation.registration import register_attendee
     from orchestrator.report_store import ReportStore
-    from orchestrator.zoom_api import ZoomApiError
-    from orchestrator.zoom_client import MissingZoomCredentials, open_zoom
+    from orchestrator.zoom.api import ZoomApiError
+    from orchestrator.zoom.client import MissingZoomCredentials, open_zoom
 
     settings = _settings(data_dir)
     try:
@@ -189,7 +189,7 @@ def register(
 def limits(data_dir: DataDir = None) -> None:
     """Zoom API calls made today and what is left, per rate-limit category (Rollcall's share)."""
     from orchestrator.redis_conn import RedisUnavailable, open_redis
-    from orchestrator.zoom_client import MissingZoomCredentials, governor_for
+    from orchestrator.zoom.client import MissingZoomCredentials, governor_for
 
     settings = _settings(data_dir)
     try:
@@ -222,9 +222,9 @@ def zoom_emulator(
     from datetime import UTC, datetime, timedelta
 
     from analysis.scenario import ScenarioError
-    from orchestrator.emulator_data import meeting_from_scenario, synthetic_meetings
+    from orchestrator.emulator.data import meeting_from_scenario, synthetic_meetings
     from orchestrator.scenario_file import read_scenario
-    from orchestrator.zoom_emulator import EmulatorServer, ZoomEmulator
+    from orchestrator.emulator.server import EmulatorServer, ZoomEmulator
 
     meetings = []
     try:
@@ -255,7 +255,7 @@ def bench_reconcile(
 ) -> None:
     """Reconcile many past meetings against the emulator at Business limits: calls made vs the minimum,
     429s, time, and a daily-cap stop and resume."""
-    from orchestrator.bench_reconcile import run_reconcile_bench
+    from orchestrator.bench.reconcile import run_reconcile_bench
 
     run_reconcile_bench(Console(), meetings=meetings, participants=participants, processes=processes)
 
@@ -263,7 +263,7 @@ def bench_reconcile(
 def _when(value: str) -> datetime:
     """``--at``: an ISO 8601 time with a zone, or ``+SECONDS`` from now; not in the past (nothing would
     show the schedule, and its bot would be sent at once), nor years ahead."""
-    from orchestrator.schedule_store import start_problem
+    from orchestrator.dispatch.schedule_store import start_problem
 
     now = datetime.now(UTC)
     try:
@@ -300,7 +300,7 @@ def schedule_add(
     from analysis.scenario import ScenarioError
     from orchestrator.redis_conn import RedisUnavailable, open_redis
     from orchestrator.scenario_file import read_scenario
-    from orchestrator.schedule_store import Schedule, ScheduleStore
+    from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
     if (meeting_id is None) == (scenario is None):
         raise _fail("give either --meeting-id or --scenario")
@@ -344,7 +344,7 @@ def schedule_cancel(
 ) -> None:
     """Cancel a schedule (a bot already in the meeting stays; stop it with its process or Job)."""
     from orchestrator.redis_conn import RedisUnavailable, open_redis
-    from orchestrator.schedule_store import ScheduleStore
+    from orchestrator.dispatch.schedule_store import ScheduleStore
 
     settings = _settings(data_dir)
     try:
@@ -366,8 +366,8 @@ def orchestrator(
     meetings' records. Runs until interrupted; several can share one Redis."""
     import httpx
 
-    from orchestrator.dispatcher import DispatchConfig, Dispatcher
-    from orchestrator.launchers import LocalLauncher
+    from orchestrator.dispatch.dispatcher import DispatchConfig, Dispatcher
+    from orchestrator.dispatch.launchers import LocalLauncher
     from orchestrator.outbound import OutboundWebhooks
     from orchestrator.redis_conn import RedisUnavailable, embedded_url, open_redis
 
@@ -382,7 +382,7 @@ def orchestrator(
             if launcher == "local":
                 chosen = LocalLauncher(settings.data_dir, url)
             else:
-                from orchestrator.k8s_launcher import KubernetesLauncher
+                from orchestrator.dispatch.k8s_launcher import KubernetesLauncher
 
                 chosen = KubernetesLauncher.from_settings(settings)
             # a pod may take minutes to pull its image before its first heartbeat
@@ -410,9 +410,9 @@ def orchestrator(
 
 def start_calendar_sync(settings, r, stop: threading.Event) -> threading.Thread | None:
     """The training calendar sync on a thread, when trainers and the Zoom app's credentials are set."""
-    from orchestrator.calendar_sync import CalendarSync
-    from orchestrator.rate_limits import Priority
-    from orchestrator.zoom_client import open_zoom
+    from orchestrator.dispatch.calendar_sync import CalendarSync
+    from orchestrator.zoom.rate_limits import Priority
+    from orchestrator.zoom.client import open_zoom
 
     cal = settings.calendar
     if not cal.trainers:
@@ -484,7 +484,7 @@ def live_link(
     figures only, no transcript). Needs ROLLCALL_LIVE_SECRET, the same as `rollcall serve` has."""
     from urllib.parse import quote
 
-    from orchestrator.live_access import issue
+    from orchestrator.live.access import issue
 
     settings = _settings(None)
     if settings.live_secret is None:
@@ -503,7 +503,7 @@ def _print_status(data_dir: Path | None, *, bots: bool) -> None:
     from analysis.contract import BotField
     from orchestrator import keys
     from orchestrator.redis_conn import RedisUnavailable, open_redis
-    from orchestrator.schedule_store import ScheduleStore
+    from orchestrator.dispatch.schedule_store import ScheduleStore
 
     settings = _settings(data_dir)
     console = Console()
@@ -540,7 +540,7 @@ def bench_orchestrator(
     window: Annotated[float, typer.Option(min=1, help="Seconds over which they fall due.")] = 60.0,
 ) -> None:
     """Dispatch at scale: lateness of launches and duplicates, two orchestrators on one Redis."""
-    from orchestrator.bench_orchestrator import run_orchestrator_bench
+    from orchestrator.bench.dispatch import run_orchestrator_bench
 
     run_orchestrator_bench(Console(), schedules=schedules, window_s=window)
 
@@ -555,7 +555,7 @@ def bench_serve(
 ) -> None:
     """`rollcall serve` under load on loopback: webhook and admin API latency with live streams open, and
     the 429s past the caps on streams."""
-    from orchestrator.bench_serve import run_serve_bench
+    from orchestrator.bench.serve import run_serve_bench
 
     try:
         run_serve_bench(Console(), streams=streams, rate=rate, seconds=seconds, polls=polls, together=together)

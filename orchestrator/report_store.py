@@ -42,7 +42,7 @@ class ReportStore:
 
     # ---- what Zoom's webhooks said ------------------------------------------------------------------
     def webhook_log(self, uuid: str) -> list[dict[str, Any]]:
-        """The instance's understood webhook events, oldest first (``orchestrator/webhook_events.py``)."""
+        """The instance's understood webhook events, oldest first (``orchestrator/webhooks/events.py``)."""
         return [json.loads(e) for e in self.r.lrange(keys.meeting_webhook_log(uuid), 0, -1)]
 
     # ---- registrations -------------------------------------------------------------------------------

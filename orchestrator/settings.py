@@ -38,7 +38,7 @@ class Section(BaseModel):
 
 
 class CalendarSettings(Section):
-    """The training calendar sync (``orchestrator/calendar_sync.py``): whose calendars, which meetings are
+    """The training calendar sync (``orchestrator/dispatch/calendar_sync.py``): whose calendars, which meetings are
     trainings, how early their bots go, how often and how far ahead it looks."""
 
     trainers: list[str] = Field(default_factory=list, alias="ROLLCALL_TRAINERS")

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from kubernetes import client as k8s
 
-from orchestrator.zoom_emulator import LoopbackServer
+from orchestrator.emulator.server import LoopbackServer
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 

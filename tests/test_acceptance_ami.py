@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.replay import replay
+from bot.simulator.replay import replay
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REL_TOL = {"FEE013": 0.10, "FEE016": 0.10, "MEO015": 0.10}  # relative, for the main speakers

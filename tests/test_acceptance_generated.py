@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.generator.scenario_gen import generate
 
 DUR = 40.0

@@ -17,15 +17,15 @@ import redis
 from pydantic import SecretStr, ValidationError
 
 from orchestrator import keys
-from orchestrator.calendar_sync import SYNC_LOCK, CalendarSettings, CalendarSync, SyncResult
-from orchestrator.rate_limits import Category, Governor, Priority, plan_limits
-from orchestrator.reconcile_queue import ReconcileQueue
-from orchestrator.schedule_store import Schedule, ScheduleStore, schedule_id
+from orchestrator.dispatch.calendar_sync import SYNC_LOCK, CalendarSettings, CalendarSync, SyncResult
+from orchestrator.zoom.rate_limits import Category, Governor, Priority, plan_limits
+from orchestrator.reconciliation.queue import ReconcileQueue
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore, schedule_id
 from orchestrator.settings import Settings
-from orchestrator.webhook_events import MeetingChangeEvent, handle_event, parse_event, process_pending_once
-from orchestrator.zoom_api import ZoomApi
-from orchestrator.zoom_emulator import EmulatorServer, ZoomEmulator
-from orchestrator.zoom_oauth import ServerToServerToken
+from orchestrator.webhooks.events import MeetingChangeEvent, handle_event, parse_event, process_pending_once
+from orchestrator.zoom.api import ZoomApi
+from orchestrator.emulator.server import EmulatorServer, ZoomEmulator
+from orchestrator.zoom.oauth import ServerToServerToken
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 LEAD = timedelta(seconds=60)
@@ -318,7 +318,7 @@ def test_without_a_tracking_field_no_details_are_needed_for_one_off_meetings(cal
 def test_an_unreadable_meeting_is_logged_and_skipped_and_its_schedules_kept(cal, caplog):
     cal.sync.sync_once()
     cal.emu.users[TRAINER][0]["start_time"] = "tomorrow morning"  # ONE_OFF
-    with caplog.at_level(logging.WARNING, logger="orchestrator.calendar_sync"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.dispatch.calendar_sync"):
         result = cal.sync.sync_once()
     assert result == SyncResult(unchanged=5, skipped=1)
     assert ONE_OFF in caplog.text

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestrator import keys
-from orchestrator.bench_orchestrator import run_dispatch
-from orchestrator.dispatcher import DispatchConfig, Dispatcher
-from orchestrator.launchers import NoopLauncher
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.bench.dispatch import run_dispatch
+from orchestrator.dispatch.dispatcher import DispatchConfig, Dispatcher
+from orchestrator.dispatch.launchers import NoopLauncher
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -177,7 +177,7 @@ def test_adding_a_schedule_never_undoes_its_dispatch(redis_client):
 
 
 def test_the_bot_command_carries_the_training_policy_but_never_the_passcode():
-    from orchestrator.launchers import BotJob, bot_command
+    from orchestrator.dispatch.launchers import BotJob, bot_command
 
     s = schedule("85000000041", NOW).model_copy(update={"policy": "default", "passcode": "S3cret"})
     cmd = bot_command(BotJob("job-1", s.id, s, 1), "/work/out")

@@ -9,7 +9,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from orchestrator import keys
-from orchestrator.api import create_app
+from orchestrator.server.app import create_app
 from orchestrator.report_store import ReportStore
 from orchestrator.settings import Settings
 

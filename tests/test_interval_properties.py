@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import presence as iv
-from orchestrator.attendance import MeetingWindow, reconcile
-from orchestrator.zoom_models import ReportParticipant
+from orchestrator.reconciliation.attendance import MeetingWindow, reconcile
+from orchestrator.zoom.models import ReportParticipant
 
 # quarter seconds keep every boundary exact in floating point
 point = st.integers(min_value=-400, max_value=4000).map(lambda q: q / 4)

@@ -12,12 +12,12 @@ import pytest
 from kubernetes import client as k8s
 
 from orchestrator import keys
-from orchestrator.dispatcher import Dispatcher
-from orchestrator.k8s_launcher import (JOB_LABEL, MEETING_LABEL, K8sSettings, KubernetesLauncher, dns_label,
+from orchestrator.dispatch.dispatcher import Dispatcher
+from orchestrator.dispatch.k8s_launcher import (JOB_LABEL, MEETING_LABEL, K8sSettings, KubernetesLauncher, dns_label,
                                        job_name, label_value)
-from orchestrator.launchers import BotJob
+from orchestrator.dispatch.launchers import BotJob
 from orchestrator.redis_conn import free_port
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 from orchestrator.settings import Settings
 from fake_k8s import FakeKubernetes
 

@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 
 from analysis.report import TranscriptEntry
 from orchestrator import keys
-from orchestrator.api import create_app
-from orchestrator.live_access import issue
+from orchestrator.server.app import create_app
+from orchestrator.live.access import issue
 from orchestrator.settings import Settings
-from orchestrator.zoom_emulator import LoopbackServer
+from orchestrator.emulator.server import LoopbackServer
 from tests.test_watch import snapshot
 
 SECRET, ADMIN = "live-secret-for-tests", "admin-token-for-tests"

@@ -190,7 +190,7 @@ def training(d: Path, meeting_id: str) -> Path:
 def test_a_training_whose_bot_is_killed_and_replaced_still_gets_its_whole_compliance_outcome(tmp_path):
     """The first bot runs the policy and dies after the first roll call; its replacement joined late and
     runs no live checks. The outcome is judged from both bots' logs on the meeting's clock."""
-    from orchestrator.hr_payload import compliance_payload
+    from orchestrator.reconciliation.hr_payload import compliance_payload
 
     orch = Orchestrator(tmp_path / "data")
     try:

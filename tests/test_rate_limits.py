@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from orchestrator.rate_limits import (HEAVY_GROUP, Category, DailyCapReached, Governor, Priority, next_utc_midnight,
+from orchestrator.zoom.rate_limits import (HEAVY_GROUP, Category, DailyCapReached, Governor, Priority, next_utc_midnight,
                                       parse_reset, parse_retry_after, plan_limits)
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC).timestamp()

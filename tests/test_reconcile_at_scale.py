@@ -3,7 +3,7 @@ sharing one budget, against the emulator at Business limits, with no 429 and no 
 and a daily cap below what is needed: a clean stop, what is left, and a resume that redoes nothing."""
 from __future__ import annotations
 
-from orchestrator.bench_reconcile import run_at_scale, run_cap_and_resume
+from orchestrator.bench.reconcile import run_at_scale, run_cap_and_resume
 
 
 def test_two_thousand_meetings_by_two_processes_within_the_limits(redis_server, redis_client):

@@ -21,22 +21,22 @@ from pydantic import SecretStr
 
 from analysis.scenario import Scenario
 from orchestrator import keys
-from orchestrator.api import create_app
-from orchestrator.bench_reconcile import minimum_calls
-from orchestrator.emulator_data import BotStay, meeting_from_scenario, synthetic_meetings
-from orchestrator.emulator_rules import ALL_SCOPES
+from orchestrator.server.app import create_app
+from orchestrator.bench.reconcile import minimum_calls
+from orchestrator.emulator.data import BotStay, meeting_from_scenario, synthetic_meetings
+from orchestrator.emulator.rules import ALL_SCOPES
 from orchestrator.outbound import OutboundWebhooks
-from orchestrator.rate_limits import Category, Governor, plan_limits
-from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
-from orchestrator.reconciler import Reconciler
+from orchestrator.zoom.rate_limits import Category, Governor, plan_limits
+from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
+from orchestrator.reconciliation.reconciler import Reconciler
 from orchestrator.redis_conn import free_port, open_redis
-from orchestrator.registration import register_attendee
+from orchestrator.reconciliation.registration import register_attendee
 from orchestrator.report_store import ReportStore
 from orchestrator.settings import Settings
-from orchestrator.webhook_events import process_pending_once
-from orchestrator.zoom_api import ZoomApi
-from orchestrator.zoom_emulator import EmulatorServer, LoopbackServer, ZoomEmulator
-from orchestrator.zoom_oauth import ServerToServerToken
+from orchestrator.webhooks.events import process_pending_once
+from orchestrator.zoom.api import ZoomApi
+from orchestrator.emulator.server import EmulatorServer, LoopbackServer, ZoomEmulator
+from orchestrator.zoom.oauth import ServerToServerToken
 from tests.test_reconciliation import BOT_JOIN, BOT_KEY, BOT_LEAVE, DOC
 from tests.zoom_cloud import bot_report
 

@@ -10,14 +10,14 @@ import redis as redis_lib
 
 from orchestrator import keys
 from orchestrator.outbound import OutboundWebhooks
-from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
-from orchestrator.reconciler import MAX_ATTEMPTS, Reconciler
+from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
+from orchestrator.reconciliation.reconciler import MAX_ATTEMPTS, Reconciler
 from orchestrator.report_store import ReportStore
-from orchestrator.webhook_events import process_pending_once
+from orchestrator.webhooks.events import process_pending_once
 from orchestrator.settings import Settings
-from orchestrator.zoom_api import ZoomApiError
-from orchestrator.zoom_models import PastMeeting, ReportParticipant
-from orchestrator.zoom_oauth import OAuthError
+from orchestrator.zoom.api import ZoomApiError
+from orchestrator.zoom.models import PastMeeting, ReportParticipant
+from orchestrator.zoom.oauth import OAuthError
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp()
 
@@ -157,7 +157,7 @@ def test_a_failed_outbound_delivery_waits_in_the_outbox_and_is_sent_later(redis_
 
 
 def test_a_temporary_redis_error_keeps_the_webhook_entry_for_later(redis_client, monkeypatch):
-    import orchestrator.webhook_events as events
+    import orchestrator.webhooks.events as events
 
     redis_client.xadd(keys.WEBHOOK_STREAM, {"event": "meeting.ended", "delivery": "d", "received_at": "0", "body": (
         '{"event":"meeting.ended","event_ts":1,"payload":{"account_id":"a","object":{"id":"1","uuid":"m==",'

@@ -12,17 +12,17 @@ from pydantic import SecretStr
 
 from analysis.scenario import Scenario
 from orchestrator import keys
-from orchestrator.api import create_app
-from orchestrator.emulator_data import BotStay, meeting_from_scenario
-from orchestrator.rate_limits import Governor, plan_limits
-from orchestrator.reconcile_queue import ReconcileQueue
-from orchestrator.reconciler import Reconciler
+from orchestrator.server.app import create_app
+from orchestrator.emulator.data import BotStay, meeting_from_scenario
+from orchestrator.zoom.rate_limits import Governor, plan_limits
+from orchestrator.reconciliation.queue import ReconcileQueue
+from orchestrator.reconciliation.reconciler import Reconciler
 from orchestrator.report_store import ReportStore
 from orchestrator.settings import Settings
-from orchestrator.webhook_refusals import HINT_TTL_S
-from orchestrator.zoom_api import ZoomApi
-from orchestrator.zoom_emulator import EmulatorServer, ZoomEmulator
-from orchestrator.zoom_oauth import ServerToServerToken
+from orchestrator.reconciliation.hints import HINT_TTL_S
+from orchestrator.zoom.api import ZoomApi
+from orchestrator.emulator.server import EmulatorServer, ZoomEmulator
+from orchestrator.zoom.oauth import ServerToServerToken
 from tests.test_reconciliation import BOT_JOIN, BOT_KEY, BOT_LEAVE, DOC
 from tests.zoom_cloud import bot_report
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analysis.scenario import Scenario
-from orchestrator.attendance import MeetingWindow, group_rows, normalise_name, reconcile
-from orchestrator.emulator_data import BotStay, iso, meeting_from_scenario
-from orchestrator.zoom_models import ReportParticipant
+from orchestrator.reconciliation.attendance import MeetingWindow, group_rows, normalise_name, reconcile
+from orchestrator.emulator.data import BotStay, iso, meeting_from_scenario
+from orchestrator.zoom.models import ReportParticipant
 from tests.zoom_cloud import bot_report
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

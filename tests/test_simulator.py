@@ -10,7 +10,7 @@ import soundfile as sf
 import yaml
 
 from analysis.meeting_state import MeetingState
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.scenario import load_scenario
 from bot.generator.scenario_gen import generate
 from bot.simulator.transport import SimulatorTransport

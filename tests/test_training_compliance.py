@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 import yaml
 
-from bot.replay import replay
+from bot.simulator.replay import replay
 
 POLICY = {"name": "strict", "min_presence_share": 0.8, "max_late_join_s": 300, "max_early_leave_s": 120,
           "min_camera_share": 0.5, "grace": {"drop_s": 10}, "notify": {"min_interval_s": 5},
@@ -133,10 +133,10 @@ def test_the_hr_system_gets_the_training_outcome_signed_when_the_meeting_ends(ru
     import httpx
 
     from orchestrator import keys
-    from orchestrator.dispatcher import Dispatcher
-    from orchestrator.launchers import NoopLauncher
+    from orchestrator.dispatch.dispatcher import Dispatcher
+    from orchestrator.dispatch.launchers import NoopLauncher
     from orchestrator.outbound import OutboundWebhooks, sign
-    from orchestrator.schedule_store import Schedule, ScheduleStore
+    from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
     _, result = run
     report = result.report.model_dump(mode="json")

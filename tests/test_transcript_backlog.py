@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED_DATA, require_shared_data
 
 from bot.bench.asr import read_speech_meeting
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.transcriber import AsrConfig
 
 

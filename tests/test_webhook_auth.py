@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from orchestrator.webhook_auth import WebhookRejected, delivery_key, signature, url_validation_reply, verify
+from orchestrator.webhooks.auth import WebhookRejected, delivery_key, signature, url_validation_reply, verify
 
 SECRET = "whsec-test-token-123"
 BODY = json.dumps({"event": "meeting.participant_joined", "event_ts": 1732100000123, "payload": {

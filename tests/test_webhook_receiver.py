@@ -20,12 +20,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from orchestrator import keys
-from orchestrator.api import create_app
-from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.server.app import create_app
+from orchestrator.reconciliation.queue import ReconcileQueue
 from orchestrator.redis_conn import free_port
 from orchestrator.settings import Settings
-from orchestrator.webhook_auth import delivery_key, signature
-from orchestrator.webhook_events import (
+from orchestrator.webhooks.auth import delivery_key, signature
+from orchestrator.webhooks.events import (
     LOG_TTL_S,
     ParticipantEvent,
     RecordingEvent,
@@ -35,7 +35,7 @@ from orchestrator.webhook_events import (
     parse_event,
     process_pending_once,
 )
-from orchestrator.webhooks import MAX_BODY_BYTES
+from orchestrator.webhooks.receiver import MAX_BODY_BYTES
 
 SECRET = "whsec-receiver-test"
 NOW = 1_800_000_000.0
@@ -389,7 +389,7 @@ def test_unknown_events_are_kept_in_the_stream_but_ignored(client, redis_client,
              "payload": {"object": {"uuid": UUID, "participant": {"email": "ana@example.org"}}}}
     body = compact(other)
     assert post(client, body, signed(body)).json() == {"status": "accepted"}
-    with caplog.at_level(logging.DEBUG, logger="orchestrator.webhook_events"):
+    with caplog.at_level(logging.DEBUG, logger="orchestrator.webhooks.events"):
         assert process_pending_once(redis_client, queue_at(redis_client, NOW), settings).handled == 1
     assert "meeting.participant_role_changed" in caplog.text and "ana@example.org" not in caplog.text
     assert stream_len(redis_client) == 1

@@ -8,7 +8,7 @@ from fake_zoom_sdk import FakeUser, FakeZoom
 
 from analysis.report import MeetingInfo
 from bot.pipeline import MeetingPipeline, PipelineConfig
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.scenario import load_scenario, load_track
 from bot.zoom.credentials import ZoomCredentials
 from bot.zoom.lifecycle import Phase

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.zoom_models import ReportParticipant, encode_meeting_uuid, parse_duration_s
+from orchestrator.zoom.models import ReportParticipant, encode_meeting_uuid, parse_duration_s
 
 
 @pytest.mark.parametrize("uuid, encoded", [

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from orchestrator.emulator_data import synthetic_meetings
-from orchestrator.emulator_rules import ALL_SCOPES
-from orchestrator.rate_limits import HEAVY_GROUP, Category, DailyCapReached, Governor, Priority, plan_limits
+from orchestrator.emulator.data import synthetic_meetings
+from orchestrator.emulator.rules import ALL_SCOPES
+from orchestrator.zoom.rate_limits import HEAVY_GROUP, Category, DailyCapReached, Governor, Priority, plan_limits
 from orchestrator.settings import Settings
-from orchestrator.zoom_api import AccessRefused, NotFound, ZoomApi, ZoomApiError
-from orchestrator.zoom_client import open_zoom
-from orchestrator.zoom_emulator import EmulatorServer, Faults, ZoomEmulator
-from orchestrator.zoom_oauth import OAuthError, ServerToServerToken
+from orchestrator.zoom.api import AccessRefused, NotFound, ZoomApi, ZoomApiError
+from orchestrator.zoom.client import open_zoom
+from orchestrator.emulator.server import EmulatorServer, Faults, ZoomEmulator
+from orchestrator.zoom.oauth import OAuthError, ServerToServerToken
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from analysis.scenario import Scenario
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.simulator.scenario_view import join_late
 
 

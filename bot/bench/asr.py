@@ -35,7 +35,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from analysis.transcript import SAMPLE_RATE, Utterance, pack
 from bot.asr import AsrScheduler, WhisperRecognizer
 from bot.bench.talk import AMI, AMI_CHANNELS, rttm_turns
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.transcriber import AsrConfig
 
 ASR = AMI.parents[1] / "asr"

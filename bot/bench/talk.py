@@ -21,7 +21,7 @@ from rich.table import Table
 
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
-from bot.replay import replay
+from bot.simulator.replay import replay
 from native import EnergyGate, Ingest
 
 AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "meetings" / "ami-es2004a-750s"

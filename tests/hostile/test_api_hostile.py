@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app as rollcall
 from orchestrator import keys
-from orchestrator.api import create_app
-from orchestrator.live_access import _mac, issue
+from orchestrator.server.app import create_app
+from orchestrator.live.access import _mac, issue
 from orchestrator.settings import Settings
 
 ADMIN, SECRET = "admin-token-hostile", "live-secret-hostile"

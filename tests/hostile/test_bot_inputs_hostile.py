@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from analysis.policy import PolicyError, TrainingPolicy, parse_policy
 from analysis.scenario import Scenario, ScenarioError, parse_scenario
-from bot.replay import replay
+from bot.simulator.replay import replay
 from bot.scenario import load_scenario, read_policy
 from bot.simulator.transport import SimulatorTransport
 from native import Resampler

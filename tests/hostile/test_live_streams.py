@@ -19,13 +19,13 @@ import pytest
 from fastapi import FastAPI
 
 from orchestrator import keys
-from orchestrator.api import create_app
-from orchestrator.live_access import issue
-from orchestrator.live_page import StreamLimits
+from orchestrator.server.app import create_app
+from orchestrator.live.access import issue
+from orchestrator.live.page import StreamLimits
 from orchestrator.redis_conn import free_port
 from orchestrator.settings import Settings
-from orchestrator.webhook_auth import signature
-from orchestrator.zoom_emulator import LoopbackServer
+from orchestrator.webhooks.auth import signature
+from orchestrator.emulator.server import LoopbackServer
 
 ADMIN, SECRET, WEBHOOK = "admin-token-streams", "live-secret-streams", "whsec-streams"
 MEETING = "85000000811"

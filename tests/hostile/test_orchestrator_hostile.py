@@ -17,10 +17,10 @@ import pytest
 import redis
 
 from orchestrator import keys
-from orchestrator.dispatcher import DispatchConfig, Dispatcher
-from orchestrator.launchers import LocalLauncher, NoopLauncher
+from orchestrator.dispatch.dispatcher import DispatchConfig, Dispatcher
+from orchestrator.dispatch.launchers import LocalLauncher, NoopLauncher
 from orchestrator.redis_conn import open_redis
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
 
 def due_now(meeting: str) -> Schedule:

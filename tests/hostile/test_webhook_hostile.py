@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator import cli, keys
-from orchestrator.api import create_app
-from orchestrator.live_access import issue
-from orchestrator.reconcile_queue import ReconcileQueue
+from orchestrator.server.app import create_app
+from orchestrator.live.access import issue
+from orchestrator.reconciliation.queue import ReconcileQueue
 from orchestrator.settings import Settings
-from orchestrator.webhook_auth import signature
-from orchestrator.webhook_events import MAX_DEPTH, MODELS, process_pending_once
+from orchestrator.webhooks.auth import signature
+from orchestrator.webhooks.events import MAX_DEPTH, MODELS, process_pending_once
 
 SECRET = "whsec-hostile-test"
 NOW = 1_800_000_000.0
@@ -106,7 +106,7 @@ def test_every_blank_secret_in_the_environment_is_unset_and_says_so(monkeypatch,
 def test_serve_warns_when_the_webhook_secret_is_empty(monkeypatch, capsys):
     served = []
     monkeypatch.setenv("ZOOM_WEBHOOK_SECRET_TOKEN", "")
-    monkeypatch.setattr("orchestrator.api.serve", lambda settings, host, port: served.append(settings))
+    monkeypatch.setattr("orchestrator.server.app.serve", lambda settings, host, port: served.append(settings))
     cli.serve(host="127.0.0.1", port=8080, data_dir=None)
     assert "ZOOM_WEBHOOK_SECRET_TOKEN is not set" in capsys.readouterr().err
     assert served[0].webhook_secret_token is None

@@ -2,7 +2,7 @@
 two orchestrator processes sharing one Redis, with a launcher that starts nothing (so what is measured
 is the orchestrator): lateness (launch − due) percentiles, and launches per schedule (must be one).
 
-A worker process is this module run as ``python -m orchestrator.bench_orchestrator REDIS_URL SECONDS``:
+A worker process is this module run as ``python -m orchestrator.bench.dispatch REDIS_URL SECONDS``:
 a Dispatcher with the no-op launcher that records every launch in Redis.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.dispatcher import DispatchConfig, Dispatcher
-from orchestrator.launchers import NoopLauncher
+from orchestrator.dispatch.dispatcher import DispatchConfig, Dispatcher
+from orchestrator.dispatch.launchers import NoopLauncher
 from orchestrator.redis_conn import EmbeddedRedis
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
 LAUNCHES = "bench:launches"
 
@@ -67,7 +67,7 @@ def run_dispatch(url: str, *, schedules: int, window_s: float, processes: int = 
     r = redis.Redis.from_url(url, decode_responses=True)
     r.delete(LAUNCHES)
     add_schedules(r, schedules, window_s)
-    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator.bench_orchestrator", url, str(window_s + 6)])
+    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator.bench.dispatch", url, str(window_s + 6)])
              for _ in range(processes)]
     for p in procs:
         if p.wait(window_s + 120) != 0:

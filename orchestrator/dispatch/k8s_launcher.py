@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from pydantic import Field
-from orchestrator.launchers import BotJob, bot_command
+from orchestrator.dispatch.launchers import BotJob, bot_command
 from orchestrator.settings import KubernetesSettings
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from analysis import presence as iv
 from analysis import scores
 from analysis.report import iso_utc
 from analysis.report import rounded as _r
-from orchestrator.zoom_models import ReportParticipant
+from orchestrator.zoom.models import ReportParticipant
 
 BOT_KEY_PREFIX = "rollcall-"
 RECORD_VERSION = 1

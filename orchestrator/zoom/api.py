@@ -30,10 +30,10 @@ from typing import Any
 
 import httpx
 
-from orchestrator.rate_limits import Category, DailyCapReached, Governor, Priority
-from orchestrator.zoom_models import (MeetingInstance, PastMeeting, Registrant, Registration, ReportParticipant,
+from orchestrator.zoom.rate_limits import Category, DailyCapReached, Governor, Priority
+from orchestrator.zoom.models import (MeetingInstance, PastMeeting, Registrant, Registration, ReportParticipant,
                                       ScheduledMeeting, encode_meeting_uuid)
-from orchestrator.zoom_oauth import ServerToServerToken
+from orchestrator.zoom.oauth import ServerToServerToken
 
 log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 300  # the most any list endpoint Rollcall uses allows

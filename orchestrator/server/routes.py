@@ -24,7 +24,7 @@ from orchestrator import keys
 from orchestrator.paths import InvalidIdentifier, check_id
 from orchestrator.report_store import ReportStore
 from orchestrator.scenario_file import read_scenario
-from orchestrator.schedule_store import MAX_LENGTH_S, Schedule, ScheduleStore, start_problem
+from orchestrator.dispatch.schedule_store import MAX_LENGTH_S, Schedule, ScheduleStore, start_problem
 
 
 def admin(request: Request) -> None:

@@ -24,15 +24,15 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.emulator_data import synthetic_meetings
-from orchestrator.rate_limits import HEAVY_GROUP, Category, Governor, plan_limits
-from orchestrator.reconcile_queue import ReconcileQueue
-from orchestrator.reconciler import Reconciler, RunSummary
+from orchestrator.emulator.data import synthetic_meetings
+from orchestrator.zoom.rate_limits import HEAVY_GROUP, Category, Governor, plan_limits
+from orchestrator.reconciliation.queue import ReconcileQueue
+from orchestrator.reconciliation.reconciler import Reconciler, RunSummary
 from orchestrator.redis_conn import EmbeddedRedis
 from orchestrator.report_store import ReportStore
-from orchestrator.zoom_api import ZoomApi
-from orchestrator.zoom_emulator import EmulatorServer, ZoomEmulator
-from orchestrator.zoom_oauth import ServerToServerToken
+from orchestrator.zoom.api import ZoomApi
+from orchestrator.emulator.server import EmulatorServer, ZoomEmulator
+from orchestrator.zoom.oauth import ServerToServerToken
 
 PAST = datetime(2026, 9, 1, tzinfo=UTC)
 

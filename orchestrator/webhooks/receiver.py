@@ -7,9 +7,9 @@ event's shape, its nesting and its strings, ``webhook_events.check_envelope``: a
 redelivery is recognised by its delivery key and answered without storing it again. Bodies up to 1 MiB
 are read and verified (a large signed event is accepted, not lost); a refusal (413, 401, 400) is recorded
 with the meeting it names, for reconciliation to follow up through Zoom's API
-(``orchestrator.webhook_refusals``). Everything else (reconciliation included) happens later, in
-``orchestrator.webhook_events``, reading the stream. The Redis client, settings and clock come from
-``app.state`` (see ``orchestrator.api.create_app``).
+(``orchestrator.webhooks.refusals``). Everything else (reconciliation included) happens later, in
+``orchestrator.webhooks.events``, reading the stream. The Redis client, settings and clock come from
+``app.state`` (see ``orchestrator.server.app.create_app``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ import redis
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator import keys, webhook_auth, webhook_events, webhook_refusals
+from orchestrator import keys
+from orchestrator.webhooks import auth as webhook_auth
+from orchestrator.webhooks import events as webhook_events
+from orchestrator.webhooks import refusals as webhook_refusals
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ async def _read_body(request: Request) -> bytes:
 @router.post("/webhooks/zoom")
 async def zoom_webhook(request: Request) -> dict:
     """Receive one Zoom event: 200 once it is stored (or was already), or the URL validation answer. A 4xx
-    refusal is recorded first (``orchestrator.webhook_refusals``), since Zoom will not send the event again."""
+    refusal is recorded first (``orchestrator.webhooks.refusals``), since Zoom will not send the event again."""
     state = request.app.state
     now = state.clock()
     try:

@@ -1,15 +1,13 @@
-"""Webhook deliveries the receiver refused, and how reconciliation makes up for them.
+"""Webhook deliveries the receiver refused, kept so reconciliation can make up for them
+(``orchestrator/reconciliation/hints.py``).
 
 Zoom retries a delivery only after a 5xx or a network error, never after a 4xx: a refused event is lost
 for good. So every refusal is recorded (``webhooks:refused``, a capped stream: why, the answer, whether
 the signature held, the event and meeting the body claims, Zoom's tracking id; never the body), and a
 meeting instance UUID the body names becomes a hint: "look at this meeting later". An unverified body is
 used for nothing else, and a verified but stale one (possibly a replay) no more: the truth comes from
-Zoom's API. Each reconciler run asks Zoom (the Light details call) about due hints: an instance Zoom says
-has ended is queued like a ``meeting.ended`` job; one it does not know (still running, or never existed)
-is asked about again later, backing off, and forgotten two days after its first refusal. A new refusal
-naming a hinted meeting brings its next look forward, so a refused ``meeting.ended`` is followed up at
-once even after refusals during the meeting.
+Zoom's API. A new refusal naming a hinted meeting brings its next look forward, so a refused
+``meeting.ended`` is followed up at once even after refusals during the meeting.
 """
 from __future__ import annotations
 
@@ -22,17 +20,12 @@ from typing import Any
 import redis
 
 from orchestrator import keys
-from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
-from orchestrator.zoom_api import AccessRefused, ZoomApi, ZoomApiError
 
 log = logging.getLogger(__name__)
 
 REFUSED_MAXLEN = 10_000
 HINTS_MAX = 10_000  # beyond this, new hints are dropped (an unsigned flood cannot grow Redis)
 FIRST_LOOK_S = 60.0  # Zoom answers for an instance once it has ended
-LOOK_AGAIN_S = 15 * 60.0  # then 30, 60 … minutes, at most six hours apart
-HINT_TTL_S = 2 * 86400.0
-LEASE_S = 300.0  # a hint being looked at is not handed to another process meanwhile
 
 _UUID = re.compile(r"[A-Za-z0-9+/=_-]{1,64}")
 _MEETING_ID = re.compile(r"[0-9]{1,20}")
@@ -95,14 +88,6 @@ redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({first = tonumber(ARGV[4]), lo
 return 1
 """
 
-# KEYS: hints. ARGV: now, lease end, limit. The due hints, each leased so no other process takes it.
-_CLAIM = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, u in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], u) end
-return due
-"""
-
-
 def record(r: redis.Redis, refused: Refusal, now: float) -> None:
     """Keep the refusal, and its meeting instance as a hint."""
     fields = {"at": f"{now:.3f}", "reason": refused.reason, "status": str(refused.status),
@@ -121,55 +106,3 @@ def record_quietly(r: redis.Redis, refused: Refusal, now: float) -> None:
         record(r, refused, now)
     except redis.RedisError as exc:
         log.warning("webhook refusal (%s) not recorded: %s", refused.reason, type(exc).__name__)
-
-
-@dataclass
-class FollowUp:
-    queued: int = 0  # ended instances queued for reconciliation
-    waiting: int = 0  # not known to Zoom yet: looked at again later
-    forgotten: int = 0  # done already, or unknown for two days
-
-
-def follow_up(api: ZoomApi, queue: ReconcileQueue, *, limit: int = 50) -> FollowUp:
-    """Ask Zoom about the due hints. ``AccessRefused`` (and what else stops a reconciler run: refused
-    credentials, the daily cap) propagates, with the hint left leased for a later run."""
-    r, now, done = queue.r, queue.clock(), FollowUp()
-    for uuid in r.eval(_CLAIM, 1, keys.WEBHOOK_HINTS, now, now + LEASE_S, limit):
-        try:
-            details = api.past_meeting(uuid)
-        except AccessRefused:
-            raise
-        except ZoomApiError:  # 3001: not ended yet, or never existed; anything else: ask again later
-            details = None
-        if details is not None:
-            job = ReconcileJob(uuid=uuid, meeting_id=details.id, source="hint",
-                               start_time=details.start_time.isoformat() if details.start_time else None,
-                               end_time=details.end_time.isoformat() if details.end_time else None)
-            added = queue.add(job)  # False: reconciled already (its meeting.ended did get through)
-            _forget(r, uuid)
-            if added:
-                done.queued += 1
-                log.info("refused webhook's meeting %s has ended; reconciliation queued", uuid)
-            else:
-                done.forgotten += 1
-            continue
-        seen = json.loads(r.hget(keys.WEBHOOK_HINTS_SEEN, uuid) or "{}")
-        first, looks = float(seen.get("first", now)), int(seen.get("looks", 0)) + 1
-        if now - first >= HINT_TTL_S:
-            _forget(r, uuid)
-            done.forgotten += 1
-            log.info("refused webhook's meeting %s still unknown to Zoom after two days; forgotten", uuid)
-            continue
-        pipe = r.pipeline()
-        pipe.zadd(keys.WEBHOOK_HINTS, {uuid: now + min(6 * 3600.0, LOOK_AGAIN_S * 2 ** (looks - 1))})
-        pipe.hset(keys.WEBHOOK_HINTS_SEEN, uuid, json.dumps({"first": first, "looks": looks}))
-        pipe.execute()
-        done.waiting += 1
-    return done
-
-
-def _forget(r: redis.Redis, uuid: str) -> None:
-    pipe = r.pipeline()
-    pipe.zrem(keys.WEBHOOK_HINTS, uuid)
-    pipe.hdel(keys.WEBHOOK_HINTS_SEEN, uuid)
-    pipe.execute()

@@ -4,7 +4,7 @@ reports, store the final record and send it on.
 Per instance it costs the fewest calls the endpoints allow: the Light details call (for the window;
 skipped when ``meeting.ended`` already gave both start and end) and one Heavy report page per page of rows
 (300, or what ``ZOOM_HEAVY_PAGE_SIZE`` or Zoom's answers set: ``ZoomApi.pages_needed``).
-Work comes from the shared queue (``orchestrator/reconcile_queue.py``), so any number of reconciler
+Work comes from the shared queue (``orchestrator/reconciliation/queue.py``), so any number of reconciler
 processes split it, each call cleared by the shared governor. When the daily cap is reached the job in
 hand goes back untouched and the run stops, saying how much is left and when the cap resets; a later run
 picks up exactly the unfinished meetings. Refused credentials, or an app without the scopes (or an account
@@ -17,7 +17,7 @@ Zoom then confirmed ended) runs a second pass later
 A job that fails for any other reason is retried with backoff, then kept as failed with its reason.
 What the instance's webhooks said fills gaps: the end time, and leave times missing from the report.
 Each run first follows up the meetings named by webhook deliveries the receiver had to refuse
-(``orchestrator/webhook_refusals.py``), queueing those Zoom says have ended.
+(``orchestrator/reconciliation/hints.py``), queueing those Zoom says have ended.
 """
 from __future__ import annotations
 
@@ -30,16 +30,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator import webhook_refusals
-from orchestrator.attendance import MeetingWindow, reconcile
-from orchestrator.hr_payload import compliance_payload
+from orchestrator.reconciliation import hints
+from orchestrator.reconciliation.attendance import MeetingWindow, reconcile
+from orchestrator.reconciliation.hr_payload import compliance_payload
 from orchestrator.outbound import OutboundWebhooks
-from orchestrator.rate_limits import DailyCapReached
-from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
+from orchestrator.zoom.rate_limits import DailyCapReached
+from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
 from orchestrator.report_store import ReportStore
-from orchestrator.zoom_api import AccessRefused, NotFound, ZoomApi, ZoomApiError
-from orchestrator.zoom_models import ReportParticipant
-from orchestrator.zoom_oauth import OAuthError
+from orchestrator.zoom.api import AccessRefused, NotFound, ZoomApi, ZoomApiError
+from orchestrator.zoom.models import ReportParticipant
+from orchestrator.zoom.oauth import OAuthError
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Reconciler:
         if self.outbound is not None:
             self.outbound.retry_due()
         try:
-            webhook_refusals.follow_up(self.api, self.queue)
+            hints.follow_up(self.api, self.queue)
         except (DailyCapReached, OAuthError, AccessRefused) as exc:
             stop.append(exc)
 

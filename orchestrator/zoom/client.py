@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import httpx
 import redis
 
-from orchestrator.rate_limits import Category, Governor, Priority, plan_limits
+from orchestrator.zoom.rate_limits import Category, Governor, Priority, plan_limits
 from orchestrator.settings import Settings
-from orchestrator.zoom_api import ZoomApi
-from orchestrator.zoom_oauth import ServerToServerToken
+from orchestrator.zoom.api import ZoomApi
+from orchestrator.zoom.oauth import ServerToServerToken
 
 
 class MissingZoomCredentials(ValueError):

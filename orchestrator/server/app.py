@@ -1,4 +1,4 @@
-"""The orchestrator's HTTP service: Zoom's webhooks in, the API (``orchestrator/http_api.py``), a health
+"""The orchestrator's HTTP service: Zoom's webhooks in, the API (``orchestrator/server/routes.py``), a health
 check, and ``serve`` (``rollcall serve``), which runs it with the consumer that turns queued webhooks into
 meeting logs and reconciliation jobs."""
 from __future__ import annotations
@@ -15,16 +15,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from orchestrator import http_api, live_page, webhook_events, webhooks
-from orchestrator.calendar_sync import CalendarSync
+from orchestrator.live import page as live_page
+from orchestrator.server import routes
+from orchestrator.webhooks import events as webhook_events
+from orchestrator.webhooks import receiver as webhooks
+from orchestrator.dispatch.calendar_sync import CalendarSync
 from orchestrator.outbound import OutboundWebhooks
-from orchestrator.reconcile_queue import ReconcileQueue
-from orchestrator.rate_limits import Priority
-from orchestrator.reconciler import Reconciler
+from orchestrator.reconciliation.queue import ReconcileQueue
+from orchestrator.zoom.rate_limits import Priority
+from orchestrator.reconciliation.reconciler import Reconciler
 from orchestrator.report_store import ReportStore
 from orchestrator.redis_conn import open_redis
 from orchestrator.settings import Settings
-from orchestrator.zoom_client import open_zoom
+from orchestrator.zoom.client import open_zoom
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable
     app.state.live_streams = live_page.StreamSlots(stream_limits or settings.live_streams)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(webhooks.router)
-    app.include_router(http_api.router)
+    app.include_router(routes.router)
     app.include_router(live_page.router)
 
     @app.get("/healthz")

@@ -12,7 +12,7 @@ reconciliation) but never to Python logging; neither do names or download tokens
 ``meeting.updated`` and ``meeting.deleted`` concern the schedule, not an instance's attendance: they are
 parsed (so a malformed one is poison like any other) but not logged per instance. They, and
 ``meeting.started`` once logged, go to an optional ``on_meeting_change`` hook (the calendar sync,
-``orchestrator/calendar_sync.py``), which must be idempotent too; a Redis error it raises leaves the entry
+``orchestrator/dispatch/calendar_sync.py``), which must be idempotent too; a Redis error it raises leaves the entry
 unacknowledged, any other error makes it poison. ``meeting.rtms_started`` (its fields in ``payload``, not
 in an ``object``; ``../shared/reference/zoom-rtms.md`` §2.1) is logged on its instance by ``meeting_uuid``:
 the record that a media stream ran, and of which stream.
@@ -31,7 +31,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator import keys
-from orchestrator.reconcile_queue import ReconcileJob, ReconcileQueue
+from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """A Zoom API emulator on loopback, for tests and local development: the only Zoom part we fake.
 
-It serves the endpoints Rollcall calls (``orchestrator/zoom_api.py``) from ``EmulatedMeeting`` data (users'
+It serves the endpoints Rollcall calls (``orchestrator/zoom/api.py``) from ``EmulatedMeeting`` data (users'
 upcoming meetings and meeting details from Zoom's JSON as given), and behaves as Zoom's published
-definitions say (per endpoint in ``orchestrator/emulator_rules.py``; every behaviour and its source in
+definitions say (per endpoint in ``orchestrator/emulator/rules.py``; every behaviour and its source in
 ``tests/STAND-INS.md``): Server-to-Server OAuth tokens that expire and carry the app's scopes, a call
 without its endpoint's scope refused with 400/4700, paid-only endpoints refused on a free plan (400/200);
 per-account rate limits per category over a sliding one-second window (a minute for Resource-intensive)
@@ -36,11 +36,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from orchestrator.emulator_data import EmulatedMeeting, iso
-from orchestrator.emulator_rules import ALL_SCOPES, ENDPOINTS, Endpoint, missing_scope_message
-from orchestrator.rate_limits import Category, PlanLimits, plan_limits
+from orchestrator.emulator.data import EmulatedMeeting, iso
+from orchestrator.emulator.rules import ALL_SCOPES, ENDPOINTS, Endpoint, missing_scope_message
+from orchestrator.zoom.rate_limits import Category, PlanLimits, plan_limits
 from orchestrator.redis_conn import free_port
-from orchestrator.webhook_auth import signature
+from orchestrator.webhooks.auth import signature
 
 PAGE_TOKEN_TTL_S = 15 * 60
 TOKEN_TTL_S = 3600

@@ -3,7 +3,7 @@ meeting's Redis live stream: the latest snapshot at once, then each new one as t
 the one that says the meeting ended; then the stream closes.
 
 One static page (``static/live.html``: no build step, no CDN), which reads the events with an
-EventSource. Access as ``orchestrator/live_access.py`` decides; a manager's events carry only their
+EventSource. Access as ``orchestrator/live/access.py`` decides; a manager's events carry only their
 people's rows and no transcript.
 
 A stream waits for snapshots in asyncio (its own ``redis.asyncio`` connection, blocked in XREAD), never on
@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from analysis.contract import LiveEntry
 from orchestrator import keys
-from orchestrator.live_access import Access, Denied, check
+from orchestrator.live.access import Access, Denied, check
 from orchestrator.settings import StreamLimits  # the `live_streams` section of Settings
 
 log = logging.getLogger(__name__)

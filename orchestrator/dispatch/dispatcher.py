@@ -34,12 +34,12 @@ from analysis.contract import LIVE, BotField, BotStatus, lua, observation_line, 
 from analysis.observations import BotLog, report_from_log, session_compliance
 from analysis.report import MeetingInfo
 from orchestrator import keys
-from orchestrator.attendance import MeetingWindow, reconcile
-from orchestrator.hr_payload import compliance_payload
-from orchestrator.launchers import BotJob, Launcher
+from orchestrator.reconciliation.attendance import MeetingWindow, reconcile
+from orchestrator.reconciliation.hr_payload import compliance_payload
+from orchestrator.dispatch.launchers import BotJob, Launcher
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.report_store import ReportStore
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
 log = logging.getLogger(__name__)
 

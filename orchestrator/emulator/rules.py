@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.rate_limits import Category
+from orchestrator.zoom.rate_limits import Category
 
 MAX_PAGE_SIZE = 300
 

@@ -36,11 +36,11 @@ from rich.table import Table
 from analysis.contract import LiveEntry
 from analysis.live import LiveParticipant, LiveSnapshot, LiveTotals
 from orchestrator import keys
-from orchestrator.live_access import issue
+from orchestrator.live.access import issue
 from orchestrator.settings import Settings, StreamLimits
 from orchestrator.redis_conn import EmbeddedRedis, free_port
-from orchestrator.schedule_store import Schedule, ScheduleStore
-from orchestrator.webhook_auth import signature
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
+from orchestrator.webhooks.auth import signature
 
 ADMIN, LIVE_SECRET, WEBHOOK_SECRET = "bench-admin-token", "bench-live-secret", "bench-webhook-secret"
 FIRST_MEETING = 87_000_000_000

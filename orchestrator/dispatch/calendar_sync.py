@@ -44,12 +44,12 @@ import redis
 from pydantic import ValidationError
 
 from orchestrator import keys
-from orchestrator.rate_limits import Category, DailyCapReached, Priority
-from orchestrator.schedule_store import Schedule, ScheduleStore
+from orchestrator.zoom.rate_limits import Category, DailyCapReached, Priority
+from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 from orchestrator.settings import CalendarSettings  # the `calendar` section of Settings
-from orchestrator.zoom_api import NotFound, ZoomApi, ZoomApiError
-from orchestrator.zoom_models import ScheduledMeeting
-from orchestrator.zoom_oauth import OAuthError
+from orchestrator.zoom.api import NotFound, ZoomApi, ZoomApiError
+from orchestrator.zoom.models import ScheduledMeeting
+from orchestrator.zoom.oauth import OAuthError
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Launchers start one bot process per job: ``local`` (a subprocess, the default) or ``kubernetes`` (a
-``batch/v1`` Job, ``orchestrator/k8s_launcher.py``); ``noop`` only records launches (benchmarks).
+``batch/v1`` Job, ``orchestrator/dispatch/k8s_launcher.py``); ``noop`` only records launches (benchmarks).
 
 Every launcher gets the same ``BotJob`` and builds the same ``rollcall bot`` command line; the bot finds
 Redis through ``REDIS_URL`` and reports to the orchestrator through it. A launcher's ``poll`` says
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator import paths
-from orchestrator.schedule_store import Schedule
+from orchestrator.dispatch.schedule_store import Schedule
 
 # the environment a bot inherits from the orchestrator: its Meeting SDK credentials and join tokens
 # (bot/settings.py, docs/configuration.md) and nothing else secret

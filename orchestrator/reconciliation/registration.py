@@ -5,8 +5,8 @@ for, so reconciliation can name that person."""
 from __future__ import annotations
 
 from orchestrator.report_store import ReportStore
-from orchestrator.zoom_api import ZoomApi
-from orchestrator.zoom_models import Registration
+from orchestrator.zoom.api import ZoomApi
+from orchestrator.zoom.models import Registration
 
 
 def register_attendee(api: ZoomApi, store: ReportStore, meeting_id: str, customer_key: str, first_name: str,

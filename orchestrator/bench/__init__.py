@@ -1,0 +1,1 @@
+"""`rollcall bench orchestrator|reconcile|serve`: load and speed measurements (development tools)."""

@@ -1,0 +1,1 @@
+"""Zoom's REST API: the client, its OAuth token, the response models and the account's rate limits."""
