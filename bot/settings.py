@@ -3,7 +3,7 @@
 Every variable, its default and which process reads it: ``docs/configuration.md``, the one reference. The
 bot is a separate process from the orchestrator and has its own settings (``orchestrator/settings.py`` is
 the orchestrator's); neither package imports the other. A launcher passes the bot what it needs in its
-environment (``orchestrator/launchers.py`` ``BOT_ENV``, or the Kubernetes Job's env and Secret).
+environment (``orchestrator/dispatch/launchers.py`` ``BOT_ENV``, or the Kubernetes Job's env and Secret).
 
 Precedence, highest first: arguments to ``BotSettings(...)``, the process environment, ``.env`` in the
 bot's working directory (``_env_file=None`` skips it). Names are case-insensitive. An empty value is the
