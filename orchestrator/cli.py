@@ -104,9 +104,7 @@ def reconcile(
                 for u in uuids:
                     if not queue.add(ReconcileJob(uuid=u, meeting_id=m if m.isdigit() else None), force=force):
                         err.print(f"{escape(u)}: already reconciled (use --force to redo)")
-            outbound = OutboundWebhooks(settings.outbound_webhook_urls,
-                                        settings.outbound_webhook_secret.get_secret_value()
-                                        if settings.outbound_webhook_secret else None, r, api.http)
+            outbound = OutboundWebhooks.from_settings(settings, r, api.http)
             total = queue.counts()["due"]
             step = max(1, total // 20)
 
@@ -388,8 +386,7 @@ def orchestrator(
             # a pod may take minutes to pull its image before its first heartbeat
             grace = 45.0 if launcher == "local" else 300.0
             http = httpx.Client(timeout=10.0)
-            outbound = OutboundWebhooks(settings.outbound_webhook_urls, settings.outbound_webhook_secret.get_secret_value()
-                                        if settings.outbound_webhook_secret else None, r, http)
+            outbound = OutboundWebhooks.from_settings(settings, r, http)
             dispatcher = Dispatcher(r, chosen, DispatchConfig(capacity=capacity, launch_grace_s=grace), outbound=outbound)
             err.print(f"orchestrator {dispatcher.consumer}: {launcher} bots, capacity {capacity}")
             stop = threading.Event()

@@ -17,13 +17,18 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from itertools import count
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
 import redis
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from orchestrator import keys
+
+if TYPE_CHECKING:
+    from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
 OUTBOX_GIVE_UP_S = 86400.0
@@ -37,6 +42,12 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), b"v1:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
 
 
+class _Attempt(NamedTuple):
+    outcome: str  # "HTTP 200", "ConnectTimeout" …
+    ok: bool
+    retry: bool  # worth another attempt: a 5xx, a 429, a network error
+
+
 class OutboundWebhooks:
     def __init__(self, urls: Sequence[str], secret: str | None, r: redis.Redis, http: httpx.Client, *,
                  attempts: int = 4, backoff_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
@@ -45,6 +56,12 @@ class OutboundWebhooks:
             raise ValueError("outbound webhooks need ROLLCALL_OUTBOUND_WEBHOOK_SECRET to sign them")
         self.urls, self.secret, self.r, self.http = list(urls), secret, r, http
         self.attempts, self.backoff_s, self.sleep, self.clock = attempts, backoff_s, sleep, clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, r: redis.Redis, http: httpx.Client) -> OutboundWebhooks:
+        """The receivers and signing secret the orchestrator is configured with."""
+        secret = settings.outbound_webhook_secret
+        return cls(settings.outbound_webhook_urls, secret.get_secret_value() if secret else None, r, http)
 
     def emit(self, event: str, data: dict[str, Any]) -> dict[str, bool]:
         """Deliver to every receiver; returns whether each (by host) got it."""
@@ -87,30 +104,38 @@ class OutboundWebhooks:
 
     def _deliver(self, url: str, event: str, delivery: str, body: bytes, *, attempts: int | None = None,
                  outbox: bool = True) -> bool:
-        host = _host(url)
-        assert self.secret is not None
-        attempts = attempts or self.attempts
-        for attempt in range(1, attempts + 1):
-            ts = str(int(self.clock()))
-            headers = {"content-type": "application/json", "x-rollcall-timestamp": ts,
-                       "x-rollcall-signature": sign(self.secret, ts, body), "x-rollcall-delivery": delivery}
-            try:
-                resp = self.http.post(url, content=body, headers=headers, timeout=10.0)
-                outcome, ok = f"HTTP {resp.status_code}", 200 <= resp.status_code < 300
-                retry = resp.status_code >= 500 or resp.status_code == 429
-            except httpx.HTTPError as exc:
-                outcome, ok, retry = type(exc).__name__, False, True
-            self._record(delivery, event, host, attempt, outcome, ok)
-            if ok:
-                return True
-            if not retry or attempt == attempts:
-                log.warning("outbound webhook %s to %s failed: %s (attempt %d)", event, host, outcome, attempt)
-                if retry and outbox:
-                    item = f"{delivery}:{host}"
-                    self.r.hset(keys.outbound_pending(item), mapping={
-                        "url": url, "event": event, "delivery": delivery, "body": body.decode(), "tries": attempt,
-                        "first_at": f"{self.clock():.3f}"})
-                    self.r.zadd(keys.OUTBOUND_OUTBOX, {item: self.clock() + 60.0})
-                return False
-            self.sleep(self.backoff_s * 4 ** (attempt - 1))
+        """Post with retries (backoff ×4 from ``backoff_s``) while the answer is worth another attempt; a
+        delivery that still fails goes to the outbox when it may yet succeed."""
+        host, tries = _host(url), count(1)
+        last = Retrying(stop=stop_after_attempt(attempts or self.attempts),
+                        wait=wait_exponential(multiplier=self.backoff_s, exp_base=4),
+                        retry=retry_if_result(lambda a: a.retry), sleep=self.sleep,
+                        retry_error_callback=lambda state: state.outcome.result())(
+            lambda: self._post(url, event, delivery, body, next(tries)))
+        if last.ok:
+            return True
+        attempt = next(tries) - 1
+        log.warning("outbound webhook %s to %s failed: %s (attempt %d)", event, host, last.outcome, attempt)
+        if last.retry and outbox:
+            item = f"{delivery}:{host}"
+            self.r.hset(keys.outbound_pending(item), mapping={
+                "url": url, "event": event, "delivery": delivery, "body": body.decode(), "tries": attempt,
+                "first_at": f"{self.clock():.3f}"})
+            self.r.zadd(keys.OUTBOUND_OUTBOX, {item: self.clock() + 60.0})
         return False
+
+    def _post(self, url: str, event: str, delivery: str, body: bytes, attempt: int) -> _Attempt:
+        """One signed POST, recorded with its outcome."""
+        assert self.secret is not None
+        ts = str(int(self.clock()))
+        headers = {"content-type": "application/json", "x-rollcall-timestamp": ts,
+                   "x-rollcall-signature": sign(self.secret, ts, body), "x-rollcall-delivery": delivery}
+        try:
+            resp = self.http.post(url, content=body, headers=headers, timeout=10.0)
+            ok = 200 <= resp.status_code < 300
+            result = _Attempt(f"HTTP {resp.status_code}", ok,
+                              not ok and (resp.status_code >= 500 or resp.status_code == 429))
+        except httpx.HTTPError as exc:
+            result = _Attempt(type(exc).__name__, False, True)
+        self._record(delivery, event, _host(url), attempt, result.outcome, result.ok)
+        return result

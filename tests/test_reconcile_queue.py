@@ -156,6 +156,21 @@ def test_a_failed_outbound_delivery_waits_in_the_outbox_and_is_sent_later(redis_
     assert not any("pw" in h for h, _, _ in outcomes)  # credentials in the URL are never recorded
 
 
+def test_an_outbound_delivery_is_retried_with_backoff_only_when_another_attempt_may_succeed(redis_client):
+    answers = [503, 429, 204, 400]
+    slept: list[float] = []
+
+    with httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(answers.pop(0)))) as http:
+        out = OutboundWebhooks(["https://hr.example/hook"], "s3cret", redis_client, http, attempts=4, backoff_s=1.0,
+                               sleep=slept.append, clock=Clock())
+        assert out.emit("training.compliance", {"n": 1}) == {"hr.example": True}  # 503, 429, then 204
+        assert out.emit("training.compliance", {"n": 2}) == {"hr.example": False}  # a 400 is not tried again
+    assert slept == [1.0, 4.0]  # backoff ×4 between attempts, none after a refusal
+    attempts = [(f["attempt"], f["outcome"]) for _, f in redis_client.xrange(keys.OUTBOUND_DELIVERIES)]
+    assert attempts == [("1", "HTTP 503"), ("2", "HTTP 429"), ("3", "HTTP 204"), ("1", "HTTP 400")]
+    assert redis_client.zcard(keys.OUTBOUND_OUTBOX) == 0  # a refused delivery does not wait for later
+
+
 def test_a_temporary_redis_error_keeps_the_webhook_entry_for_later(redis_client, monkeypatch):
     import orchestrator.webhooks.events as events
 

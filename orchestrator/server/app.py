@@ -66,8 +66,7 @@ async def _invalid(_request: Request, exc: RequestValidationError) -> JSONRespon
 def _reconcile_forever(settings: Settings, r: redis.Redis, stop: threading.Event) -> None:
     """Reconcile the jobs meeting.ended webhooks queue, as they fall due."""
     with open_zoom(settings, r) as api:
-        outbound = OutboundWebhooks(settings.outbound_webhook_urls, settings.outbound_webhook_secret.get_secret_value()
-                                    if settings.outbound_webhook_secret else None, r, api.http)
+        outbound = OutboundWebhooks.from_settings(settings, r, api.http)
         Reconciler(api, ReportStore(r), ReconcileQueue(r), outbound,
                    repeat_after_s=settings.reconcile_repeat_s or None).follow(stop)
 
