@@ -6,21 +6,22 @@
   customer keys): those people's rows only, and no transcript;
 - anything else: 401 (no token, a bad or expired one) or 403 (a valid token for another meeting).
 
-Tokens are ``base64url(JSON claims).hex(HMAC-SHA256)`` with ``ROLLCALL_LIVE_SECRET``, compared in
-constant time. Signed is not enough: the claims must have the shape ``issue`` gives them (``Claims``), or
-the token is a 401 like any bad one; an ``exp`` that is not a finite number never means "never expires".
+Tokens are JWTs (PyJWT, HS256 with ``ROLLCALL_LIVE_SECRET``; only that algorithm is accepted). Signed is
+not enough: the claims must have the shape ``issue`` gives them (``Claims``), or the token is a 401 like
+any bad one; an ``exp`` that is not a finite number never means "never expires".
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import json
 import time
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+import jwt
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+ALGORITHM = "HS256"
 
 
 class Denied(Exception):
@@ -51,10 +52,6 @@ class Claims(BaseModel):
     p: list[str] = []
 
 
-def _mac(secret: str, body: str) -> str:
-    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-
-
 def issue(secret: str, meeting_id: str, role: str, ttl_s: float, *, people: list[str] | None = None,
           now: float | None = None) -> str:
     if role not in ("host", "manager"):
@@ -62,8 +59,7 @@ def issue(secret: str, meeting_id: str, role: str, ttl_s: float, *, people: list
     claims = {"m": meeting_id, "r": role, "exp": int((now or time.time()) + ttl_s)}
     if role == "manager":
         claims["p"] = sorted(people or [])
-    body = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode().rstrip("=")
-    return f"{body}.{_mac(secret, body)}"
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def check(token: str | None, meeting_id: str, *, secret: str | None, admin_token: str | None,
@@ -73,12 +69,13 @@ def check(token: str | None, meeting_id: str, *, secret: str | None, admin_token
         raise Denied(401, "a token is needed (the host's link, or an admin or manager token)")
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return Access("admin")
-    body, _, mac = token.partition(".")
-    if not secret or not mac or not hmac.compare_digest(mac.encode(), _mac(secret, body).encode()):
+    if not secret:
         raise Denied(401, "the token is not valid")
     try:
-        claims = Claims.model_validate_json(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except ValueError:  # not base64, or not claims (a ValidationError, whatever the JSON or its depth)
+        # the expiry is judged below, on the strict claims (PyJWT would read "exp" as int(…))
+        claims = Claims.model_validate(jwt.decode(token, secret, algorithms=[ALGORITHM],
+                                                  options={"verify_exp": False}))
+    except (jwt.InvalidTokenError, ValidationError, RecursionError):  # forged, damaged, or not our claims
         raise Denied(401, "the token is not valid") from None
     if claims.exp < (time.time() if now is None else now):
         raise Denied(401, "the link has expired")

@@ -5,13 +5,13 @@ is not a finite number never means "never expires", and `rollcall schedule add` 
 past. Ends with property-based fuzzing of the API's JSON bodies and of live tokens: never a 500."""
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from bot.cli import app as rollcall
 from orchestrator import keys
 from orchestrator.server.app import create_app
-from orchestrator.live.access import _mac, issue
+from orchestrator.live.access import ALGORITHM, issue
 from orchestrator.settings import Settings
 
 ADMIN, SECRET = "admin-token-hostile", "live-secret-hostile"
@@ -47,8 +47,7 @@ def schedule(api: TestClient, body: object):
 
 def signed(claims: bytes) -> str:
     """A live token over any bytes, correctly signed with the server's secret."""
-    body = base64.urlsafe_b64encode(claims).decode().rstrip("=")
-    return f"{body}.{_mac(SECRET, body)}"
+    return jwt.api_jws.PyJWS().encode(claims, SECRET, algorithm=ALGORITHM)
 
 
 # --- (4) the OpenAPI needs the admin token; no /docs page ---------------------------------------------------
