@@ -16,6 +16,7 @@ EventType = Literal[
     "gap_start", "gap_end",  # the bot stopped (or resumed) observing part of the meeting; ``reason`` says why
 ]
 Role = Literal["host", "cohost", "attendee"]
+CUSTOMER_KEY_MAX = 35  # Zoom's limit on a participant's customer_key
 GapReason = Literal[
     "recording_not_permitted",  # in the meeting, but not (yet) allowed to record: no audio
     "recording_revoked",  # the host took the permission back: no audio until it is granted again

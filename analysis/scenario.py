@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from analysis.events import CUSTOMER_KEY_MAX, Role
 
 EventKind = Literal[
     "join", "leave", "mute", "unmute", "video_on", "video_off", "chat", "raise_hand", "lower_hand",
@@ -89,8 +91,8 @@ class PromptReplies(_Strict):
 class ParticipantSpec(_Strict):
     key: Annotated[str, Field(min_length=1)]
     name: Annotated[str, Field(min_length=1)]
-    role: Literal["host", "cohost", "attendee"] = "attendee"
-    customer_key: Annotated[str, Field(max_length=35)] | None = None
+    role: Role = "attendee"
+    customer_key: Annotated[str, Field(max_length=CUSTOMER_KEY_MAX)] | None = None
     email: str | None = None  # Zoom's side only (REST reports); the SDK never exposes it
     registrant_id: str | None = None  # Zoom's side only: set when the person registered for the meeting
     external: bool = False  # Zoom's side only: from outside the host's account, so reports blank id and e-mail

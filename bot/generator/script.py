@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat,
                       StrictStr, ValidationError, field_validator, model_validator)
 
-from analysis.events import Role
+from analysis.events import CUSTOMER_KEY_MAX, Role
 from analysis.scenario import MAX_MEETING_S, first_problem
 from bot.generator import tts
 
@@ -120,7 +120,7 @@ class ScriptParticipant(_Strict):
     key: Key
     name: Annotated[Text, Field(min_length=1)]
     role: Role = "attendee"
-    customer_key: Annotated[Text, Field(max_length=35)] | None = None  # Zoom's limit
+    customer_key: Annotated[Text, Field(max_length=CUSTOMER_KEY_MAX)] | None = None
     email: Text | None = None
     consent: StrictBool = True  # written to the scenario only when the script gives it
     voice: VoiceSpec = VoiceSpec()
