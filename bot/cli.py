@@ -50,6 +50,13 @@ def _version(value: bool) -> None:
 def _options(show_version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
     """Rollcall: attendance and engagement, measured live in Zoom meetings."""
+    import logging
+
+    from analysis.logs import configure
+
+    # every command's log lines in the one format (analysis/logs.py); warnings only, as before, until a
+    # long-running command (serve, orchestrator, bot) asks for INFO
+    configure(level=logging.WARNING)
 
 
 def _heading(scenario: Path) -> tuple[str, float | None]:

@@ -13,12 +13,12 @@ when it is back; live snapshots in between are skipped (a newer one follows with
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 
 import redis
+import structlog
 
 from analysis import contract as c
 from analysis.contract import BotField, BotStatus
@@ -26,7 +26,7 @@ from analysis.live import LiveSnapshot
 from analysis.observations import Decided, Observation, encode
 from bot.settings import BotSettings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 LIVE_STREAM_MAX = 1000
 OBSERVATIONS_MAX = 500_000  # lines per bot: far more than a long meeting logs
 

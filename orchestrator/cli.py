@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -43,8 +42,15 @@ def _settings(data_dir: Path | None):
     return s.model_copy(update={"data_dir": data_dir}) if data_dir else s
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings) -> None:
+    """INFO log lines for the long-running commands, in the one format (``analysis/logs.py``), with every
+    configured secret and the Redis password redacted."""
+    from urllib.parse import urlsplit
+
+    from analysis.logs import configure
+
+    password = urlsplit(settings.redis_url).password if settings.redis_url else None
+    configure(secrets=settings.secrets() + ([password] if password else []), level=logging.INFO)
 
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the embedded Redis keeps its data "
@@ -63,8 +69,8 @@ def serve(
     from orchestrator.server.app import serve as run
     from orchestrator.redis_conn import RedisUnavailable
 
-    _logging()
     settings = _settings(data_dir)
+    _logging(settings)
     if settings.webhook_secret_token is None:
         err.print("[yellow]warning:[/] ZOOM_WEBHOOK_SECRET_TOKEN is not set: webhooks are refused (503)")
     try:
@@ -369,8 +375,8 @@ def orchestrator(
     from orchestrator.outbound import OutboundWebhooks
     from orchestrator.redis_conn import RedisUnavailable, embedded_url, open_redis
 
-    _logging()
     settings = _settings(data_dir)
+    _logging(settings)
     if launcher not in ("local", "kubernetes"):
         raise _fail(f"--launcher: {launcher!r}: use local or kubernetes")
     try:

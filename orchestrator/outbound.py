@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import redis
+import structlog
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from orchestrator import keys
@@ -30,7 +30,7 @@ from orchestrator import keys
 if TYPE_CHECKING:
     from orchestrator.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 OUTBOX_GIVE_UP_S = 86400.0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import secrets
 import signal
@@ -25,8 +24,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
+import structlog
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class RedisUnavailable(RuntimeError):

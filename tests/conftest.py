@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,15 @@ def require_shared_data(path: Path) -> Path:
             pytest.fail(f"{message}: CI must run with ../shared beside the clone")
         pytest.skip(f"{message} (CI always has it)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_lines():
+    """What every entry point does first (``analysis/logs.py``): structlog's loggers through stdlib logging,
+    where caplog sees them, in the one format."""
+    from analysis.logs import configure
+
+    configure(level=logging.WARNING)
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,15 @@ join, as with Zoom. Outputs go to the output directory and, with a BotLink, to R
 """
 from __future__ import annotations
 
-import logging
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
+
 from analysis.contract import BotField, BotStatus
+from analysis.logs import configure
 from analysis.report import MeetingInfo, Report
 from bot.assembly import Training, assemble
 from bot.redis_link import BotLink, link_from_env
@@ -23,6 +24,8 @@ from bot.simulator.scenario_view import join_late
 from bot.simulator.transport import SimulatorTransport
 from bot.transcriber import AsrConfig
 from bot.zoom.credentials import customer_key_for
+
+log = structlog.get_logger(__name__)
 
 
 class MeetingOver(Exception):
@@ -63,17 +66,17 @@ def run_sim_bot(scenario_path: Path, start_at: datetime, out_dir: Path, *, custo
 def sim_bot_main(scenario_path: Path, start_at: datetime, job_id: str, out_dir: Path, *,
                  asr: AsrConfig | None) -> int:
     """The simulated bot process: run, report, return the exit code (0: the meeting ended or was over)."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    configure()
     meeting_id = load_scenario(scenario_path).meeting.id
     link = link_from_env(job_id, meeting_id)
     try:
         report = run_sim_bot(scenario_path, start_at, out_dir, customer_key=customer_key_for(job_id), link=link, asr=asr)
     except MeetingOver as exc:
-        print(f"rollcall bot: {exc}; nothing to do", file=sys.stderr)
+        log.info("rollcall bot: %s; nothing to do", exc)
         if link is not None:
             link.finish(None, status=BotStatus.FINISHED, exit_code=0, reason=str(exc))
         return 0
     if link is not None:
         link.finish(report.model_dump(mode="json"), status=BotStatus.FINISHED, exit_code=0, reason="meeting ended")
-    print(f"rollcall bot: the simulated meeting ended; report in {out_dir / 'report.json'}", file=sys.stderr)
+    log.info("rollcall bot: the simulated meeting ended; report in %s", out_dir / "report.json")
     return 0

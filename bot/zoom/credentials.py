@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import jwt
 from pydantic import BaseModel, SecretStr
 
+from analysis.logs import redact as redact_text
 from bot.settings import BotSettings
 
 JWT_MIN_S, JWT_MAX_S = 1800, 48 * 3600  # Zoom's bounds on exp - iat for Meeting SDK JWTs
@@ -77,8 +78,6 @@ def meeting_from_url(url: str) -> tuple[int, str | None]:
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret, every JWT-looking token and every ``pwd=`` value replaced."""
-    for s in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(s, "[redacted]")
-    text = re.sub(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", "[redacted-jwt]", text)
-    return re.sub(r"(pwd=)[^&#\s]+", r"\1[redacted]", text)
+    """``text`` with every secret, every JWT-looking token, every ``pwd=`` value and every e-mail address
+    replaced: the log lines' one redaction (``analysis/logs.py``), for text that is not a log line."""
+    return redact_text(text, secrets)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
 import threading
 from collections import Counter
@@ -22,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("rollcall.zoom")
+import structlog
+
+log = structlog.get_logger("rollcall.zoom")
 
 
 class SdkGuard:

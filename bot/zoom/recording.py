@@ -16,15 +16,16 @@ not measured, not zero.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from bot.zoom.guard import SdkGuard
 from bot.zoom.lifecycle import Outcome
 
-log = logging.getLogger("rollcall.zoom")
+log = structlog.get_logger("rollcall.zoom")
 
 OK = "SDKERR_SUCCESS"
 

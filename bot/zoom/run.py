@@ -3,25 +3,24 @@
 :func:`run_meeting` joins, feeds the pipeline, and writes the same outputs as ``rollcall replay``; it
 takes the SDK module and the loop as arguments so it runs against the stand-in SDK in tests.
 :func:`prepare_process` is what only a real bot process does first (private HOME, file descriptor 1 away
-from the SDK's prints, JSON logs on stderr with every secret redacted).
+from the SDK's prints, log lines on stderr with every secret redacted).
 """
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import signal
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import structlog
 from rich.console import Console
 from rich.live import Live
 
 from analysis.contract import BotField, BotStatus
+from analysis.logs import configure
 from analysis.live import LiveSnapshot
 from analysis.policy import TrainingPolicy
 from analysis.report import MeetingInfo
@@ -31,22 +30,13 @@ from bot.pipeline import PipelineConfig
 from bot.redis_link import BotLink, link_from_env
 from bot.settings import BotSettings
 from bot.transcriber import AsrConfig
-from bot.zoom.credentials import ZoomCredentials, redact
+from bot.zoom.credentials import ZoomCredentials
 from bot.zoom.guard import ExitGuard, isolate_stdout, private_home
 from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
 from bot.zoom.loop import GLibLoop
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 
-
-
-class _JsonLines(logging.Formatter):
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"t": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-                           "msg": redact(record.getMessage(), self.secrets)}, ensure_ascii=False)
+log = structlog.get_logger(__name__)
 
 
 def bot_home(work_dir: Path) -> Path:
@@ -56,14 +46,12 @@ def bot_home(work_dir: Path) -> Path:
 
 
 def prepare_process(work_dir: Path, secrets: list[str]) -> TextIO:
-    """Private HOME, fd 1 to /dev/null (our own output on the returned stream), and logging to stderr as
-    JSON lines."""
+    """Private HOME, fd 1 to /dev/null (our own output on the returned stream), and log lines on stderr in
+    the one format (``analysis/logs.py``: JSON lines unless stderr is a terminal) with every secret
+    redacted."""
+    configure(secrets=secrets)
     private_home(bot_home(work_dir))
-    ours = isolate_stdout()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonLines(secrets))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    return ours
+    return isolate_stdout()
 
 
 def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *,
@@ -149,8 +137,8 @@ def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr
             link = link_from_env(job_id, str(spec.meeting_number)) if job_id else None
             lifecycle = run_meeting(sdk, GLibLoop(), spec, credentials, out_dir, config=config, asr=asr,
                                     on_snapshot=on_snapshot, link=link, policy=policy, duration_s=duration_s)
-    line = f"rollcall bot: {lifecycle.summary()} (exit {lifecycle.exit_code})"
-    print(redact(line, secrets), file=sys.stderr, flush=True)
+    # the last line says how it ended, redacted like every log line (a summary may quote the SDK)
+    log.info("rollcall bot: %s (exit %d)", lifecycle.summary(), lifecycle.exit_code)
     if lifecycle.outcome in NORMAL_ENDINGS and (out_dir / "report.json").exists():
         print(f"Report: {out_dir / 'report.html'}  (data: {out_dir / 'report.json'})", file=ours, flush=True)
     return lifecycle.exit_code

@@ -14,13 +14,14 @@ breakout room.
 """
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import structlog
 
 from analysis.events import MeetingEvent
 from bot.transport import AudioChunk, MeetingHandler
@@ -31,7 +32,7 @@ from bot.zoom.lifecycle import (AUTHORIZED_USER_NOT_IN_MEETING, NORMAL_ENDINGS, 
 from bot.zoom.recording import Recording, RecordingConfig
 from bot.zoom.roster import Roster, UserState
 
-log = logging.getLogger("rollcall.zoom")
+log = structlog.get_logger("rollcall.zoom")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ a Dispatcher with the no-op launcher that records every launch in Redis.
 """
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import tempfile
@@ -103,4 +104,7 @@ def run_orchestrator_bench(console: Console, *, schedules: int = 1000, window_s:
 
 
 if __name__ == "__main__":
+    from analysis.logs import configure
+
+    configure(level=logging.WARNING)  # a process of its own: the one log format, as `rollcall` gives
     worker(sys.argv[1], float(sys.argv[2]))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import hashlib
 import threading
 import time
@@ -42,6 +41,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import redis
 from pydantic import ValidationError
+import structlog
 
 from orchestrator import keys
 from orchestrator.zoom.rate_limits import Category, DailyCapReached, Priority
@@ -51,7 +51,7 @@ from orchestrator.zoom.api import NotFound, ZoomApi, ZoomApiError
 from orchestrator.zoom.models import ScheduledMeeting
 from orchestrator.zoom.oauth import OAuthError
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 NO_FIXED_TIME = 3  # recurring without a fixed time: only meeting.started tells when
 RECURRING = 8  # recurring with a fixed time: the list shows the next occurrence only

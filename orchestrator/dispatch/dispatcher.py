@@ -19,7 +19,6 @@ Everything shared lives in Redis, so any number of orchestrator processes can ru
 from __future__ import annotations
 
 import json
-import logging
 from collections import deque
 import os
 import socket
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+import structlog
 
 from analysis.contract import LIVE, BotField, BotStatus, lua, observation_line, report_field, report_job
 from analysis.observations import BotLog, report_from_log, session_compliance
@@ -41,7 +41,7 @@ from orchestrator.outbound import OutboundWebhooks
 from orchestrator.report_store import ReportStore
 from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # `rollcall bot` exit codes that another attempt cannot fix (docs/architecture.md, the exit code table):
 # a configuration error (2: bad arguments, the Meeting SDK credentials missing: the next bot gets the same

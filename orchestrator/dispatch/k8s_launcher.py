@@ -14,7 +14,6 @@ carries a password is read from the shared Secret's ``REDIS_URL`` key instead of
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from typing import TYPE_CHECKING
@@ -23,13 +22,14 @@ from urllib.parse import urlsplit
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from pydantic import Field
+import structlog
 from orchestrator.dispatch.launchers import BotJob, bot_command
 from orchestrator.settings import KubernetesSettings
 
 if TYPE_CHECKING:
     from orchestrator.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 APP_LABEL = "app.kubernetes.io/name"
 APP_NAME = "rollcall-bot"

@@ -470,7 +470,7 @@ class LoopbackServer:
     def __init__(self, app: FastAPI, port: int | None = None, name: str = "loopback-server") -> None:
         self.port = port or free_port()
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     access_log=False, lifespan="off"))
+                                                     access_log=False, lifespan="off", log_config=None))
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 
     @property

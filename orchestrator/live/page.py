@@ -15,7 +15,6 @@ server stops: then its streams end within a second, and the browsers reconnect w
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
@@ -29,13 +28,14 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
+import structlog
 
 from analysis.contract import LiveEntry
 from orchestrator import keys
 from orchestrator.live.access import Access, Denied, check
 from orchestrator.settings import StreamLimits  # the `live_streams` section of Settings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 router = APIRouter()
 PAGE = (Path(__file__).parent / "static" / "live.html").read_text(encoding="utf-8")
 KEEPALIVE_S = 15.0

@@ -7,16 +7,16 @@ asked about again later, backing off, and forgotten two days after its first ref
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 
 import redis
+import structlog
 
 from orchestrator import keys
 from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
 from orchestrator.zoom.api import AccessRefused, ZoomApi, ZoomApiError
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 LOOK_AGAIN_S = 15 * 60.0  # after the first look, 30, 60 … minutes, at most six hours apart
 HINT_TTL_S = 2 * 86400.0

@@ -21,7 +21,6 @@ Each run first follows up the meetings named by webhook deliveries the receiver 
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import structlog
 
 from orchestrator.reconciliation import hints
 from orchestrator.reconciliation.attendance import MeetingWindow, reconcile
@@ -41,7 +42,7 @@ from orchestrator.zoom.api import AccessRefused, NotFound, ZoomApi, ZoomApiError
 from orchestrator.zoom.models import ReportParticipant
 from orchestrator.zoom.oauth import OAuthError
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # Zoom errors that will not change on a retry: the instance is unknown or expired, or over a year old
 _PERMANENT_CODES = {3001, 12702}

@@ -3,13 +3,13 @@ check, and ``serve`` (``rollcall serve``), which runs it with the consumer that 
 meeting logs and reconciliation jobs."""
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
 
 import redis
+import structlog
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +29,7 @@ from orchestrator.redis_conn import open_redis
 from orchestrator.settings import Settings
 from orchestrator.zoom.client import open_zoom
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, redis_client: redis.Redis, *, clock: Callable[[], float] = time.time,
@@ -113,7 +113,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None
             w.start()
         try:
             app = create_app(settings, r)
-            config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+            # log_config=None: uvicorn's loggers keep no handlers of their own and propagate to the root
+            # one, so their lines have the one format and redaction (analysis/logs.py)
+            config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
+                                    timeout_graceful_shutdown=5)
             _Server(config, app.state.live_streams).run()
         finally:
             stop.set()

@@ -20,7 +20,6 @@ the record that a media stream ran, and of which stream.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -29,12 +28,13 @@ from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import structlog
 
 from orchestrator import keys
 from orchestrator.reconciliation.queue import ReconcileJob, ReconcileQueue
 from orchestrator.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class _Tolerant(BaseModel):

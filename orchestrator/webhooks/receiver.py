@@ -19,13 +19,14 @@ import logging
 import redis
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
+import structlog
 
 from orchestrator import keys
 from orchestrator.webhooks import auth as webhook_auth
 from orchestrator.webhooks import events as webhook_events
 from orchestrator.webhooks import refusals as webhook_refusals
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # read and verified whole up to here; Zoom's events are a few KiB
 SEEN_TTL_S = 172_800  # two days: far beyond Zoom's ~85 minutes of retries

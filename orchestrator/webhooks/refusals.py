@@ -12,16 +12,16 @@ Zoom's API. A new refusal naming a hinted meeting brings its next look forward, 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import structlog
 
 from orchestrator import keys
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 REFUSED_MAXLEN = 10_000
 HINTS_MAX = 10_000  # beyond this, new hints are dropped (an unsigned flood cannot grow Redis)

@@ -19,7 +19,6 @@ Meeting UUIDs are encoded as Zoom's routing needs.
 """
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Mapping
@@ -29,13 +28,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import structlog
 
 from orchestrator.zoom.rate_limits import Category, DailyCapReached, Governor, Priority
 from orchestrator.zoom.models import (MeetingInstance, PastMeeting, Registrant, Registration, ReportParticipant,
                                       ScheduledMeeting, encode_meeting_uuid)
 from orchestrator.zoom.oauth import ServerToServerToken
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 MAX_PAGE_SIZE = 300  # the most any list endpoint Rollcall uses allows
 EXPIRED_PAGE_TOKEN = 300
 MISSING_SCOPE = 4700  # "Invalid access token, does not contain scopes:[…]"

@@ -8,15 +8,15 @@ change: a missing scope shows at the first token, not as a 4700 on some later ca
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 
 import httpx
 from pydantic import SecretStr
+import structlog
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class OAuthError(RuntimeError):
