@@ -53,6 +53,7 @@ def _logging(settings) -> None:
     configure(secrets=settings.secrets() + ([password] if password else []), level=logging.INFO)
 
 
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the embedded Redis keeps its data "
                                                                  "(default ROLLCALL_DATA_DIR or ./rollcall-data); "
                                                                  "ignored when REDIS_URL is set.")]
@@ -190,7 +191,7 @@ def register(
     typer.echo(reg.join_url or f"registered ({reg.registrant_id}); no join link: the host approves registrations")
 
 
-def limits(data_dir: DataDir = None) -> None:
+def limits(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Zoom API calls made today and what is left, per rate-limit category (Rollcall's share)."""
     from orchestrator.redis_conn import RedisUnavailable, open_redis
     from orchestrator.zoom.client import MissingZoomCredentials, governor_for
@@ -201,6 +202,15 @@ def limits(data_dir: DataDir = None) -> None:
             usage = governor_for(settings, r).usage()
     except (MissingZoomCredentials, RedisUnavailable, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({
+            "account": settings.zoom_account_id, "plan": settings.zoom_plan, "share": settings.zoom_rate_share,
+            "categories": [{"category": u.category.value, "rate_per_s": u.rate_per_s, "calls_today": u.calls_today,
+                            "daily_group": u.daily_group, "daily_cap": u.daily_cap,
+                            "daily_remaining": u.daily_remaining,
+                            "paused_until": u.paused_until.isoformat() if u.paused_until else None}
+                           for u in usage]}, indent=2))
+        return
     table = Table(title=f"Zoom API, account {settings.zoom_account_id} ({settings.zoom_plan} plan, "
                         f"{settings.zoom_rate_share:.0%} share)")
     for col in ("category", "rate/s", "calls today", "daily cap", "left today", "paused until"):
@@ -337,9 +347,9 @@ def schedule_add(
     typer.echo(f"{'scheduled' if new else 'already scheduled'} {sid}: bot joins at {spec.join_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
-def schedule_list(data_dir: DataDir = None) -> None:
+def schedule_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Schedules of the last week and ahead."""
-    _print_status(data_dir, bots=False)
+    _print_status(data_dir, bots=False, as_json=as_json)
 
 
 def schedule_cancel(
@@ -497,45 +507,51 @@ def live_link(
     typer.echo(f"{base_url.rstrip('/')}/live/{quote(meeting)}?token={token}")
 
 
-def status(data_dir: DataDir = None) -> None:
-    """Bots and schedules, as tables."""
-    _print_status(data_dir, bots=True)
+def status(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Bots and schedules, as tables (ids in full: `schedule cancel` and the API take them)."""
+    _print_status(data_dir, bots=True, as_json=as_json)
 
 
-def _print_status(data_dir: Path | None, *, bots: bool) -> None:
+def _print_status(data_dir: Path | None, *, bots: bool, as_json: bool) -> None:
     from analysis.contract import BotField
     from orchestrator import keys
     from orchestrator.redis_conn import RedisUnavailable, open_redis
     from orchestrator.dispatch.schedule_store import ScheduleStore
 
     settings = _settings(data_dir)
-    console = Console()
     try:
         with open_redis(settings.redis_url, settings.data_dir) as r:
-            rows = ScheduleStore(r).all()
-            t = Table(title="schedules")
-            for col in ("id", "kind", "topic", "starts (UTC)", "bot joins", "status", "bots"):
-                t.add_column(col)
-            for sid, s in rows:
-                jobs = r.lrange(keys.schedule_jobs(sid), 0, -1)
-                t.add_row(sid, s.kind, s.topic, f"{s.start_at:%m-%d %H:%M:%S}", f"{s.join_at:%H:%M:%S}", s.status,
-                          str(len(jobs)))
-            console.print(t)
-            if not bots:
-                return
-            b = Table(title="bots")
-            for col in ("job", "meeting", "status", "attempt", "heartbeat", "reason"):
-                b.add_column(col)
-            for sid, _s in rows:
-                for job in r.lrange(keys.schedule_jobs(sid), 0, -1):
-                    h = r.hgetall(keys.bot(job))
-                    beat = (f"{time.time() - float(h[BotField.HEARTBEAT_AT]):.0f} s ago"
-                            if h.get(BotField.HEARTBEAT_AT) else "-")
-                    b.add_row(job, h.get(BotField.MEETING_ID, ""), h.get(BotField.STATUS, ""),
-                              h.get(BotField.ATTEMPT, ""), beat, h.get(BotField.REASON, ""))
-            console.print(b)
+            rows = [(sid, sc, r.lrange(keys.schedule_jobs(sid), 0, -1)) for sid, sc in ScheduleStore(r).all()]
+            states = {job: r.hgetall(keys.bot(job)) for _, _, jobs in rows for job in jobs} if bots else {}
     except RedisUnavailable as exc:
         raise _fail(str(exc)) from None
+    shown = (BotField.MEETING_ID, BotField.STATUS, BotField.ATTEMPT, BotField.HEARTBEAT_AT, BotField.REASON)
+    if as_json:
+        doc: dict = {"schedules": [{"id": sid, "kind": sc.kind, "topic": sc.topic, "meeting_id": sc.meeting_id,
+                                    "start_at": sc.start_at.isoformat(), "join_at": sc.join_at.isoformat(),
+                                    "status": sc.status, "bots": jobs} for sid, sc, jobs in rows]}
+        if bots:
+            doc["bots"] = [{"job": job, **{f.value: h.get(f) for f in shown}} for job, h in states.items()]
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    console = Console()
+    t = Table(title="schedules")
+    for col in ("id", "kind", "topic", "starts (UTC)", "bot joins", "status", "bots"):
+        t.add_column(col, overflow="fold" if col == "id" else "ellipsis")
+    for sid, sc, jobs in rows:
+        t.add_row(sid, sc.kind, sc.topic, f"{sc.start_at:%m-%d %H:%M:%S}", f"{sc.join_at:%H:%M:%S}", sc.status,
+                  str(len(jobs)))
+    console.print(t)
+    if not bots:
+        return
+    b = Table(title="bots")
+    for col in ("job", "meeting", "status", "attempt", "heartbeat", "reason"):
+        b.add_column(col, overflow="fold" if col == "job" else "ellipsis")
+    for job, h in states.items():
+        beat = f"{time.time() - float(h[BotField.HEARTBEAT_AT]):.0f} s ago" if h.get(BotField.HEARTBEAT_AT) else "-"
+        b.add_row(job, h.get(BotField.MEETING_ID, ""), h.get(BotField.STATUS, ""), h.get(BotField.ATTEMPT, ""), beat,
+                  h.get(BotField.REASON, ""))
+    console.print(b)
 
 
 def bench_orchestrator(

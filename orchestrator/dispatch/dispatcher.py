@@ -216,6 +216,8 @@ class Dispatcher:
             return
         self.r.hset(keys.bot(job_id), BotField.HANDLE, handle)
         self.lateness.append(self.clock() - float(f.get("due", now)))
+        log.info("schedule %s: bot %s launched (%s, attempt %d, handle %s)", sid, job_id, self.launcher.name, attempt,
+                 handle)
 
     # ---- watching ------------------------------------------------------------------------------------
     def monitor(self) -> None:
@@ -227,7 +229,8 @@ class Dispatcher:
                 self._died(job_id, h, h.get(BotField.REASON) or "exited", int(h.get(BotField.EXIT_CODE, 1)), now)
                 continue
             if status not in LIVE:
-                self.r.srem(keys.BOTS_RUNNING, job_id)
+                if self.r.srem(keys.BOTS_RUNNING, job_id):
+                    log.info("bot %s %s: %s", job_id, status, h.get(BotField.REASON) or "-")
                 continue
             code = self.launcher.poll(h[BotField.HANDLE]) if h.get(BotField.HANDLE) else None
             if code == 0:  # ended normally without a word (a bot without Redis, or a no-op launch)
@@ -304,9 +307,14 @@ class Dispatcher:
             if s.kind == "scenario":  # idempotent: the record is keyed by the schedule
                 record = self.merged_record(sid, s, jobs)
                 self.store.save_record(record)
+                log.info("schedule %s: meeting over; record built from %d bot(s)", sid, len(jobs))
                 payload = compliance_payload(record)
                 if payload is not None and self.outbound is not None:
                     self.outbound.emit("training.compliance", payload)
+                    log.info("schedule %s: training outcome sent (%d passed, %d failed)", sid, payload["passed"],
+                             payload["failed"])
+            else:
+                log.info("schedule %s: meeting over (%d bot(s))", sid, len(jobs))
             pipe = self.r.pipeline()
             pipe.hset(keys.schedule(sid), "status", "ended")
             pipe.srem(keys.SCHEDULES_ACTIVE, sid)

@@ -117,6 +117,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None
             # one, so their lines have the one format and redaction (analysis/logs.py)
             config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
                                     timeout_graceful_shutdown=5)
+            log.info("serving on http://%s:%d (webhooks at /webhooks/zoom, API, live pages)", host, port)
             _Server(config, app.state.live_streams).run()
         finally:
             stop.set()
