@@ -209,11 +209,16 @@ void EnergyGate::process(const double* voice, const double* full, const std::uin
       // what the lowered margin may continue: a candidate by the full margin
       if (ok[i] && v[i] > full_floor_margin_ * floor[i] + p_.margin * leak[i] && above_bg) last_sure_[i] = frame_;
     }
-    // what the channel carries while others talk, less what a tight coupling explains of it
-    leakage(tight_gain_, src.data(), tight.data());
-    for (int i = 0; i < c; ++i) {
-      const double residual = v[i] - tight[i];
-      bg_db[i] = to_db(residual > floor[i] ? residual : std::min(v[i], floor[i]));
+    // what the channel carries while others talk (only then is it recorded), less what a tight coupling
+    // explains of it
+    bool talk = false;
+    for (int j = 0; j < c && !talk; ++j) talk = clear[j] && lv.relevant[j];
+    if (talk) {
+      leakage(tight_gain_, src.data(), tight.data());
+      for (int i = 0; i < c; ++i) {
+        const double residual = v[i] - tight[i];
+        bg_db[i] = residual > floor[i] ? to_db(residual) : std::min(e_db[i], fl_db[i]);
+      }
     }
     levels_.update(f_db.data(), e_db.data(), sure.data(), clear.data(), bg_db.data());
   }
