@@ -24,7 +24,7 @@ from orchestrator.settings import Settings
 from orchestrator.emulator.server import LoopbackServer
 from tests.test_watch import snapshot
 
-SECRET, ADMIN = "live-secret-for-tests", "admin-token-for-tests"
+SECRET, ADMIN = "live-secret-for-tests-0123456789ab", "admin-token-for-tests"
 MEETING = "85000000801"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 

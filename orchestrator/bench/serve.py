@@ -42,7 +42,7 @@ from orchestrator.redis_conn import EmbeddedRedis, free_port
 from orchestrator.dispatch.schedule_store import Schedule, ScheduleStore
 from orchestrator.webhooks.auth import signature
 
-ADMIN, LIVE_SECRET, WEBHOOK_SECRET = "bench-admin-token", "bench-live-secret", "bench-webhook-secret"
+ADMIN, LIVE_SECRET, WEBHOOK_SECRET = "bench-admin-token", "bench-live-secret-0123456789abcdef", "bench-webhook-secret"
 FIRST_MEETING = 87_000_000_000
 SCHEDULES = 50
 # the server's process must not reconcile or sync calendars against a real Zoom account; it takes the caps on

@@ -24,7 +24,7 @@ from orchestrator.server.app import create_app
 from orchestrator.live.access import ALGORITHM, issue
 from orchestrator.settings import Settings
 
-ADMIN, SECRET = "admin-token-hostile", "live-secret-hostile"
+ADMIN, SECRET = "admin-token-hostile", "live-secret-hostile-0123456789abcd"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 MEETING = "85012345678"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -27,7 +27,7 @@ from orchestrator.settings import Settings
 from orchestrator.webhooks.auth import signature
 from orchestrator.emulator.server import LoopbackServer
 
-ADMIN, SECRET, WEBHOOK = "admin-token-streams", "live-secret-streams", "whsec-streams"
+ADMIN, SECRET, WEBHOOK = "admin-token-streams", "live-secret-streams-0123456789abcd", "whsec-streams"
 MEETING = "85000000811"
 SETTINGS = Settings(ROLLCALL_ADMIN_TOKEN=ADMIN, ROLLCALL_LIVE_SECRET=SECRET, ZOOM_WEBHOOK_SECRET_TOKEN=WEBHOOK)
 
