@@ -431,3 +431,20 @@ def test_opted_out_chat_text_is_not_kept(consent_run):
     for line in (out / "live.jsonl").read_text(encoding="utf-8").splitlines():
         row = next(p for p in json.loads(line)["participants"] if p["key"] == "no")
         assert row["talk_time_s"] is None and row["consent"] is False
+
+
+def test_a_late_joiners_view_keeps_every_event_inside_its_meeting():
+    """Events are shifted to the joiner's clock and rounded; the length is rounded alike, so an event at
+    the very end never lands a hair after it (a bot joining 0.126643 s late used to fail to start)."""
+    from analysis.scenario import Scenario
+    from bot.simulator.scenario_view import join_late
+
+    doc = {"meeting": {"id": "85000000071", "topic": "t", "start": "2026-11-20T15:00:00Z", "duration_s": 1.0},
+           "participants": [{"key": "p1", "name": "A"}, {"key": "p2", "name": "B"}],
+           "events": [{"t": 0.0, "type": "join", "who": "p1"}, {"t": 0.5, "type": "join", "who": "p2"},
+                      {"t": 1.0, "type": "leave", "who": "p2"}]}
+    for join_s in (0.126643, 0.1, 1 / 3, 0.999999):
+        view = join_late(Scenario.model_validate(doc), join_s)
+        assert all(e.t <= view.meeting.duration_s for e in view.events), join_s
+        assert [(e.t, e.type, e.who) for e in view.events if e.t == 0.0] == [(0.0, "join", "p1")] + (
+            [(0.0, "join", "p2")] if join_s >= 0.5 else [])

@@ -43,5 +43,5 @@ def join_late(scenario: Scenario, join_s: float, leave_s: float | None = None) -
                     for p in scenario.participants]
     meeting = scenario.meeting.model_copy(update={
         "start": scenario.meeting.start + timedelta(seconds=join_s),
-        "duration_s": end - join_s})
+        "duration_s": round(end - join_s, 6)})  # rounded as the events are: none falls after the end
     return Scenario(meeting=meeting, participants=participants, events=first + later)
