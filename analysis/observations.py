@@ -62,10 +62,10 @@ class _EventFields(_Record):
         return MeetingEvent(**{f.name: getattr(self, f.name) for f in fields(MeetingEvent)})
 
 
+_EVENT_HINTS = get_type_hints(MeetingEvent)
 Event = create_model(  # a meeting event as the transport reported it: MeetingEvent's fields, flat
     "Event", __base__=_EventFields, kind=(Literal["event"], "event"),
-    **{f.name: (hint, f.default if f.default is not MISSING else ...)
-       for f in fields(MeetingEvent) for hint in [get_type_hints(MeetingEvent)[f.name]]})
+    **{f.name: (_EVENT_HINTS[f.name], f.default if f.default is not MISSING else ...) for f in fields(MeetingEvent)})
 
 
 class BotChat(_Record):

@@ -43,6 +43,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class _Attempt(NamedTuple):
+    number: int  # 1 for the first
     outcome: str  # "HTTP 200", "ConnectTimeout" …
     ok: bool
     retry: bool  # worth another attempt: a 5xx, a 429, a network error
@@ -114,12 +115,11 @@ class OutboundWebhooks:
             lambda: self._post(url, event, delivery, body, next(tries)))
         if last.ok:
             return True
-        attempt = next(tries) - 1
-        log.warning("outbound webhook %s to %s failed: %s (attempt %d)", event, host, last.outcome, attempt)
+        log.warning("outbound webhook %s to %s failed: %s (attempt %d)", event, host, last.outcome, last.number)
         if last.retry and outbox:
             item = f"{delivery}:{host}"
             self.r.hset(keys.outbound_pending(item), mapping={
-                "url": url, "event": event, "delivery": delivery, "body": body.decode(), "tries": attempt,
+                "url": url, "event": event, "delivery": delivery, "body": body.decode(), "tries": last.number,
                 "first_at": f"{self.clock():.3f}"})
             self.r.zadd(keys.OUTBOUND_OUTBOX, {item: self.clock() + 60.0})
         return False
@@ -133,9 +133,9 @@ class OutboundWebhooks:
         try:
             resp = self.http.post(url, content=body, headers=headers, timeout=10.0)
             ok = 200 <= resp.status_code < 300
-            result = _Attempt(f"HTTP {resp.status_code}", ok,
+            result = _Attempt(attempt, f"HTTP {resp.status_code}", ok,
                               not ok and (resp.status_code >= 500 or resp.status_code == 429))
         except httpx.HTTPError as exc:
-            result = _Attempt(type(exc).__name__, False, True)
+            result = _Attempt(attempt, type(exc).__name__, False, True)
         self._record(delivery, event, _host(url), attempt, result.outcome, result.ok)
         return result

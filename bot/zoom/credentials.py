@@ -1,6 +1,6 @@
 """What the bot needs to join: the Meeting SDK JWT, the join tokens, the customer key, all from the bot's
-configuration (``bot/settings.py``: the environment and ``.env``), and the redaction of every secret from
-anything we print."""
+configuration (``bot/settings.py``: the environment and ``.env``). Secrets are redacted from anything
+printed by ``analysis.logs.redact``, the log lines' one redaction."""
 from __future__ import annotations
 
 import re
@@ -10,11 +10,11 @@ from collections.abc import Mapping
 import jwt
 from pydantic import BaseModel, SecretStr
 
-from analysis.logs import redact as redact_text
+from analysis.events import CUSTOMER_KEY_MAX
+from analysis.logs import redact
 from bot.settings import BotSettings
 
 JWT_MIN_S, JWT_MAX_S = 1800, 48 * 3600  # Zoom's bounds on exp - iat for Meeting SDK JWTs
-CUSTOMER_KEY_MAX = 35  # Zoom's limit on customer_key
 
 
 class MissingCredentials(ValueError):
@@ -75,9 +75,3 @@ def meeting_from_url(url: str) -> tuple[int, str | None]:
         raise ValueError(f"not a Zoom meeting link: {redact(url, [])}")
     pwd = re.search(r"[?&]pwd=([^&#]+)", url)
     return int(m.group(1)), (pwd.group(1) if pwd else None)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret, every JWT-looking token, every ``pwd=`` value and every e-mail address
-    replaced: the log lines' one redaction (``analysis/logs.py``), for text that is not a log line."""
-    return redact_text(text, secrets)

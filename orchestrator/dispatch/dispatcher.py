@@ -267,7 +267,8 @@ class Dispatcher:
             log.warning("bot %s died (%s); replacement %d of %d in %.0f s", job_id, reason, attempt + 1,
                         self.config.max_attempts, delay)
         if reason == "heartbeat lost" and h.get(BotField.HANDLE):
-            self.launcher.stop(h[BotField.HANDLE])  # it may be alive but cut off: it must not stay beside its replacement
+            # it may be alive but cut off: it must not stay beside its replacement
+            self.launcher.stop(h[BotField.HANDLE])
         if s is not None and h.get(BotField.JOINED_AT):
             try:
                 self._keep_partial_report(job_id, s)
@@ -341,23 +342,26 @@ class Dispatcher:
     def _judge_session(self, record: dict, bots: list[tuple[str, dict]]) -> None:
         """A training's compliance over all its bots' logs, in the record (a bot that died and its
         replacement each saw part of the session; no report of theirs judges the whole of it)."""
-        logs = [BotLog([json.loads(observation_line(f)) for _, f in self.r.xrange(keys.bot_observations(j))],
-                       float(h.get(BotField.FLUSHED_MEDIA_S, 0.0)), float(h.get(BotField.JOIN_S, 0.0)))
-                for j, h in bots]
-        whole = len(bots) == 1 and bots[0][1].get(BotField.STATUS) == BotStatus.FINISHED
-        judged = None if whole else session_compliance(logs)
+        if len(bots) == 1 and bots[0][1].get(BotField.STATUS) == BotStatus.FINISHED:
+            return  # one bot saw it all: its own report judged it
+        judged = session_compliance([BotLog(self._log_lines(j), float(h.get(BotField.FLUSHED_MEDIA_S, 0.0)),
+                                            float(h.get(BotField.JOIN_S, 0.0))) for j, h in bots])
         if judged is None:
-            return  # not a training, or one bot saw it all (its own report judged it)
+            return  # not a training
         for p in record["participants"]:
             c = judged.compliance.get(p.get("key"))
             p["compliance"] = c.model_dump(mode="json") if c is not None else None
         record["compliance_exceptions"] = judged.exceptions
 
+    def _log_lines(self, job: str) -> list[dict]:
+        """A bot's observation log, as it sent it."""
+        return [json.loads(observation_line(f)) for _, f in self.r.xrange(keys.bot_observations(job))]
+
     def _keep_partial_report(self, job: str, s: Schedule) -> None:
         """A dead bot's report, rebuilt from its observation log up to its last flush, stored where its own
         report would have gone: the simulated meeting's record and Zoom reconciliation both find it."""
         h = self.r.hgetall(keys.bot(job))
-        lines = [json.loads(observation_line(f)) for _, f in self.r.xrange(keys.bot_observations(job))]
+        lines = self._log_lines(job)
         joined = datetime.fromtimestamp(float(h[BotField.JOINED_AT]), UTC)
         flushed = float(h.get(BotField.FLUSHED_MEDIA_S, 0.0))
         report = report_from_log(MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined), lines, flushed)
