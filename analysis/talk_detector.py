@@ -97,13 +97,6 @@ class TalkConfig:
 _NO_ROWS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
 
 
-@dataclass(frozen=True)
-class _Queued:
-    channel: np.ndarray  # channel of each row
-    batch: FrameBatch
-    last: int  # highest frame index in the batch
-
-
 @dataclass
 class _Turn:
     start: int  # first voiced frame index
@@ -129,7 +122,7 @@ class TalkDetector:
         self.keys: list[str] = []  # participant of each channel
         self.vads: list[webrtcvad.Vad] = []  # one each: webrtcvad keeps state from frame to frame
         self.index_of: dict[str, int] = {}
-        self.pending: list[_Queued] = []
+        self.pending: list[tuple[np.ndarray, FrameBatch, int]] = []  # per drain: channel of each row, frames, last index
         self._stream_map: tuple[object, int, np.ndarray] = (None, 0, np.zeros(0, dtype=np.int64))
         self.next_frame = 0  # all frames < next_frame are processed
         self.open: list[_Turn | None] = []
@@ -145,7 +138,7 @@ class TalkDetector:
             return
         if batch.pcm.shape[1] != self.frame_len:
             raise ValueError(f"frame length {batch.pcm.shape[1]} != {self.frame_len} ({self.cfg.frame_ms} ms)")
-        self.pending.append(_Queued(table[batch.stream], batch, int(batch.index.max())))
+        self.pending.append((table[batch.stream], batch, int(batch.index.max())))
 
     def _channels_of(self, keys) -> np.ndarray:
         """Channel of each stream id of a batch; registers new participants. Cached for the keys list
@@ -178,7 +171,7 @@ class TalkDetector:
     def finish(self, end_index: int | None = None) -> list[SpeechSegment]:
         """Decide everything queued and close all turns. Frames at or after ``end_index`` (the meeting's
         end, when known) are dropped: audio stamped beyond the meeting is a clock error, not speech."""
-        last = max([self.next_frame] + [q.last + 1 for q in self.pending])
+        last = max([self.next_frame] + [q[2] + 1 for q in self.pending])
         out = self._process(last if end_index is None else max(self.next_frame, min(last, end_index)))
         self.pending = []
         relevant = self.gate.relevant().tolist()
@@ -228,72 +221,67 @@ class TalkDetector:
         if not self.pending:
             return None
         if len(self.pending) == 1:
-            return self.pending[0].channel, self.pending[0].batch
-        parts = [q.batch for q in self.pending]
-        return (np.concatenate([q.channel for q in self.pending]),
+            return self.pending[0][:2]
+        parts = [q[1] for q in self.pending]
+        return (np.concatenate([q[0] for q in self.pending]),
                 FrameBatch(parts[0].keys, np.concatenate([p.stream for p in parts]),
                            np.concatenate([p.index for p in parts]), np.concatenate([p.pcm for p in parts]),
                            np.concatenate([p.energy for p in parts]), np.concatenate([p.voice_energy for p in parts])))
 
     def _process(self, end: int) -> list[SpeechSegment]:
-        """Decide frames [next_frame, end): the energy gate, webrtcvad on its candidates, turns."""
+        """Decide frames [next_frame, end): the energy gate, then webrtcvad and the turns, frame by frame
+        over the gate's candidates only (a few per step: plain Python is cheaper there than numpy)."""
         start = self.next_frame
-        C = len(self.keys)
         if end <= start:
             return []
-        if C == 0:
+        if not self.keys:
             self.next_frame = end
             return []
         n = end - start
-        voiced = np.zeros((C, n + 2), dtype=np.int8)  # a silent frame either side: runs are closed
-        snr = np.full((C, n + 2), np.inf)
         queued = self._queued()
         # Batches with frames for later decisions stay queued; their rows decided here are ignored then.
-        self.pending = [q for q in self.pending if q.last >= end]
-        if queued is not None:
+        self.pending = [q for q in self.pending if q[2] >= end]
+        out: list[SpeechSegment] = []
+        if queued is None:
+            self.gate.process(*_NO_ROWS, n, np.zeros((0, self.frame_len), dtype=np.int16))
+            relevant = self.gate.relevant().tolist()
+        else:
             channel, b = queued
             pos = b.index - start
             rows, frames, row_snr = self.gate.process(channel, pos, b.voice_energy, b.energy, n, b.pcm)
+            relevant = self.gate.relevant().tolist()
             if len(rows):
-                cc = channel[rows]
-                snr[cc, pos[rows] + 1] = row_snr
-                # webrtcvad on every candidate at the nominal level (its threshold is absolute), channel by
-                # channel in frame order (each keeps state)
-                pcm = memoryview(frames).cast("B")
-                vads, fb, fl, rate = [v._vad for v in self.vads], self.frame_bytes, self.frame_len, SAMPLE_RATE
-                voiced[cc, pos[rows] + 1] = [vad_frame(vads[c], rate, pcm[i * fb:(i + 1) * fb], fl)
-                                             for i, c in enumerate(cc.tolist())]
-        else:
-            self.gate.process(*_NO_ROWS, n, np.zeros((0, self.frame_len), dtype=np.int16))
-        out = self._turns(voiced, snr, start, end)
+                self._voice(channel[rows].tolist(), (pos[rows] + start).tolist(),
+                            np.rint(np.interp(row_snr, self.snr_span, self.bridge_span)).astype(int).tolist(),
+                            memoryview(frames).cast("B"), out, relevant)
+        for c, t in enumerate(self.open):
+            if t is not None and end - t.end >= t.bridge:
+                self._close(c, t, out, relevant)
+                self.open[c] = t = None
+            self._talking[self.keys[c]] = t is not None and t.voiced >= self.min_voiced and relevant[c]
         self.next_frame = end
         out.sort(key=lambda seg: (seg.start_s, seg.key))
         return out
 
-    def _turns(self, voiced: np.ndarray, snr: np.ndarray, b0: int, b1: int) -> list[SpeechSegment]:
-        """Extend, open and close turns with the voiced runs of frames [b0, b1) of every channel."""
-        out: list[SpeechSegment] = []
-        relevant = self.gate.relevant().tolist()
-        d = np.diff(voiced, axis=1)
-        rc, rs = np.nonzero(d == 1)  # run starts, channel-major, in frame order
-        if len(rc):
-            _, re = np.nonzero(d == -1)
-            bridges = np.rint(np.interp(snr[rc, rs + 1], self.snr_span, self.bridge_span)).astype(int)
-            for c, s, e, bridge in zip(rc.tolist(), (rs + b0).tolist(), (re + b0).tolist(), bridges.tolist()):
-                t = self.open[c]
-                if t is not None and s - t.end < t.bridge:
-                    t.end, t.bridge = e, bridge
-                    t.voiced += e - s
-                else:
-                    self._close(c, t, out, relevant)
-                    self.open[c] = _Turn(s, e, e - s, bridge)
-        for c, t in enumerate(self.open):
-            if t is not None and b1 - t.end >= t.bridge:
+    def _voice(self, channels: list[int], frames: list[int], bridges: list[int], pcm: memoryview,
+               out: list[SpeechSegment], relevant: list[bool]) -> None:
+        """webrtcvad on each candidate frame (channel by channel in frame order: each keeps state) at the
+        nominal level (its threshold is absolute); a voiced frame extends its channel's turn, or opens one.
+        A run of voiced frames keeps the bridge of its first frame: pauses shorter than that continue it."""
+        vads, fb, fl, rate = [v._vad for v in self.vads], self.frame_bytes, self.frame_len, SAMPLE_RATE
+        for i, (c, f, bridge) in enumerate(zip(channels, frames, bridges)):
+            if not vad_frame(vads[c], rate, pcm[i * fb:(i + 1) * fb], fl):
+                continue
+            t = self.open[c]
+            if t is not None and t.end == f:  # the run goes on
+                t.end += 1
+                t.voiced += 1
+            elif t is not None and f - t.end < t.bridge:  # a new run within the turn's bridge
+                t.end, t.bridge = f + 1, bridge
+                t.voiced += 1
+            else:
                 self._close(c, t, out, relevant)
-                self.open[c] = None
-            self._talking[self.keys[c]] = (t is not None and t.voiced >= self.min_voiced and self.open[c] is t
-                                           and relevant[c])
-        return out
+                self.open[c] = _Turn(f, f + 1, 1, bridge)
 
     def _close(self, c: int, t: _Turn | None, out: list[SpeechSegment], relevant: list[bool]) -> None:
         """A turn ends: talk if it holds enough voice and its channel carries a participant (not

@@ -3,6 +3,7 @@ pipeline that wires them, the same for a replay, a simulated bot and a Zoom bot.
 only brings its transport and says what it knows of the meeting."""
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,4 +74,13 @@ def assemble(info: MeetingInfo, out_dir: str | Path, *, chat: Callable[[str, str
     transcriber = Transcriber(asr, config.talk.frame_ms) if asr is not None else None
     pipeline = MeetingPipeline(info, config, on_snapshot=outputs.snapshot, on_log=log, transcriber=transcriber,
                                compliance=compliance)
+    settle()
     return Bot(pipeline, outputs, transcriber)
+
+
+def settle() -> None:
+    """What a bot holds before its meeting (modules, the model, the pipeline) lives as long as the bot:
+    frozen, the garbage collector stops rescanning it on every collection during the meeting (about 8 %
+    of the signal path's CPU in `rollcall bench ingest`)."""
+    gc.collect()
+    gc.freeze()

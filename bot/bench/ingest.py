@@ -19,6 +19,7 @@ from scipy.signal import resample_poly
 
 from analysis.frames import FrameBatch
 from analysis.talk_detector import TalkConfig, TalkDetector
+from bot.assembly import settle
 from bot.bench.talk import AMI
 from native import EnergyGate, Ingest
 SDK_RATE = 32000
@@ -83,6 +84,7 @@ def run_ingest_bench(seconds: float = 60.0, repeat: int = 5, console: Console | 
         pcm = np.clip(np.round(resample_poly(x, 2, 1) * 32768), -32768, 32767).astype("<i2")
         chunks.append([pcm[i:i + step].tobytes() for i in range(0, len(pcm) - step + 1, step)])
     mode = TalkConfig().vad_mode
+    settle()  # as every bot does once it is built
     # the two side by side in every round (this machine's speed drifts by tens of per cent from second to
     # second): the ratio is the median of the rounds' ratios, each stage's time its best round
     rounds = [(_raw_vad(channels16, mode), _whole_path(chunks)) for _ in range(repeat)]

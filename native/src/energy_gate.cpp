@@ -32,14 +32,19 @@ int EnergyGate::add_channel() {
   const int n = channels();
   const int c = n + 1;
   std::vector<Hist> hist(static_cast<std::size_t>(c) * c, Hist{});
+  std::vector<std::pair<int, int>> span(static_cast<std::size_t>(c) * c, {kBins, -1});
   for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) hist[i * c + j] = hist_[i * n + j];
+    for (int j = 0; j < n; ++j) hist[i * c + j] = hist_[i * n + j], span[i * c + j] = span_[i * n + j];
   for (int k = 0; k < c; ++k) {
-    hist[n * c + k][prior_bin_] += p_.prior_weight;
-    hist[k * c + n][prior_bin_] += p_.prior_weight;
+    for (const int p : {n * c + k, k * c + n}) {
+      hist[p][prior_bin_] += p_.prior_weight;
+      span[p] = {std::min(span[p].first, prior_bin_), std::max(span[p].second, prior_bin_)};
+    }
   }
   hist[n * c + n].fill(0.0);
+  span[n * c + n] = {kBins, -1};
   hist_ = std::move(hist);
+  span_ = std::move(span);
   floor_hist_.emplace_back();
   spread_hist_.emplace_back(static_cast<std::size_t>(p_.spread_frames - 1), 0.0);
   last_sure_.push_back(-(std::int64_t{1} << 40));
@@ -66,14 +71,15 @@ std::vector<double> EnergyGate::floor_db() const {
 void EnergyGate::refresh_pair(int i, int j) {
   const int c = channels();
   const Hist& h = hist_[i * c + j];
+  const auto [lo, hi] = span_[i * c + j];
   double tot = 0.0;
-  for (double x : h) tot += x;
+  for (int k = lo; k <= hi; ++k) tot += h[k];
   double g = 0.0;
   bool tight = false;
   if (i != j && tot > 0.0) {
     double cum = 0.0;
     int b = -1, q25 = -1, q75 = -1;
-    for (int k = 0; k < kBins && (b < 0 || q25 < 0 || q75 < 0); ++k) {
+    for (int k = p_.quantile > 0.0 ? lo : 0; k < kBins && (b < 0 || q25 < 0 || q75 < 0); ++k) {
       cum += h[k];
       const double share = cum / tot;
       if (b < 0 && share >= p_.quantile) b = k;
@@ -109,15 +115,17 @@ bool EnergyGate::learn(const double* x, const std::uint8_t* present, const std::
       if (i == j || !present[i] || !(loudness[j] > loudness[i])) continue;
       const double ratio_db = to_db(x[i]) - db_j;
       const double bin = std::clamp(std::nearbyint(ratio_db - kBinLoDb - 0.5), 0.0, double(kBins - 1));
-      hist_[i * c + j][static_cast<int>(bin)] += 1.0;
-      touched_.push_back(i * c + j);
+      const int p = i * c + j, b = static_cast<int>(bin);
+      hist_[p][b] += 1.0;
+      span_[p] = {std::min(span_[p].first, b), std::max(span_[p].second, b)};
+      touched_.push_back(p);
     }
   }
   // Only the pairs just updated can have passed the cap or changed their gain.
   for (int p : touched_) {
     Hist& h = hist_[p];
     double tot = 0.0;
-    for (double v : h) tot += v;
+    for (int k = span_[p].first; k <= span_[p].second; ++k) tot += h[k];
     if (tot > p_.cap)
       for (double& v : h) v *= 0.5;
     refresh_pair(p / c, p % c);

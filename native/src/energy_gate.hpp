@@ -62,6 +62,9 @@ class EnergyGate {
   std::vector<std::deque<double>> spread_hist_;  // per channel: the last spread_frames-1 excess energies
   std::vector<std::int64_t> last_sure_;  // per channel: the last sure frame
   std::vector<Hist> hist_;  // [i * C + j]: ratio histogram of the coupling j -> i
+  // [i * C + j]: the first and last bins ever counted; sums and scans skip the zeros outside (adding zeros
+  // changes no bit, so the results are those of a scan over every bin)
+  std::vector<std::pair<int, int>> span_;
   std::vector<double> gain_;  // [i * C + j]
   std::vector<double> tight_gain_;  // [i * C + j]: gain_ where the pair is tight (an acoustic path), else 0
   std::vector<int> touched_;  // pairs updated by the current frame

@@ -40,7 +40,7 @@ double ChannelLevels::quantile_db(const Counted& c, double q) {
   if (c.total > 0.0) {
     const double target = q * c.total;
     double cum = 0.0;
-    for (int k = 0; k < kBins; ++k) {
+    for (int k = target > 0.0 ? c.lo : 0; k < kBins; ++k) {
       cum += c.h[k];
       if (cum >= target) {
         b = k;
@@ -54,6 +54,7 @@ double ChannelLevels::quantile_db(const Counted& c, double q) {
 // One count more; halved when over the cap (so the histogram follows changes).
 void ChannelLevels::add(Counted& c, int b) {
   c.h[b] += 1.0;
+  c.lo = std::min(c.lo, b);
   c.total += 1.0;  // counts and their halves are exact in binary: the same as the reference's re-summed total
   if (c.total > cap_) {
     for (double& x : c.h) x *= 0.5;

@@ -34,6 +34,7 @@ class ChannelLevels {
   struct Counted {  // a histogram with its running total
     Hist h{};
     double total = 0.0;
+    int lo = kBins;  // the first bin ever counted: scans start here (the zeros before it add nothing)
   };
   void refresh(int i, bool levels, bool background);  // channel i's levels and/or background
   void refresh_relevance();
