@@ -69,6 +69,10 @@ class BotField(StrEnum):
     LATE_STATUS = "late_status"
     """How the bot itself ended, when the orchestrator had already given up on it."""
     LATE_EXIT_CODE = "late_exit_code"
+    TRANSPORT = "transport"
+    """How the bot observes the meeting: "zoom_sdk" (a participant) or "rtms" (a stream Zoom sends) (bot)."""
+    RTMS_STREAM = "rtms_stream"
+    """The RTMS stream an RTMS worker receives (bot)."""
 
 
 def lua(script: str) -> str:

@@ -246,6 +246,8 @@ class Observer(BaseModel):
     customer_key: str | None = None
     gaps: list[ObserverGap] = Field(default_factory=list)
     audio_observed_s: float | None = None
+    transport: Literal["zoom_sdk", "rtms"] = "zoom_sdk"  # a bot in the meeting, or a stream Zoom sends out
+    not_observed: list[str] = Field(default_factory=list)  # what this transport cannot see (reported as null)
 
 
 class Report(BaseModel):

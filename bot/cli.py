@@ -1,6 +1,7 @@
 """The `rollcall` command line."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -302,6 +303,71 @@ def bot(
     spec = JoinSpec(number, passcode, name, customer_key_for(job))
     asr = None if no_asr else AsrConfig()
     os._exit(bot_main(spec, credentials, out, asr=asr, live=live, job_id=job, policy=training, duration_s=duration))
+
+
+@app.command()
+def rtms(
+    webhook: Annotated[Path | None, typer.Option(
+        help="A meeting.rtms_started webhook body (JSON): the stream to open.")] = None,
+    meeting_uuid: Annotated[str | None, typer.Option(help="The meeting's UUID (instead of --webhook).")] = None,
+    stream_id: Annotated[str | None, typer.Option(help="The rtms_stream_id (instead of --webhook).")] = None,
+    server_urls: Annotated[str | None, typer.Option(help="The signalling server URL (instead of --webhook).")] = None,
+    started_ms: Annotated[int | None, typer.Option(
+        help="The stream's start (rtms_started's event_ts, ms since the epoch): media time 0.")] = None,
+    meeting_id: Annotated[str | None, typer.Option(help="The meeting number, for the record.")] = None,
+    job_id: Annotated[str | None, typer.Option(help="Job id, when the orchestrator started this worker.")] = None,
+    out: Annotated[Path, typer.Option(help="Output directory (report.json, report.html, logs).")] = Path("out/rtms"),
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcription.")] = False,
+    audio_rate: Annotated[int, typer.Option(help="L16 sample rate to ask for: 8000, 16000, 32000 or 48000.")] = 16000,
+    policy: Annotated[str | None, typer.Option(
+        help="A training: 'default' or a policy file. RTMS cannot post roll calls: a policy with roll calls "
+             "is refused (exit 2); set roll_call: null for presence and talk checks.")] = None,
+    duration: Annotated[float, typer.Option(min=1, max=MAX_MEETING_S,
+                                            help="The training's scheduled length in seconds.")] = 3600.0,
+) -> None:
+    """Receive a meeting through Zoom RTMS (Realtime Media Streams) and measure it: per-participant audio,
+    joins and leaves, no bot in the meeting. Zoom starts the stream (meeting.rtms_started) and sends nothing
+    the worker could answer: no chat out, so no roll calls; hands, reactions, chat, mute and camera are not
+    observed and are reported as null. Credentials: ZOOM_RTMS_CLIENT_ID and ZOOM_RTMS_CLIENT_SECRET. The
+    exit code says how it ended (docs/architecture.md; 30: the stream was interrupted, a new worker
+    reconnects)."""
+    from pydantic import ValidationError
+
+    from bot.outputs import private_dir
+    from bot.rtms.run import check_policy, rtms_main
+    from bot.rtms.session import RtmsConfig
+    from bot.rtms.stream import StreamSpec, spec_from_webhook
+    from bot.rtms.traps import RATES_HZ, RtmsConfigError
+    from bot.scenario import read_policy
+    from bot.settings import BotSettings
+
+    try:
+        training = read_policy(policy, Path.cwd()) if policy else None
+        check_policy(training)
+    except (PolicyError, RtmsConfigError) as exc:
+        raise _fail(f"--policy: {exc}") from None
+    if audio_rate not in RATES_HZ:
+        raise _fail(f"--audio-rate: RTMS sends {', '.join(map(str, RATES_HZ))} Hz, not {audio_rate}")
+    try:
+        if webhook is not None:
+            spec = spec_from_webhook(json.loads(webhook.read_text(encoding="utf-8")))
+        else:
+            spec = StreamSpec(meeting_uuid=meeting_uuid or "", rtms_stream_id=stream_id or "",
+                              server_urls=server_urls or "", started_ms=started_ms, meeting_id=meeting_id)
+    except OSError as exc:
+        raise _fail(f"--webhook: {webhook}: {exc.strerror}") from None
+    except ValueError as exc:  # JSON or a missing field (ValidationError is a ValueError)
+        what = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
+            if isinstance(exc, ValidationError) else str(exc)
+        source = f"--webhook {webhook}" if webhook is not None else "--meeting-uuid/--stream-id/--server-urls"
+        raise _fail(f"{source}: {what}") from None
+    settings = BotSettings()
+    if not settings.rtms_client_id or settings.rtms_client_secret is None:
+        raise _fail("set ZOOM_RTMS_CLIENT_ID and ZOOM_RTMS_CLIENT_SECRET (the RTMS app's credentials)")
+    private_dir(out)
+    credentials = (settings.rtms_client_id, settings.rtms_client_secret.get_secret_value())
+    os._exit(rtms_main(spec, credentials, out, asr=None if no_asr else AsrConfig(),
+                       config=RtmsConfig(rate_hz=audio_rate), job_id=job_id, policy=training, duration_s=duration))
 
 
 def add_command_sets() -> None:

@@ -39,6 +39,10 @@ class BotSettings(BaseSettings):
     app_privilege_token: SecretStr | None = Field(default=None, alias="ZOOM_APP_PRIVILEGE_TOKEN")
     webinar_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBINAR_TOKEN")
 
+    # the RTMS app's credentials (a General app with Realtime Media Streams): they sign the stream's handshake
+    rtms_client_id: str | None = Field(default=None, alias="ZOOM_RTMS_CLIENT_ID")
+    rtms_client_secret: SecretStr | None = Field(default=None, alias="ZOOM_RTMS_CLIENT_SECRET")
+
     # the bot's private HOME, when the container entrypoint prepared one (PulseAudio runs there); unset:
     # ``home`` under the bot's work directory
     bot_home: Path | None = Field(default=None, alias="ROLLCALL_BOT_HOME")
@@ -58,7 +62,8 @@ class BotSettings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value set, for redacting output."""
         return [s.get_secret_value() for s in (self.sdk_client_secret, self.zak, self.obf_token,
-                                               self.app_privilege_token, self.webinar_token) if s is not None]
+                                               self.app_privilege_token, self.webinar_token, self.rtms_client_secret)
+                if s is not None]
 
 
 class _MappingOnly(BotSettings):

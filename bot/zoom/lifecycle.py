@@ -60,6 +60,11 @@ class Outcome(Enum):
     JOIN_REFUSED = (21, "Zoom refused the join")
     SDK_FAILURE = (22, "the Zoom SDK could not be started")
     NO_AUDIO = (23, "recording was allowed but Zoom delivered no audio while people talked")
+    # an RTMS worker (bot/rtms): Zoom starts and stops the stream, the worker only receives
+    STREAM_STOPPED = (0, "the RTMS stream was stopped (by the host, a participant or Zoom)")
+    STREAM_INTERRUPTED = (30, "the RTMS stream was interrupted (a connection dropped): a new worker reconnects")
+    RTMS_AUTH_FAILED = (31, "RTMS refused the handshake: check ZOOM_RTMS_CLIENT_ID / ZOOM_RTMS_CLIENT_SECRET")
+    RTMS_NOT_SUPPORTED = (32, "this meeting cannot stream to RTMS (Zoom's stop reason 26)")
 
     @property
     def exit_code(self) -> int:
@@ -71,7 +76,8 @@ class Outcome(Enum):
 
 
 # how a bot is meant to end: the orchestrator sends no replacement after these
-NORMAL_ENDINGS = (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION, Outcome.LEFT_ON_SIGNAL)
+NORMAL_ENDINGS = (Outcome.MEETING_ENDED, Outcome.LEFT_ALONE, Outcome.LEFT_MAX_DURATION, Outcome.LEFT_ON_SIGNAL,
+                  Outcome.STREAM_STOPPED)
 
 # The SDK's enum members, by name (the transport reads each callback's enum member's ``.name``; the
 # contract tests check that every name here exists in the installed module).

@@ -1,0 +1,167 @@
+"""The RTMS transport against the stand-in ``rtms`` module (tests/fake_rtms.py, held to the real one by
+tests/test_rtms_contract.py): the AMI minute gives exactly the simulator's talk time, and every way a
+stream goes wrong ends in the right outcome without a call into the SDK from its own thread."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.rtms.run import NOT_OBSERVED, run_stream
+from bot.rtms.session import RtmsConfig
+from bot.rtms.stream import StreamSpec, spec_from_webhook
+from bot.rtms.traps import Inbox, RtmsConfigError, audio_params
+from bot.scenario import Track, load_scenario
+from bot.simulator.replay import replay
+from bot.zoom.lifecycle import Outcome
+from conftest import AMI_DIR, require_shared_data
+from fake_rtms import FakeRtms, Person, StreamScript
+from test_talk_detector import speech_like
+
+T0_MS = 1_796_400_000_000  # the stream's start on Zoom's clock
+CREDENTIALS = ("rtms-client", "rtms-secret")
+
+
+def _spec(script: StreamScript) -> StreamSpec:
+    return StreamSpec(meeting_uuid=script.meeting_uuid, rtms_stream_id=script.stream_id, server_urls="wss://x/s",
+                      meeting_id="85020040750", started_ms=script.t0_ms)
+
+
+def _run(script: StreamScript, out: Path, **kw):
+    fake = FakeRtms(script)
+    lc = run_stream(fake, _spec(script), CREDENTIALS, out, config=kw.pop("config", RtmsConfig(rate_hz=script.rate)),
+                    tick_s=0.005, **kw)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
+    return fake, lc, report
+
+
+def _voice(seconds: float, bursts: list[tuple[float, float]], seed: int) -> np.ndarray:
+    """Speech-like bursts over a faint noise floor, at 16 kHz."""
+    x, _ = speech_like(seconds, bursts, 120.0 + 15 * seed, seed)
+    x = x + np.random.default_rng(seed).normal(0, 20, len(x))
+    return np.clip(x, -32768, 32767).astype(np.int16)
+
+
+def test_the_ami_minute_through_rtms_gives_the_simulators_talk_time_exactly(tmp_path):
+    """Per-participant 32 kHz L16 in 20 ms packets, as RTMS sends it, against `rollcall replay`'s 10 ms SDK
+    chunks of the same samples: the same talk time for everyone, to the hundredth of a second."""
+    ami = require_shared_data(AMI_DIR) / "scenario.yaml"
+    scenario = load_scenario(ami)
+    rate = 32000
+    people = [Person(16_778_240 + i, p.name) for i, p in enumerate(scenario.participants)]
+    audio = {person.user_id: Track(ami, i, p, rate, scenario.end_s).read(0, int(scenario.end_s * rate))
+             for i, (person, p) in enumerate(zip(people, scenario.participants))}
+    fake, lc, report = _run(StreamScript("ami==", "ami-stream", T0_MS, rate, people, audio), tmp_path / "rtms")
+    assert lc.outcome is Outcome.MEETING_ENDED and fake.reentrant == [] and fake.calls.callback_errors == []
+    got = {p["name"]: p["talk_time_s"] for p in report["participants"]}
+    want = {p.name: p.talk_time_s for p in replay(ami, tmp_path / "replay").report.participants}
+    assert got == want and min(want.values()) > 0.5
+    assert report["observer"]["transport"] == "rtms" and report["observer"]["not_observed"] == list(NOT_OBSERVED)
+    assert report["meeting"]["started_at"].startswith("2026-12-04")  # media time 0 is the stream's start
+
+
+def test_roster_churn_rejoins_and_audio_without_a_roster_event(tmp_path):
+    """A rejoin (new user id, same name) is one participant with two stays, at the events' own times; audio
+    from someone the roster never announced makes them a participant (by user id) rather than vanish."""
+    rate = 16000
+    people = [Person(101, "Ana", 0.0, 3.0), Person(102, "Ana", 4.0), Person(103, "Bo", 1.0),
+              Person(104, "", 0.0, in_roster=False)]
+    audio = {101: _voice(3.0, [(0.5, 2.5)], 1), 102: _voice(8.0, [(5.0, 7.0)], 2),
+             103: _voice(8.0, [], 3), 104: _voice(8.0, [(2.0, 3.0)], 4)}
+    fake, lc, report = _run(StreamScript("m==", "s", T0_MS, rate, people, audio), tmp_path)
+    rows = {p["key"]: p for p in report["participants"]}
+    assert set(rows) == {"rtms:Ana", "rtms:Bo", "rtms-user-104"}
+    ana = rows["rtms:Ana"]
+    assert [(s["join_s"], s["leave_s"]) for s in ana["presence"]][0] == (0.0, 3.0)
+    assert ana["presence"][1]["join_s"] == 4.0 and ana["joins"] == 2
+    assert rows["rtms:Bo"]["first_join_s"] == 1.0 and rows["rtms:Bo"]["talk_time_s"] == 0.0
+    assert 3.0 <= ana["talk_time_s"] <= 4.6 and 0.6 <= rows["rtms-user-104"]["talk_time_s"] <= 1.4
+    assert fake.calls.subscriptions == [[2, 3, 4]] and fake.reentrant == []
+
+
+def test_a_dropped_connection_is_retryable_and_keeps_what_was_measured(tmp_path):
+    rate = 16000
+    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(10.0, [(1.0, 3.0)], 5)},
+                          drop_at_s=5.0)
+    fake, lc, report = _run(script, tmp_path)
+    assert lc.outcome is Outcome.STREAM_INTERRUPTED and lc.exit_code == 30
+    assert fake.calls.left == 1 and fake.reentrant == []  # left from the main thread, once
+    assert 4.9 <= report["meeting"]["duration_s"] <= 5.1 and report["participants"][0]["talk_time_s"] > 1.5
+
+
+@pytest.mark.parametrize("stop_reason, outcome, code", [
+    (6, Outcome.MEETING_ENDED, 0), (1, Outcome.STREAM_STOPPED, 0), (11, Outcome.STREAM_INTERRUPTED, 30),
+    (18, Outcome.RTMS_AUTH_FAILED, 31), (26, Outcome.RTMS_NOT_SUPPORTED, 32)])
+def test_how_a_stream_ends_decides_the_exit_code(tmp_path, stop_reason, outcome, code):
+    rate = 16000
+    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 6)},
+                          end_reason=stop_reason)
+    _, lc, _ = _run(script, tmp_path)
+    assert lc.outcome is outcome and lc.exit_code == code
+
+
+def test_a_refused_signature_and_silently_refused_parameters(tmp_path):
+    rate = 16000
+    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)},
+                          client_secret="another-secret")
+    _, lc, report = _run(script, tmp_path / "signature")
+    assert lc.outcome is Outcome.RTMS_AUTH_FAILED and report is None
+    # audio parameters the stream cannot serve: the SDK says nothing at all; the watchdog ends it
+    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)})
+    _, lc, report = _run(script, tmp_path / "params", config=RtmsConfig(rate_hz=48000, join_timeout_s=0.3))
+    assert lc.outcome is Outcome.CONNECTION_LOST and "no join confirmation" in lc.detail and report is None
+
+
+def test_what_we_ask_for_is_checked_before_the_join():
+    fake = FakeRtms()
+    with pytest.raises(RtmsConfigError, match="22050"):
+        audio_params(fake, 22050)
+    with pytest.raises(RtmsConfigError, match="multiple of 20"):
+        audio_params(fake, 16000, duration_ms=30)
+    p = audio_params(fake, 48000, duration_ms=40)
+    assert (p.frame_size, p.codec, p.channel, p.data_opt) == (1920, 1, 1, 2)
+
+
+def test_a_callback_never_raises_into_the_sdk():
+    inbox = Inbox()
+    broken = inbox.callback("audio", lambda data, size, ts, md: (md.userId,))  # a metadata without userId
+    assert broken(b"\0\0", 2, 1, object()) is None
+    ok = inbox.callback("leave")
+    ok(6)
+    assert inbox.errors == {"audio": 1} and [(d.kind, d.args) for d in inbox.drain()] == [("leave", (6,))]
+    assert not inbox.on_sdk_thread() or True  # the calling thread is remembered only for callbacks
+    assert inbox.on_sdk_thread()  # this thread has now run a callback: calling into the SDK here would freeze
+
+
+def test_the_stream_named_by_a_webhook_flat_or_nested():
+    flat = {"event": "meeting.rtms_started", "event_ts": T0_MS,
+            "payload": {"meeting_uuid": "u==", "rtms_stream_id": "st", "server_urls": "wss://a", "meeting_id": 85}}
+    nested = {"event": "meeting.rtms_started", "event_ts": T0_MS, "payload": {"object": flat["payload"]}}
+    assert spec_from_webhook(flat) == spec_from_webhook(nested) == StreamSpec(
+        meeting_uuid="u==", rtms_stream_id="st", server_urls="wss://a", meeting_id="85", started_ms=T0_MS)
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "rtms", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_the_command_refuses_what_rtms_cannot_do_with_exit_2(tmp_path):
+    creds = {"ZOOM_RTMS_CLIENT_ID": "id", "ZOOM_RTMS_CLIENT_SECRET": "secret-xyz"}
+    hook = tmp_path / "started.json"
+    hook.write_text(json.dumps({"event": "meeting.rtms_started", "payload": {"meeting_uuid": "u==",
+                                                                            "server_urls": "wss://a"}}))
+    proc = _cli("--webhook", str(hook), "--out", str(tmp_path / "o"), env=creds)
+    assert proc.returncode == 2 and str(hook) in proc.stderr and "rtms_stream_id" in proc.stderr
+    proc = _cli("--meeting-uuid", "u", "--stream-id", "s", "--server-urls", "wss://a", "--policy", "default", env=creds)
+    assert proc.returncode == 2 and "roll calls" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _cli("--meeting-uuid", "u", "--stream-id", "s", "--server-urls", "wss://a",
+                env={"ZOOM_RTMS_CLIENT_ID": "", "ZOOM_RTMS_CLIENT_SECRET": ""})
+    assert proc.returncode == 2 and "ZOOM_RTMS_CLIENT_SECRET" in proc.stderr
+    proc = _cli("--audio-rate", "22050", env=creds)
+    assert proc.returncode == 2 and "22050" in proc.stderr
