@@ -139,6 +139,7 @@ class ParticipantReport(BaseModel):
     present_s: float
     first_join_s: float | None
     joins: int
+    user_ids: list[int] = Field(default_factory=list)  # Zoom's per-join user ids, as the transport saw them
     # talk (null for opted-out participants)
     talk_time_s: float | None
     speaking_pct: float | None
@@ -341,6 +342,7 @@ def build_report(
             consent=p.consent, name_history=[NameChange(t=_r(t), name=n) for t, n in p.name_history],
             presence=[PresenceSpan(join_s=_r(a), leave_s=_r(b)) for a, b in pres],
             present_s=_r(present_s[key]), first_join_s=_r(p.first_join_s), joins=len(p.presence.starts),
+            user_ids=list(p.user_ids),
             compliance=(compliance or {}).get(key),
         )
         if not p.consent:

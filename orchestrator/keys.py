@@ -30,6 +30,11 @@ def meeting_webhook_log(uuid: str) -> str:
     return f"{PREFIX}:meeting:{uuid}:webhooks"
 
 
+def rtms_stream(stream_id: str) -> str:
+    """One RTMS stream (hash): its meeting, server URLs, start and status (started | stopped)."""
+    return f"{PREFIX}:rtms:{stream_id}"
+
+
 # reconciliation work: due jobs by time, the job's details, leases of running jobs, outcomes
 RECONCILE_PENDING = f"{PREFIX}:reconcile:pending"
 RECONCILE_INFLIGHT = f"{PREFIX}:reconcile:inflight"

@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     # webhooks in (from Zoom) and out (the final record, to configured receivers)
     webhook_secret_token: SecretStr | None = Field(default=None, alias="ZOOM_WEBHOOK_SECRET_TOKEN")
     outbound_webhook_urls: list[str] = Field(default_factory=list, alias="ROLLCALL_OUTBOUND_WEBHOOK_URLS")
+    # the Zoom accounts whose meetings are observed through RTMS streams (comma-separated ids, or *): their
+    # meeting.rtms_started starts a worker; others' streams are left alone
+    rtms_accounts: str = Field(default="", alias="ROLLCALL_RTMS_ACCOUNTS")
     outbound_webhook_secret: SecretStr | None = Field(default=None, alias="ROLLCALL_OUTBOUND_WEBHOOK_SECRET")
     # how long after meeting.ended reconciliation runs (Zoom's reports fill in after the end), and when it
     # runs a second pass for rows Zoom adds late (0: no second pass)
@@ -220,6 +223,10 @@ class Settings(BaseSettings):
             log.warning("%s is set but blank: treated as not set", cls.model_fields[info.field_name].alias)
             return None
         return v
+
+    @property
+    def rtms_account_ids(self) -> list[str]:
+        return [a.strip() for a in self.rtms_accounts.split(",") if a.strip()]
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.zoom_client_secret, self.webhook_secret_token,

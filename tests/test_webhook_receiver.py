@@ -29,7 +29,7 @@ from orchestrator.webhooks.events import (
     LOG_TTL_S,
     ParticipantEvent,
     RecordingEvent,
-    RtmsStartedEvent,
+    RtmsEvent,
     consume,
     handle_event,
     parse_event,
@@ -498,5 +498,5 @@ def test_rtms_started_of_two_meetings_in_the_same_millisecond_are_two_events(cli
                      "rtms_stream_id": "s-1", "operator_id": "op-1"}
     assert webhook_log(redis_client, "OTHERAiAAAAAiAiAiiAii==")[0]["rtms_stream_id"] == "s-2"
     parsed = parse_event({**rtms_started(UUID, "s-3"), "payload": {"object": rtms_started(UUID, "s-3")["payload"]}})
-    assert isinstance(parsed, RtmsStartedEvent) and (parsed.payload.meeting_uuid, parsed.payload.rtms_stream_id) == (
+    assert isinstance(parsed, RtmsEvent) and (parsed.payload.meeting_uuid, parsed.payload.rtms_stream_id) == (
         UUID, "s-3")  # nested in ``object``, as some samples show it, reads the same

@@ -49,7 +49,7 @@ log = structlog.get_logger(__name__)
 # approved or no OBF/ZAK (63, 504, 501), removed by the host, a webinar, another refusal (a bot without
 # audio, 23, is replaced: a fresh process may get it)
 EXIT_CONFIG = 2
-NOT_RETRYABLE = {EXIT_CONFIG, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21}
+NOT_RETRYABLE = {EXIT_CONFIG, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21, 31, 32}  # 30 (a dropped stream) is retried
 
 # KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, take it over from the bot replaced,
 # or keep it (a redelivered job whose first handling was cut short already holds it).
@@ -333,7 +333,7 @@ class Dispatcher:
         record = reconcile(window, [], reports, now=datetime.fromtimestamp(self.clock(), UTC), rows_from=None)
         record["meeting"]["source"]["start"] = "schedule"
         shown = (BotField.STATUS, BotField.ATTEMPT, BotField.REASON, BotField.EXIT_CODE, BotField.JOIN_S,
-                 BotField.FLUSHED_MEDIA_S)
+                 BotField.FLUSHED_MEDIA_S, BotField.TRANSPORT)
         states = [self.r.hgetall(keys.bot(j)) for j in jobs]
         record["bots"] = [{"job": j, **{k: v for k, v in h.items() if k in shown}} for j, h in zip(jobs, states)]
         self._judge_session(record, [(j, h) for j, h in zip(jobs, states) if h.get(BotField.JOINED_AT)])

@@ -44,6 +44,7 @@ PASSCODE_KEY = "passcode"
 API_TIMEOUT_S = 10.0  # a hung API server must not hold up the dispatcher's loop for longer
 # what bot_command starts with; the image's entrypoint runs `rollcall bot` itself and takes the rest
 _BOT_PREFIX = ["python", "-m", "bot.cli", "bot"]
+_RTMS_PREFIX = ["python", "-m", "bot.cli", "rtms"]
 
 
 class K8sSettings(KubernetesSettings):
@@ -157,11 +158,16 @@ class KubernetesLauncher:
         """The Job for ``job``, built but not created."""
         s, name, labels = self.settings, job_name(job.job_id), self.labels(job)
         cmd = bot_command(job, f"{WORK_DIR}/out", python="python")
-        if cmd[:len(_BOT_PREFIX)] != _BOT_PREFIX:
+        command = None
+        if cmd[:len(_RTMS_PREFIX)] == _RTMS_PREFIX:  # a stream worker needs no PulseAudio: not the entrypoint
+            command, args = ["rollcall", "rtms"], cmd[len(_RTMS_PREFIX):]
+        elif cmd[:len(_BOT_PREFIX)] == _BOT_PREFIX:
+            args = cmd[len(_BOT_PREFIX):]
+        else:
             raise RuntimeError(f"bot_command no longer starts with {' '.join(_BOT_PREFIX)}: {cmd[:4]}")
         resources = {"cpu": s.cpu, "memory": s.memory}
         container = k8s.V1Container(
-            name=CONTAINER, image=s.image, args=cmd[len(_BOT_PREFIX):], working_dir=WORK_DIR,
+            name=CONTAINER, image=s.image, command=command, args=args, working_dir=WORK_DIR,
             env=self._env(job, name),
             env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s.secret))],
             resources=k8s.V1ResourceRequirements(requests=resources, limits=dict(resources)),

@@ -24,7 +24,9 @@ from orchestrator.dispatch.schedule_store import Schedule
 # the environment a bot inherits from the orchestrator: its Meeting SDK credentials and join tokens
 # (bot/settings.py, docs/configuration.md) and nothing else secret
 BOT_ENV = ("ZOOM_SDK_CLIENT_ID", "ZOOM_SDK_CLIENT_SECRET", "ZOOM_ZAK", "ZOOM_OBF_TOKEN", "ZOOM_APP_PRIVILEGE_TOKEN",
-           "ZOOM_WEBINAR_TOKEN", "PATH", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME")
+           "ZOOM_WEBINAR_TOKEN", "ZOOM_RTMS_CLIENT_ID", "ZOOM_RTMS_CLIENT_SECRET",
+           "ZM_RTMS_CA",  # a CA bundle for the RTMS servers' TLS, where the system one is not to be used
+           "PATH", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME")
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,15 @@ class BotJob:
 
 
 def bot_command(job: BotJob, out_dir: str, python: str = sys.executable) -> list[str]:
-    """``rollcall bot`` for a job. The passcode is not on the command line (other users can read that):
-    the launcher puts it in the bot's environment as ROLLCALL_PASSCODE."""
+    """``rollcall bot`` for a job (``rollcall rtms`` for a stream). The passcode is not on the command line
+    (other users can read that): the launcher puts it in the bot's environment as ROLLCALL_PASSCODE."""
     s = job.schedule
+    if s.rtms is not None:  # a stream Zoom sends: `rollcall rtms`, no bot in the meeting
+        t = s.rtms
+        cmd = [python, "-m", "bot.cli", "rtms", "--job-id", job.job_id, "--out", out_dir, "--meeting-uuid",
+               t.meeting_uuid, "--stream-id", t.stream_id, "--server-urls", t.server_urls, "--started-ms",
+               str(t.started_ms), "--meeting-id", s.meeting_id]
+        return cmd if s.asr else [*cmd, "--no-asr"]
     cmd = [python, "-m", "bot.cli", "bot", "--job-id", job.job_id, "--out", out_dir]
     if s.kind == "scenario":
         assert s.scenario is not None

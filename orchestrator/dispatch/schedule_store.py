@@ -18,7 +18,7 @@ from pydantic import BaseModel, field_validator
 
 from orchestrator import keys
 
-Kind = Literal["zoom", "scenario"]
+Kind = Literal["zoom", "scenario", "rtms"]
 Status = Literal["scheduled", "dispatched", "cancelled", "ended", "duplicate"]  # duplicate: its meeting had a bot
 
 # What a schedule from outside (the API, the command line) may ask for. A start in the past would send a
@@ -70,6 +70,15 @@ return 2
 """
 
 
+class RtmsTarget(BaseModel):
+    """The stream an RTMS worker opens (``meeting.rtms_started``); ``started_ms`` is its media time 0."""
+
+    meeting_uuid: str
+    stream_id: str
+    server_urls: str
+    started_ms: int
+
+
 class Schedule(BaseModel):
     meeting_id: str
     start_at: datetime
@@ -84,6 +93,7 @@ class Schedule(BaseModel):
     source: str = "manual"  # manual | calendar | webhook
     owner: str | None = None  # the trainer (Zoom user) whose calendar it came from
     status: Status = "scheduled"
+    rtms: RtmsTarget | None = None  # for kind "rtms": the stream its worker receives
 
     @field_validator("start_at", "join_at", "end_at")
     @classmethod
@@ -94,7 +104,8 @@ class Schedule(BaseModel):
 
     @property
     def id(self) -> str:
-        return schedule_id(self.meeting_id, self.start_at)
+        """One schedule per meeting instance; for a stream, one per stream (Zoom may announce it again)."""
+        return f"rtms-{self.rtms.stream_id}" if self.rtms is not None else schedule_id(self.meeting_id, self.start_at)
 
 
 def schedule_id(meeting_id: str, start_at: datetime) -> str:

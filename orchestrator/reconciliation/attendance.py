@@ -202,7 +202,9 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
         offset, clock = _bot_start_s(b, bot_rows, start)
         clocks.append(clock)
         key = (b.get("observer") or {}).get("customer_key")
-        own = [row_span(r)[:2] for r in bot_rows if (r.customer_key == key if r.customer_key else True)]
+        rtms = (b.get("observer") or {}).get("transport") == "rtms"  # a stream has no row of its own
+        own = [] if rtms else [row_span(r)[:2] for r in bot_rows
+                               if (r.customer_key == key if r.customer_key else True)]
         span = own or [(offset, offset + float(b["meeting"]["duration_s"]))]
         gaps = [(offset + g["start_s"], offset + g["end_s"], g["reason"], bool(g.get("audio_only")))
                 for g in (b.get("observer") or {}).get("gaps", [])]
@@ -285,7 +287,9 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
                      "observed_s": _r(iv.total(observed)), "heard_s": _r(iv.total(heard)),
                      "bot_gaps": [{"start_s": _r(max(0.0, a)), "end_s": _r(min(end_s, e)), "reason": reason,
                                    "audio_only": audio} for a, e, reason, audio in sorted(bot_gaps) if min(end_s, e) > a],
-                     "clock": sorted(set(clocks)) or ["zoom_bot_row"]},
+                     "clock": sorted(set(clocks)) or ["zoom_bot_row"],
+                     "transports": sorted({(b.get("observer") or {}).get("transport", "zoom_sdk")
+                                           for b in bot_reports})},
         "participants": out_people,
         "transcript": transcript,
         "meeting_metrics": metrics,
@@ -296,12 +300,15 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
 def _bot_start_s(report: Mapping[str, Any], bot_rows: Sequence[ReportParticipant],
                  start: datetime) -> tuple[float, str]:
     """Where the bot's media time 0 (its join) falls on Zoom's clock, and how that is known."""
-    key = (report.get("observer") or {}).get("customer_key")
+    observer = report.get("observer") or {}
+    started = datetime.fromisoformat(report["meeting"]["started_at"])
+    if observer.get("transport") == "rtms":  # no row of its own: media time 0 is the stream's start, on Zoom's clock
+        return (_aware(started) - start).total_seconds(), "rtms_stream"
+    key = observer.get("customer_key")
     own = sorted((r.join_time for r in bot_rows if r.join_time and (r.customer_key == key if r.customer_key else True)),
                  key=lambda t: _aware(t))
     if own:
         return (_aware(own[0]) - start).total_seconds(), "zoom_bot_row"
-    started = datetime.fromisoformat(report["meeting"]["started_at"])
     return (_aware(started) - start).total_seconds(), "bot_wall_clock"
 
 
@@ -314,6 +321,9 @@ def _match(people: list[_Person], p: Mapping[str, Any], bound: Mapping[str, str]
             tries.append(("registrant_id", lambda x: ("registrant_id", bound[ck]) in x.keys()))
     if pid:
         tries.append(("zoom_user_id", lambda x: ("zoom_user_id", pid) in x.keys()))
+    joins = {str(u) for u in p.get("user_ids", [])}
+    if joins:  # the per-join user id Zoom gives both the transport (RTMS, the SDK) and the report's rows
+        tries.append(("user_id", lambda x: any(r.user_id in joins for r in x.rows)))
     names = {normalise_name(p.get("name"))} | {normalise_name(h.get("name")) for h in p.get("name_history", [])}
     names.discard("")
     tries.append(("name", lambda x: bool(names & x.names())))

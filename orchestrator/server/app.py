@@ -20,6 +20,7 @@ from orchestrator.server import routes
 from orchestrator.webhooks import events as webhook_events
 from orchestrator.webhooks import receiver as webhooks
 from orchestrator.dispatch.calendar_sync import CalendarSync
+from orchestrator.dispatch.rtms_streams import RtmsStreams
 from orchestrator.outbound import OutboundWebhooks
 from orchestrator.reconciliation.queue import ReconcileQueue
 from orchestrator.zoom.rate_limits import Priority
@@ -72,16 +73,25 @@ def _reconcile_forever(settings: Settings, r: redis.Redis, stop: threading.Event
 
 
 def _consume_webhooks(settings: Settings, r: redis.Redis, stop: threading.Event) -> None:
-    """The webhook consumer; with trainers and the Zoom app configured, meeting.updated/deleted/started
-    also reach the training calendar (moved, cancelled and early-started sessions)."""
+    """The webhook consumer. With trainers and the Zoom app configured, meeting.updated/deleted/started
+    also reach the training calendar (moved, cancelled and early-started sessions); RTMS streams of the
+    accounts observed that way start and stop their workers."""
     kwargs = {"consumer_name": socket.gethostname(), "block_ms": 1000, "stop": stop}
     calendar = settings.calendar
+    streams = RtmsStreams(r, accounts=settings.rtms_account_ids)
     if calendar.trainers and settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
         with open_zoom(settings, r, priority=Priority.LIVE) as api:
             sync = CalendarSync(api, r, calendar)
-            webhook_events.consume(r, ReconcileQueue(r), settings, on_meeting_change=sync.on_webhook, **kwargs)
+
+            def hook(envelope: dict) -> object:
+                rtms = envelope.get("event") in webhook_events.RTMS_EVENTS
+                return streams.on_webhook(envelope) if rtms else sync.on_webhook(envelope)
+
+            webhook_events.consume(r, ReconcileQueue(r), settings, on_meeting_change=hook, **kwargs)
     else:
-        webhook_events.consume(r, ReconcileQueue(r), settings, **kwargs)
+        webhook_events.consume(r, ReconcileQueue(r), settings,
+                               on_meeting_change=lambda envelope: streams.on_webhook(envelope)
+                               if envelope.get("event") in webhook_events.RTMS_EVENTS else None, **kwargs)
 
 
 class _Server(uvicorn.Server):

@@ -13,9 +13,10 @@ reconciliation) but never to Python logging; neither do names or download tokens
 parsed (so a malformed one is poison like any other) but not logged per instance. They, and
 ``meeting.started`` once logged, go to an optional ``on_meeting_change`` hook (the calendar sync,
 ``orchestrator/dispatch/calendar_sync.py``), which must be idempotent too; a Redis error it raises leaves the entry
-unacknowledged, any other error makes it poison. ``meeting.rtms_started`` (its fields in ``payload``, not
-in an ``object``; ``../shared/reference/zoom-rtms.md`` §2.1) is logged on its instance by ``meeting_uuid``:
-the record that a media stream ran, and of which stream.
+unacknowledged, any other error makes it poison. ``meeting.rtms_started`` and ``rtms_stopped`` (their
+fields in ``payload``, not in an ``object``; ``../shared/reference/zoom-rtms.md`` §2.1) are logged on
+their instance by ``meeting_uuid`` (the record that a media stream ran, and of which stream) and go to the
+same hook (the RTMS streams, ``orchestrator/dispatch/rtms_streams.py``).
 """
 from __future__ import annotations
 
@@ -146,7 +147,8 @@ class RecordingPayload(_Tolerant):
 
 
 class RtmsPayload(_Tolerant):
-    """``meeting.rtms_started``: a Realtime Media Streams stream is ready. Its fields sit in ``payload``
+    """``meeting.rtms_started``/``rtms_stopped``: a Realtime Media Streams stream is ready, or over (with
+    its ``stop_reason``). Its fields sit in ``payload``
     itself, with no ``object``; some of Zoom's samples nest them in ``object``, so a field missing at the
     top is taken from there. ``server_urls`` and Zoom's ``signature`` are for the stream's worker only."""
 
@@ -157,6 +159,7 @@ class RtmsPayload(_Tolerant):
     server_urls: str | None = None
     operator_id: str | None = None
     is_original_host: bool | None = None
+    stop_reason: int | None = None  # meeting.rtms_stopped
 
     @model_validator(mode="before")
     @classmethod
@@ -175,7 +178,7 @@ class MeetingEvent(WebhookEvent):
     payload: MeetingPayload = Field(default_factory=MeetingPayload)
 
 
-class RtmsStartedEvent(WebhookEvent):
+class RtmsEvent(WebhookEvent):
     payload: RtmsPayload = Field(default_factory=RtmsPayload)
 
 
@@ -223,7 +226,8 @@ MODELS: dict[str, type[WebhookEvent]] = {
     "meeting.deleted": MeetingChangeEvent,
     **{name: ParticipantEvent for name in PARTICIPANT_STATUS},
     "recording.completed": RecordingEvent,
-    "meeting.rtms_started": RtmsStartedEvent,
+    "meeting.rtms_started": RtmsEvent,
+    "meeting.rtms_stopped": RtmsEvent,
 }
 
 _PARTICIPANT_LOGGED = ("user_id", "participant_uuid", "id", "participant_user_id", "registrant_id", "customer_key",
@@ -308,9 +312,10 @@ def log_entry(event: WebhookEvent) -> dict[str, Any]:
         status, edge = PARTICIPANT_STATUS[event.event]
         entry |= {"status": status, "edge": edge, "breakout_room_uuid": event.payload.object.breakout_room_uuid}
         entry |= event.participant.model_dump(include=set(_PARTICIPANT_LOGGED))
-    elif isinstance(event, RtmsStartedEvent):
+    elif isinstance(event, RtmsEvent):
         p = event.payload
-        entry |= {"meeting_id": p.meeting_id, "rtms_stream_id": p.rtms_stream_id, "operator_id": p.operator_id}
+        entry |= {"meeting_id": p.meeting_id, "rtms_stream_id": p.rtms_stream_id, "operator_id": p.operator_id,
+                  "stop_reason": p.stop_reason}
     elif isinstance(event, RecordingEvent):
         obj = event.payload.object
         entry |= {"meeting_id": None if obj.id is None else str(obj.id), "start_time": obj.start_time,
@@ -320,13 +325,15 @@ def log_entry(event: WebhookEvent) -> dict[str, Any]:
 
 
 MeetingChangeHook = Callable[[dict], object]
-HOOKED = ("meeting.started", "meeting.updated", "meeting.deleted")
+HOOKED = ("meeting.started", "meeting.updated", "meeting.deleted")  # the training calendar follows these
+RTMS_EVENTS = ("meeting.rtms_started", "meeting.rtms_stopped")  # ... and the RTMS streams these
 
 
 def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *, reconcile_delay_s: float,
                  on_meeting_change: MeetingChangeHook | None = None) -> WebhookEvent | None:
     """Apply one verified envelope; returns the parsed event, or None when it was ignored.
-    ``on_meeting_change`` gets the envelopes of ``HOOKED`` events once they are understood (and logged)."""
+    ``on_meeting_change`` gets the envelopes of ``HOOKED`` and ``RTMS_EVENTS`` once they are understood (and
+    logged)."""
     event = parse_event(envelope)
     if event is None:
         log.debug("ignoring webhook event %r", envelope.get("event"))
@@ -341,7 +348,7 @@ def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *, recon
         if on_meeting_change is not None:
             on_meeting_change(envelope)
         return event
-    if isinstance(event, RtmsStartedEvent):
+    if isinstance(event, RtmsEvent):
         uuid = event.payload.meeting_uuid
     else:
         uuid = event.payload.object.uuid  # type: ignore[attr-defined]
@@ -357,7 +364,7 @@ def handle_event(envelope: dict, r: redis.Redis, queue: ReconcileQueue, *, recon
                            source="webhook")
         if not queue.add(job, due=queue.clock() + reconcile_delay_s):
             log.debug("meeting %s already reconciled; meeting.ended not queued again", uuid)
-    if on_meeting_change is not None and event.event in HOOKED:
+    if on_meeting_change is not None and event.event in HOOKED + RTMS_EVENTS:
         on_meeting_change(envelope)
     return event
 

@@ -1,0 +1,107 @@
+"""RTMS streams on a real Redis: one worker per stream whatever Zoom repeats, a failover takes the new
+servers, a stop ends replacements (unless Zoom's rules say reconnect), and the worker's command and Job
+are `rollcall rtms` with nothing secret on them."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from kubernetes.client import ApiClient
+
+from orchestrator import keys
+from orchestrator.dispatch.dispatcher import NOT_RETRYABLE, DispatchConfig, Dispatcher
+from orchestrator.dispatch.k8s_launcher import K8sSettings, KubernetesLauncher
+from orchestrator.dispatch.launchers import BotJob, bot_command
+from orchestrator.dispatch.rtms_streams import RtmsStreams
+from test_dispatcher import Clock, FakeLauncher
+
+T0_MS = 1_796_400_000_000
+
+
+def started(stream: str = "st1", urls: str = "wss://rtms-1.zoom.example/s", account: str = "acct-1",
+            nested: bool = False, event_ts: int = T0_MS) -> dict:
+    payload = {"account_id": account, "meeting_uuid": "uu==", "meeting_id": 85020040750, "rtms_stream_id": stream,
+               "server_urls": urls}
+    return {"event": "meeting.rtms_started", "event_ts": event_ts, "payload": {"object": payload} if nested else payload}
+
+
+def stopped(stream: str = "st1", reason: int = 6) -> dict:
+    return {"event": "meeting.rtms_stopped", "event_ts": T0_MS + 60_000,
+            "payload": {"meeting_uuid": "uu==", "rtms_stream_id": stream, "stop_reason": reason}}
+
+
+def _setup(redis_client, accounts=("acct-1",)):
+    clock = Clock()
+    clock.t = T0_MS / 1000 + 2
+    streams = RtmsStreams(redis_client, accounts=list(accounts), clock=clock)
+    launcher = FakeLauncher(clock)
+    dispatcher = Dispatcher(redis_client, launcher, DispatchConfig(), clock=clock)
+    return clock, streams, launcher, dispatcher
+
+
+def test_one_worker_per_stream_whatever_zoom_repeats(redis_client):
+    clock, streams, launcher, dispatcher = _setup(redis_client)
+    assert streams.on_webhook(started()) == "started"
+    # a retry (another delivery), the nested form of the same event, and a second orchestrator's hook
+    assert streams.on_webhook(started(nested=True)) == "duplicate"
+    assert RtmsStreams(redis_client, accounts=["acct-1"], clock=clock).on_webhook(started()) == "duplicate"
+    dispatcher.tick()
+    dispatcher.tick()
+    assert len(launcher.launched) == 1
+    job = launcher.launched[0][0]
+    s = job.schedule
+    assert (job.schedule_id, s.kind, s.meeting_id) == ("rtms-st1", "rtms", "85020040750")
+    assert s.start_at == datetime.fromtimestamp(T0_MS / 1000, UTC) and s.rtms.started_ms == T0_MS
+    cmd = bot_command(job, "/w/out", python="py")
+    assert cmd[:4] == ["py", "-m", "bot.cli", "rtms"]
+    assert cmd[cmd.index("--stream-id") + 1] == "st1" and cmd[cmd.index("--started-ms") + 1] == str(T0_MS)
+    assert redis_client.hget(keys.rtms_stream("st1"), "status") == "started"
+
+
+def test_failover_takes_the_new_servers_and_a_stop_ends_replacements(redis_client):
+    clock, streams, launcher, dispatcher = _setup(redis_client)
+    streams.on_webhook(started())
+    dispatcher.tick()
+    assert streams.on_webhook(started(urls="wss://rtms-2.zoom.example/s", event_ts=T0_MS + 30_000)) == "failover"
+    spec = streams.schedules.get("rtms-st1")
+    assert spec.rtms.server_urls == "wss://rtms-2.zoom.example/s" and spec.rtms.started_ms == T0_MS
+    # the first worker's connection dropped (exit 30): the replacement connects to the new servers
+    launcher.exits[redis_client.hget(keys.bot(launcher.launched[0][0].job_id), "handle")] = 30
+    clock.t += 2  # the monitor's next look
+    dispatcher.tick()
+    dispatcher.tick()
+    assert len(launcher.launched) == 2 and launcher.launched[1][0].attempt == 2
+    assert "wss://rtms-2.zoom.example/s" in bot_command(launcher.launched[1][0], "/w", python="py")
+    # Zoom's rule: a stream stopped for a connection timeout is reconnected, not ended
+    assert streams.on_webhook(stopped(reason=11)) == "ignored"
+    assert streams.on_webhook(stopped(reason=6)) == "stopped"
+    launcher.exits[redis_client.hget(keys.bot(launcher.launched[1][0].job_id), "handle")] = 30
+    clock.t += 2
+    dispatcher.tick()
+    dispatcher.tick()
+    assert len(launcher.launched) == 2  # no replacement after the stream's end
+    assert streams.on_webhook(started()) == "duplicate"  # a late copy of the start does not revive it
+
+
+def test_a_stop_before_its_start_and_streams_of_other_accounts(redis_client):
+    clock, streams, launcher, dispatcher = _setup(redis_client)
+    assert streams.on_webhook(stopped("early")) == "stopped"
+    assert streams.on_webhook(started("early")) == "duplicate"
+    assert streams.on_webhook(started("other", account="acct-2")) == "ignored"
+    assert streams.on_webhook({"event": "meeting.rtms_started", "payload": {"rtms_stream_id": "x"}}) == "ignored"
+    dispatcher.tick()
+    assert launcher.launched == []
+    everyone = RtmsStreams(redis_client, accounts=["*"], clock=clock)
+    assert everyone.on_webhook(started("other", account="acct-2")) == "started"
+
+
+def test_an_rtms_worker_is_its_own_kubernetes_command_and_its_refusals_are_final(redis_client):
+    clock, streams, launcher, dispatcher = _setup(redis_client)
+    streams.on_webhook(started())
+    dispatcher.tick()
+    job: BotJob = launcher.launched[0][0]
+    k8s = KubernetesLauncher(K8sSettings(redis_url="redis://rollcall-redis:6379/0"), api_client=ApiClient(),
+                             status_cache_s=0)
+    container = k8s.build_job(job).spec.template.spec.containers[0]
+    assert container.command == ["rollcall", "rtms"] and container.args[:2] == ["--job-id", job.job_id]
+    assert not any("secret" in a.lower() for a in container.args)
+    assert {31, 32} <= NOT_RETRYABLE and 30 not in NOT_RETRYABLE
