@@ -40,9 +40,14 @@ _r = rounded  # every figure below goes through it
 
 
 # ---------------------------------------------------------------------------------------------- input
+Unobserved = Literal["hands", "reactions", "chat", "camera", "mute"]
+
+
 class MeetingInfo(BaseModel):
     id: str
     topic: str = ""
+    # what the transport cannot see (RTMS: all of these): reported as null, never 0, and left out of scores
+    not_observed: list[Unobserved] = Field(default_factory=list)
     # meeting start (t = 0), ISO 8601; naive values are taken as UTC. Also accepted as "started_at".
     start: datetime = Field(validation_alias=AliasChoices("start", "started_at"))
     duration_s: float | None = None
@@ -110,9 +115,9 @@ class AttentionComponents(BaseModel):
     """Each in 0..1; ``weights`` are the ones used (responsiveness left out when no roll call was asked)."""
 
     presence_share: float  # present_s / meeting duration
-    camera_share: float  # camera_on_s / present_s
+    camera_share: float | None  # camera_on_s / present_s; None: the camera was not observed
     responsiveness: float | None = None  # roll calls answered / asked while present; None: none asked
-    interaction: float  # min(1, (chat messages + reactions + hand raises) / 3)
+    interaction: float | None  # min(1, (chat messages + reactions + hand raises) / 3); None: not observed
     speaking: float = 0.0  # 1 if they spoke at least one turn
     weights: dict[str, float] = Field(default_factory=lambda: dict(ATTENTION_WEIGHTS))
 
@@ -122,8 +127,8 @@ class EngagementComponents(BaseModel):
     equal_share: float  # 1 / number of eligible participants
     talk_component: float  # min(1, talk_share / equal_share)
     spread: float = 0.0  # quarters of their time in the meeting with activity / 4
-    nonverbal_actions: int  # chat messages + reactions + hand raises
-    nonverbal_component: float  # min(1, nonverbal_actions / 3)
+    nonverbal_actions: int | None  # chat messages + reactions + hand raises; None: none of them observed
+    nonverbal_component: float | None  # min(1, nonverbal_actions / 3)
     weights: dict[str, float] = Field(default_factory=lambda: dict(ENGAGEMENT_WEIGHTS))
 
 
@@ -221,9 +226,9 @@ class MeetingMetrics(BaseModel):
     participants_total: int
     participants_consented: int
     peak_present: int
-    chat_messages: int
-    reactions: int
-    hand_raises: int
+    chat_messages: int | None  # None: not observed (Observer.not_observed)
+    reactions: int | None
+    hand_raises: int | None
     events_ignored: int
     parameters: dict[str, float]
     effectiveness: Effectiveness | None = None  # for the host: balance, monologues, questions, quiet stretches
@@ -268,6 +273,11 @@ def _spans(arr: np.ndarray) -> list[Span]:
     return [Span(start_s=_r(a), end_s=_r(b)) for a, b in arr]
 
 
+def _observed(blind: set[str], **counts: int) -> dict[str, int]:
+    """The counts whose kind the transport observes (``chat``, ``reactions``, ``hands``)."""
+    return {k: v for k, v in counts.items() if k not in blind}
+
+
 def _observer(state: MeetingState, window: tuple[float, float]) -> Observer:
     gaps = [(max(a, window[0]), min(b, window[1]), reason) for a, b, reason in state.gaps(window[1])]
     gaps = [g for g in gaps if g[1] > g[0]]
@@ -309,6 +319,7 @@ def build_report(
     else:
         duration = state.last_t
     duration = max(0.0, duration)
+    blind = set(info.not_observed)
 
     if not isinstance(segments, Mapping):
         by_key: dict[str, list[SpeechSegment]] = {}
@@ -357,12 +368,14 @@ def build_report(
         t = tm.participants[key]
         unheard = iv.total(iv.intersect(pres, [(a, b) for a, b, _ in state.gaps(duration)]))
         reliability = assess((channels or {}).get(key), present_s[key], unheard)
-        cam = state.camera_intervals(key, duration)
+        cam = [] if "camera" in blind else state.camera_intervals(key, duration)
         cam_s = iv.total(cam)
-        nonverbal = p.chat_messages + len(p.reactions) + p.hand_raises
+        seen = _observed(blind, chat=p.chat_messages, reactions=len(p.reactions), hands=p.hand_raises)
+        nonverbal = sum(seen.values()) if seen else None
         asked, answered = (roll_call or {}).get(key, (0, 0))
+        camera_share = None if "camera" in blind else cam_s / present_s[key] if present_s[key] > 0 else 0.0
         att_score, comps, weights = scores.attention(
-            present_s[key] / duration if duration > 0 else 0.0, cam_s / present_s[key] if present_s[key] > 0 else 0.0,
+            present_s[key] / duration if duration > 0 else 0.0, camera_share,
             answered / asked if asked else None, nonverbal, t.turns > 0)
         att = AttentionComponents(**comps, weights=weights)
         share = t.talk_time_s / total_talk if total_talk > 0 else 0.0
@@ -372,7 +385,7 @@ def build_report(
         eng = EngagementComponents(
             talk_share=_r(share, 4), equal_share=_r(equal, 4), talk_component=_r(min(1.0, share / equal), 4),
             spread=_r(scores.spread(pres, activity), 4), nonverbal_actions=nonverbal,
-            nonverbal_component=_r(scores.interaction(nonverbal), 4))
+            nonverbal_component=None if nonverbal is None else _r(scores.interaction(nonverbal), 4))
         eng_score, eng.weights = scores.weighted(
             {"talk": eng.talk_component, "spread": eng.spread, "nonverbal": eng.nonverbal_component}, ENGAGEMENT_WEIGHTS)
         rows.append(ParticipantReport(
@@ -380,11 +393,14 @@ def build_report(
             backchannels=t.backchannels, longest_monologue_s=_r(t.longest_monologue_s),
             mean_turn_s=_r(t.mean_turn_s), overlap_s=_r(t.overlap_s), interruptions_made=t.interruptions_made,
             interrupted_by_others=t.interrupted_by_others, speech=_spans(seg_array(segs[key], window)),
-            camera_on_s=_r(cam_s), camera=_spans(cam), unmuted_s=_r(iv.total(state.unmuted_intervals(key, duration))),
-            share=_spans(state.share_intervals(key, duration)), chat_messages=p.chat_messages,
-            chat_times=[_r(x) for x in p.chat_times], reactions=len(p.reactions),
-            reaction_events=[ReactionEvent(t=_r(x), emoji=e) for x, e in p.reactions], hand_raises=p.hand_raises,
-            hand_raise_times=[_r(x) for x in p.hand_raise_times], attention_score=_r(att_score),
+            camera_on_s=None if "camera" in blind else _r(cam_s), camera=_spans(cam),
+            unmuted_s=None if "mute" in blind else _r(iv.total(state.unmuted_intervals(key, duration))),
+            share=_spans(state.share_intervals(key, duration)), chat_messages=seen.get("chat"),
+            chat_times=[_r(x) for x in p.chat_times] if "chat" in seen else [], reactions=seen.get("reactions"),
+            reaction_events=[ReactionEvent(t=_r(x), emoji=e) for x, e in p.reactions] if "reactions" in seen else [],
+            hand_raises=seen.get("hands"),
+            hand_raise_times=[_r(x) for x in p.hand_raise_times] if "hands" in seen else [],
+            attention_score=_r(att_score),
             attention=att, engagement_score=_r(eng_score), engagement=eng,
             text=_text_stats(said.get(key, []), t.talk_time_s) if transcribed else None,
             talk_reliability=reliability))
@@ -408,11 +424,13 @@ def build_report(
         pair_overlap_s={k: {o: _r(x) for o, x in v.items()} for k, v in tm.pair_overlap.items() if v},
         overlap_intervals=_spans(tm.overlap_intervals), participants_total=len(state.participants),
         participants_consented=len(cons), peak_present=iv.peak(list(presence.values())),
-        chat_messages=sum(p.chat_messages for p in cons), reactions=sum(len(p.reactions) for p in cons),
-        hand_raises=sum(p.hand_raises for p in cons), events_ignored=state.ignored,
+        chat_messages=None if "chat" in blind else sum(p.chat_messages for p in cons),
+        reactions=None if "reactions" in blind else sum(len(p.reactions) for p in cons),
+        hand_raises=None if "hands" in blind else sum(p.hand_raises for p in cons), events_ignored=state.ignored,
         parameters={k: float(v) for k, v in asdict(params).items()}, effectiveness=effectiveness)
     meeting = ReportMeeting(id=info.id, topic=info.topic, started_at=iso_utc(info.start),
                             ended_at=iso_utc(info.start + timedelta(seconds=duration)), duration_s=_r(duration))
-    return Report(meeting=meeting, observer=_observer(state, window), participants=rows, transcript=tx, asr=asr, chat=chat,
+    observer = _observer(state, window).model_copy(update={"not_observed": list(info.not_observed)})
+    return Report(meeting=meeting, observer=observer, participants=rows, transcript=tx, asr=asr, chat=chat,
                   interruptions=[InterruptionEntry(**{**asdict(x), "t": _r(x.t), "overlap_s": _r(x.overlap_s)})
                                  for x in tm.interruptions], meeting_metrics=mm)

@@ -31,13 +31,17 @@ def weighted(components: Mapping[str, float | None], weights: Mapping[str, float
     return min(1.0, max(0.0, score)), used
 
 
-def attention(presence_share: float, camera_share: float, responsiveness: float | None, actions: int,
+def attention(presence_share: float, camera_share: float | None, responsiveness: float | None, actions: int | None,
               spoke: bool) -> tuple[float, dict[str, float | None], dict[str, float]]:
     """The attention score, its components as reported (rounded to 3 decimals; shares capped at 1) and
-    the weights used. The report and reconciliation both score attention here, each with its presence."""
-    comps = {"presence_share": round(min(1.0, presence_share), 3), "camera_share": round(min(1.0, camera_share), 3),
+    the weights used. The report and reconciliation both score attention here, each with its presence. A
+    component its transport cannot observe (camera, or every non-verbal action: None) is left out, the
+    other weights scaled up, as a roll call never asked is."""
+    comps = {"presence_share": round(min(1.0, presence_share), 3),
+             "camera_share": None if camera_share is None else round(min(1.0, camera_share), 3),
              "responsiveness": None if responsiveness is None else round(responsiveness, 3),
-             "interaction": round(interaction(actions), 3), "speaking": 1.0 if spoke else 0.0}
+             "interaction": None if actions is None else round(interaction(actions), 3),
+             "speaking": 1.0 if spoke else 0.0}
     score, weights = weighted({"presence": comps["presence_share"], "camera": comps["camera_share"],
                                "responsiveness": comps["responsiveness"], "interaction": comps["interaction"],
                                "speaking": comps["speaking"]}, ATTENTION_WEIGHTS)

@@ -352,9 +352,11 @@ def _attention_title(p: ParticipantReport) -> str:
     w = a.weights
     return (f"Attention {p.attention_score * 100:.0f} = "
             f"{w.get('presence', 0):g} × presence {a.presence_share:.0%} (of the meeting)"
-            f" + {w.get('camera', 0):g} × camera {a.camera_share:.0%} (of their time present)"
-            f" + {w.get('interaction', 0):g} × interaction {'yes' if a.interaction else 'no'}"
-            " (talked, chatted, reacted or raised a hand)")
+            + (f" + {w.get('camera', 0):g} × camera {a.camera_share:.0%} (of their time present)"
+               if a.camera_share is not None else " (camera not observed)")
+            + (f" + {w.get('interaction', 0):g} × interaction {'yes' if a.interaction else 'no'}"
+               " (talked, chatted, reacted or raised a hand)" if a.interaction is not None
+               else " (chat, reactions and hands not observed)"))
 
 
 def _engagement_title(p: ParticipantReport) -> str:
@@ -365,8 +367,9 @@ def _engagement_title(p: ParticipantReport) -> str:
     return (f"Engagement {p.engagement_score * 100:.0f} = "
             f"{w.get('talk', 0):g} × talk {g.talk_component:.2f} (share {g.talk_share:.0%} vs equal share "
             f"{g.equal_share:.0%}, capped at 1)"
-            f" + {w.get('nonverbal', 0):g} × non-verbal {g.nonverbal_component:.2f} "
-            f"({g.nonverbal_actions} chat/reaction/hand actions)")
+            + (f" + {w.get('nonverbal', 0):g} × non-verbal {g.nonverbal_component:.2f} "
+               f"({g.nonverbal_actions} chat/reaction/hand actions)" if g.nonverbal_component is not None
+               else " (chat, reactions and hands not observed)"))
 
 
 def _table_row(p: ParticipantReport, c: str, dur: float, hours: bool) -> dict:
@@ -523,7 +526,7 @@ def _highlights(r: Report) -> list[tuple[str, str]]:
     longest = max((p for p in cons if p.turns), key=lambda p: p.longest_monologue_s or 0, default=None)
     if longest and (longest.longest_monologue_s or 0) >= 30:
         out.append(("", f"Longest single turn: {fmt_dur(longest.longest_monologue_s)} by {longest.name}."))
-    nocam = [p.name for p in present if p.camera_on_s == 0]
+    nocam = [p.name for p in present if p.camera_on_s == 0]  # None: the camera was not observed
     if nocam and len(present) > 1:
         out.append(("", f"Camera never on: {_names_list(nocam)}."))
     late = [p for p in cons if p.first_join_s is not None and p.first_join_s >= max(120.0, 0.1 * r.meeting.duration_s)]
@@ -561,7 +564,8 @@ def _cards(r: Report) -> list[tuple[str, str, str]]:
         ("Silence", fmt_dur(mm.silence_s), (_pct(mm.silence_s / win) if win > 0 else "–") + " of the meeting"),
         ("Speaker switches", f"{mm.speaker_switches_per_min:.1f}/min", f"{mm.speaker_switches} in total"),
         ("Interruptions", f"{mm.interruptions_total}", int_sub),
-        ("Non-verbal", f"{mm.chat_messages} · {mm.hand_raises} · {mm.reactions}", "chat · hands · reactions"),
+        ("Non-verbal", " · ".join("–" if x is None else str(x) for x in (mm.chat_messages, mm.hand_raises, mm.reactions)),
+         "chat · hands · reactions" + (" (not observed)" if mm.hand_raises is None else "")),
     ]
 
 

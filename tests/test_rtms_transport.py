@@ -61,8 +61,16 @@ def test_the_ami_minute_through_rtms_gives_the_simulators_talk_time_exactly(tmp_
     got = {p["name"]: p["talk_time_s"] for p in report["participants"]}
     want = {p.name: p.talk_time_s for p in replay(ami, tmp_path / "replay").report.participants}
     assert got == want and min(want.values()) > 0.5
-    assert report["observer"]["transport"] == "rtms" and report["observer"]["not_observed"] == list(NOT_OBSERVED)
+    assert report["observer"]["transport"] == "rtms" and report["observer"]["not_observed"] == NOT_OBSERVED
     assert report["meeting"]["started_at"].startswith("2026-12-04")  # media time 0 is the stream's start
+    # what RTMS cannot see is null, never 0, and left out of the scores
+    for p in report["participants"]:
+        assert (p["hand_raises"], p["chat_messages"], p["reactions"], p["camera_on_s"], p["unmuted_s"]) == (None,) * 5
+        assert set(p["attention"]["weights"]) == {"presence", "speaking"}
+        assert p["attention"]["camera_share"] is None and p["engagement"]["nonverbal_component"] is None
+    assert report["meeting_metrics"]["hand_raises"] is None
+    html = (tmp_path / "rtms" / "report.html").read_text()
+    assert "None" not in html and "camera not observed" in html
 
 
 def test_roster_churn_rejoins_and_audio_without_a_roster_event(tmp_path):

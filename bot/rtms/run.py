@@ -33,7 +33,7 @@ from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
 log = structlog.get_logger("rollcall.rtms")
 
 OBSERVER_NAME = "Rollcall (RTMS)"
-NOT_OBSERVED = ("hands", "reactions", "chat", "mute", "camera", "roles")  # what RTMS 1.1.0 does not report
+NOT_OBSERVED = ["hands", "reactions", "chat", "camera", "mute"]  # what RTMS 1.1.0 does not report
 
 
 def check_policy(policy: TrainingPolicy | None) -> None:
@@ -59,7 +59,7 @@ def run_stream(rtms: Any, spec: StreamSpec, credentials: tuple[str, str], out_di
     leave), and write the outputs if any media arrived. Returns the lifecycle (exit code and reason)."""
     check_policy(policy)
     started = datetime.fromtimestamp(spec.started_ms / 1000, UTC) if spec.started_ms else datetime.now(UTC)
-    info = MeetingInfo(id=spec.meeting_id or spec.meeting_uuid, topic="", start=started)
+    info = MeetingInfo(id=spec.meeting_id or spec.meeting_uuid, topic="", start=started, not_observed=NOT_OBSERVED)
     training = Training(policy, duration_s, {}) if policy is not None else None
     pipeline, outputs, _ = assemble(info, out_dir, chat=_no_chat_out, config=pipeline_config, asr=asr,
                                     on_snapshot=[on_snapshot] if on_snapshot else [], link=link, training=training)
@@ -90,8 +90,7 @@ def run_stream(rtms: Any, spec: StreamSpec, credentials: tuple[str, str], out_di
     if session.opened and session.t0_ms is not None:
         pipeline.info = info.model_copy(update={"start": datetime.fromtimestamp(session.t0_ms / 1000, UTC)})
         report = pipeline.finish()
-        report.observer = report.observer.model_copy(update={"name": OBSERVER_NAME, "transport": "rtms",
-                                                             "not_observed": list(NOT_OBSERVED)})
+        report.observer = report.observer.model_copy(update={"name": OBSERVER_NAME, "transport": "rtms"})
         outputs.save(report, pipeline)
     else:
         outputs.discard()

@@ -393,8 +393,9 @@ def _attention(rec: dict, present_s: float, seen_s: float, duration: float, anal
     if not analysed:
         return None, None
     bot = bot_attention or {}
-    actions = sum(rec[k] or 0 for k in ("chat_messages", "reactions", "hand_raises"))
-    score, comps, weights = scores.attention(present_s / duration if duration > 0 else 0.0,
-                                             (rec["camera_on_s"] or 0.0) / seen_s if seen_s > 0 else 0.0,
+    counted = [rec[k] for k in ("chat_messages", "reactions", "hand_raises") if rec[k] is not None]
+    actions = sum(counted) if counted else None  # None: no bot could observe any of them (RTMS)
+    camera = None if rec["camera_on_s"] is None else rec["camera_on_s"] / seen_s if seen_s > 0 else 0.0
+    score, comps, weights = scores.attention(present_s / duration if duration > 0 else 0.0, camera,
                                              bot.get("responsiveness"), actions, (rec["turns"] or 0) > 0)
     return _r(score), {**comps, "weights": weights}
