@@ -75,6 +75,11 @@ class BotField(StrEnum):
     """The RTMS stream an RTMS worker receives (bot)."""
 
 
+# what each transport cannot observe (``MeetingInfo.not_observed``): the worker's own report says so, and
+# so must a report the orchestrator rebuilds from a dead worker's log
+NOT_OBSERVED_BY: dict[str, list[str]] = {"zoom_sdk": [], "rtms": ["hands", "reactions", "chat", "camera", "mute"]}
+
+
 def lua(script: str) -> str:
     """A Lua script with ``$status`` names (``$running``, ``$died`` …) replaced by the statuses' values,
     and ``$f_field`` names by the fields' (``$f_status``): one spelling of each, here."""

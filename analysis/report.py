@@ -279,9 +279,12 @@ def _observed(blind: set[str], **counts: int) -> dict[str, int]:
 
 
 def _observer(state: MeetingState, window: tuple[float, float]) -> Observer:
-    gaps = [(max(a, window[0]), min(b, window[1]), reason) for a, b, reason in state.gaps(window[1])]
+    """The observer's gaps over its whole time (from media time 0: one before anyone's first join is still
+    time it did not see), and the analysed window's seconds outside them."""
+    gaps = [(a, min(b, window[1]), reason) for a, b, reason in state.gaps(window[1])]
     gaps = [g for g in gaps if g[1] > g[0]]
-    unseen = iv.total(iv.union([(a, b) for a, b, _ in gaps])) if gaps else 0.0
+    in_window = [(max(a, window[0]), b) for a, b, _ in gaps if b > window[0]]
+    unseen = iv.total(iv.union(in_window)) if in_window else 0.0
     return Observer(gaps=[ObserverGap(start_s=_r(a), end_s=_r(b), reason=r, audio_only=r in AUDIO_GAPS) for a, b, r in gaps],
                     audio_observed_s=_r(max(0.0, window[1] - window[0] - unseen)))
 

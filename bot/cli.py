@@ -324,6 +324,9 @@ def rtms(
              "is refused (exit 2); set roll_call: null for presence and talk checks.")] = None,
     duration: Annotated[float, typer.Option(min=1, max=MAX_MEETING_S,
                                             help="The training's scheduled length in seconds.")] = 3600.0,
+    replacement: Annotated[bool, typer.Option(
+        "--replacement", help="This worker replaces one whose connection dropped: the stream before this "
+                              "connection is marked not observed (Zoom's 60 s backlog is not counted on).")] = False,
 ) -> None:
     """Receive a meeting through Zoom RTMS (Realtime Media Streams) and measure it: per-participant audio,
     joins and leaves, no bot in the meeting. Zoom starts the stream (meeting.rtms_started) and sends nothing
@@ -367,7 +370,8 @@ def rtms(
     private_dir(out)
     credentials = (settings.rtms_client_id, settings.rtms_client_secret.get_secret_value())
     os._exit(rtms_main(spec, credentials, out, asr=None if no_asr else AsrConfig(),
-                       config=RtmsConfig(rate_hz=audio_rate), job_id=job_id, policy=training, duration_s=duration))
+                       config=RtmsConfig(rate_hz=audio_rate, backlog_s=0.0 if replacement else 60.0), job_id=job_id,
+                       policy=training, duration_s=duration))
 
 
 def add_command_sets() -> None:

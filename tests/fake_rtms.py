@@ -7,12 +7,18 @@ whose thread delivers every callback, camelCase ``Metadata``/``Participant``) an
 (``../shared/reference/zoom-rtms.md`` §7, and what our loopback probe saw):
 
 - a call into a client from inside a callback is recorded in ``FakeRtms.reentrant`` (the real one freezes);
+  so are the calls that can deadlock against a callback in flight (``subscribe_event`` once the stream
+  runs, ``leave`` while the event loop still polls: ``FakeRtms.hazards``);
 - event subscriptions made before ``join()`` are lost; registering ``on_user_update`` makes the join
-  subscribe to events 2, 3, 4; ``subscribe_event`` after the join confirmation works;
+  subscribe to events 2, 3, 4; ``on_user_update`` reports joins, never leaves;
 - audio parameters that do not fit (``frame_size`` against rate and duration) make the join fail with no
-  callback at all;
+  callback at all; a rate the stream does not have is refused by the server (``on_join_confirm(39)``), a
+  bad signature too (``on_join_confirm(15)``): the handshake's status is the join's result;
 - a dropped connection ends with ``on_leave(960)`` and the client goes on being polled until ``leave()``;
 - a callback that raises is reported and the loop goes on.
+
+What the emulator of Zoom's servers (``orchestrator/emulator/rtms.py``) found with the real module is
+where these come from (``tests/STAND-INS.md``).
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ from enum import IntEnum
 
 import numpy as np
 
-BAD_SIGNATURE = 18  # on_leave's reason when the handshake's signature is refused (AUTHENTICATION_FAILURE)
+BAD_SIGNATURE = 15  # the handshake's status for a signature it refuses (on_join_confirm's reason)
+BAD_SAMPLE_RATE = 39
 
 
 class AudioContentType(IntEnum):
@@ -131,6 +138,7 @@ class StreamScript:
 @dataclass
 class _Calls:
     reentrant: list[str] = field(default_factory=list)
+    hazards: list[str] = field(default_factory=list)
     callback_errors: list[str] = field(default_factory=list)
     subscriptions: list[list[int]] = field(default_factory=list)
     joins: list[dict] = field(default_factory=list)
@@ -196,35 +204,51 @@ class _Client:
             self._subscribed |= {2, 3, 4}
         return True  # always, as the real one: what happens is told by callbacks (or not at all)
 
-    def subscribe_event(self, events) -> bool:
+    def subscribe_event(self, events) -> None:
         self._guard("subscribe_event")
         self._server.calls.subscriptions.append(list(events))
         if self._confirmed:  # before the join confirmation it is buffered and never sent
+            self._server.calls.hazards.append("subscribe_event while the stream runs")
             self._subscribed |= set(events)
-        return True
 
     def leave(self) -> bool:
         self._guard("leave")
+        if self._loop_running():
+            self._server.calls.hazards.append("leave while the event loop polls")
         self._running = False
         self._server.calls.left += 1
         return True
 
     # ----------------------------------------------------------- the scripted stream
-    def _params_ok(self, script: StreamScript) -> bool:
+    _thread: threading.Thread | None = None
+
+    _loop: _EventLoop | None = None
+
+    def _loop_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _polled(self) -> bool:
+        """Callbacks come only while the client runs and its loop polls."""
+        return self._running and not (self._loop is not None and self._loop._stopped)
+
+    def _params_ok(self) -> bool:
         p = self._params
         rate = RATE_HZ.get(p.sample_rate)
         return (p.codec == AudioCodec.L16 and p.content_type == AudioContentType.RAW_AUDIO and p.channel == 1
-                and rate == script.rate and p.frame_size == rate * p.duration // 1000)
+                and rate is not None and p.frame_size == rate * p.duration // 1000)
 
     def _stream(self) -> None:
         """Run on the loop thread: what Zoom would send, as callbacks."""
         join = self._join or {}
         script = self._server.streams.get(join.get("rtms_stream_id") or "")
-        if script is None or not self._params_ok(script):
+        if script is None or not self._params_ok():
             return  # the real SDK: logged, no callback
         message = f"{script.client_id},{script.meeting_uuid},{script.stream_id}".encode()
         if join.get("signature") != hmac.new(script.client_secret.encode(), message, hashlib.sha256).hexdigest():
-            self._call("on_leave", BAD_SIGNATURE)
+            self._call("on_join_confirm", BAD_SIGNATURE)
+            return
+        if RATE_HZ.get(self._params.sample_rate) != script.rate:
+            self._call("on_join_confirm", BAD_SAMPLE_RATE)
             return
         self._confirmed = True
         self._call("on_join_confirm", 0)
@@ -233,7 +257,7 @@ class _Client:
         announced: set[int] = set()
         wall0 = time.monotonic()
         for k in range(slots):
-            if not self._running:
+            if not self._polled():
                 return
             t = k * 0.02
             if script.drop_at_s is not None and t >= script.drop_at_s:
@@ -261,12 +285,12 @@ class _Client:
                 time.sleep(max(0.0, wall0 + (t + 0.02) / script.speed - time.monotonic()))
             elif k % 50 == 0:
                 time.sleep(0)  # let the main thread in
-        if script.end_reason is not None and self._running:
+        if script.end_reason is not None and self._polled():
             self._call("on_leave", script.end_reason)
 
     def _roster(self, script: StreamScript, kind: int, p: Person, at_s: float) -> None:
-        if "on_user_update" in self._cbs:
-            self._call("on_user_update", 0 if kind == 3 else 1, Participant(p.user_id, p.name))
+        if "on_user_update" in self._cbs and kind == 3:  # the real one reports no leave
+            self._call("on_user_update", 0, Participant(p.user_id, p.name))
         if kind in self._subscribed:
             self._call("on_event_ex", json.dumps({"event_type": kind, "timestamp": script.t0_ms + round(at_s * 1000),
                                                   "participants": [{"user_id": p.user_id, "user_name": p.name}]}))
@@ -285,12 +309,16 @@ class _EventLoop:
         def run() -> None:
             for c in self._clients:
                 c._stream()
+            while any(c._running for c in self._clients) and not self._stopped:  # polled until leave()
+                time.sleep(0.005)
+        self._stopped = False
         self._thread = threading.Thread(target=run, name=self._name, daemon=True)
+        for c in self._clients:
+            c._thread, c._loop = self._thread, self
         self._thread.start()
 
     def stop(self) -> None:
-        for c in self._clients:
-            c._running = False
+        self._stopped = True
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -313,3 +341,7 @@ class FakeRtms:
     @property
     def reentrant(self) -> list[str]:
         return self.calls.reentrant
+
+    @property
+    def hazards(self) -> list[str]:
+        return self.calls.hazards

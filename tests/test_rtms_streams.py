@@ -70,7 +70,9 @@ def test_failover_takes_the_new_servers_and_a_stop_ends_replacements(redis_clien
     dispatcher.tick()
     dispatcher.tick()
     assert len(launcher.launched) == 2 and launcher.launched[1][0].attempt == 2
-    assert "wss://rtms-2.zoom.example/s" in bot_command(launcher.launched[1][0], "/w", python="py")
+    replacement = bot_command(launcher.launched[1][0], "/w", python="py")
+    assert "wss://rtms-2.zoom.example/s" in replacement and "--replacement" in replacement
+    assert "--replacement" not in bot_command(launcher.launched[0][0], "/w", python="py")
     # Zoom's rule: a stream stopped for a connection timeout is reconnected, not ended
     assert streams.on_webhook(stopped(reason=11)) == "ignored"
     assert streams.on_webhook(stopped(reason=6)) == "stopped"

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from bot.scenario import Track, load_scenario
 from bot.simulator.replay import replay
 from bot.zoom.lifecycle import Outcome
 from conftest import AMI_DIR, require_shared_data
-from fake_rtms import FakeRtms, Person, StreamScript
+from fake_rtms import AudioParams, FakeRtms, Person, StreamScript
 from test_talk_detector import speech_like
 
 T0_MS = 1_796_400_000_000  # the stream's start on Zoom's clock
@@ -57,7 +58,8 @@ def test_the_ami_minute_through_rtms_gives_the_simulators_talk_time_exactly(tmp_
     audio = {person.user_id: Track(ami, i, p, rate, scenario.end_s).read(0, int(scenario.end_s * rate))
              for i, (person, p) in enumerate(zip(people, scenario.participants))}
     fake, lc, report = _run(StreamScript("ami==", "ami-stream", T0_MS, rate, people, audio), tmp_path / "rtms")
-    assert lc.outcome is Outcome.MEETING_ENDED and fake.reentrant == [] and fake.calls.callback_errors == []
+    assert lc.outcome is Outcome.MEETING_ENDED and fake.reentrant == [] and fake.hazards == []
+    assert fake.calls.callback_errors == []
     got = {p["name"]: p["talk_time_s"] for p in report["participants"]}
     want = {p.name: p.talk_time_s for p in replay(ami, tmp_path / "replay").report.participants}
     assert got == want and min(want.values()) > 0.5
@@ -89,7 +91,8 @@ def test_roster_churn_rejoins_and_audio_without_a_roster_event(tmp_path):
     assert ana["presence"][1]["join_s"] == 4.0 and ana["joins"] == 2
     assert rows["rtms:Bo"]["first_join_s"] == 1.0 and rows["rtms:Bo"]["talk_time_s"] == 0.0
     assert 3.0 <= ana["talk_time_s"] <= 4.6 and 0.6 <= rows["rtms-user-104"]["talk_time_s"] <= 1.4
-    assert fake.calls.subscriptions == [[2, 3, 4]] and fake.reentrant == []
+    # on_user_update registered before the join subscribed to the roster; nothing that can deadlock was called
+    assert fake.calls.subscriptions == [] and fake.reentrant == [] and fake.hazards == []
 
 
 def test_a_dropped_connection_is_retryable_and_keeps_what_was_measured(tmp_path):
@@ -98,13 +101,26 @@ def test_a_dropped_connection_is_retryable_and_keeps_what_was_measured(tmp_path)
                           drop_at_s=5.0)
     fake, lc, report = _run(script, tmp_path)
     assert lc.outcome is Outcome.STREAM_INTERRUPTED and lc.exit_code == 30
-    assert fake.calls.left == 1 and fake.reentrant == []  # left from the main thread, once
+    assert fake.calls.left == 1 and fake.reentrant == [] and fake.hazards == []  # once, loop stopped first
     assert 4.9 <= report["meeting"]["duration_s"] <= 5.1 and report["participants"][0]["talk_time_s"] > 1.5
+
+
+@pytest.mark.parametrize("backlog_s, unseen_s", [(60.0, 40.0), (0.0, 100.0)])
+def test_what_zoom_does_not_resend_from_before_the_connection_is_not_observed(tmp_path, backlog_s, unseen_s):
+    """A stream that started 100 s before the worker connected: Zoom resends at most its 60 s backlog to a
+    first connection, nothing is assumed for a replacement's; the rest is a gap, not silence."""
+    rate = 16000
+    t0 = int(time.time() * 1000) - 100_000
+    live = np.concatenate([np.zeros(100 * rate, dtype=np.int16), _voice(2.0, [(0.5, 1.5)], 8)])
+    script = StreamScript("m==", "s", t0, rate, [Person(7, "Cy")], {7: live})
+    _, lc, report = _run(script, tmp_path, config=RtmsConfig(rate_hz=rate, backlog_s=backlog_s))
+    (gap,) = report["observer"]["gaps"]
+    assert gap["start_s"] == 0.0 and unseen_s <= gap["end_s"] <= unseen_s + 2.0 and gap["reason"] == "reconnecting"
 
 
 @pytest.mark.parametrize("stop_reason, outcome, code", [
     (6, Outcome.MEETING_ENDED, 0), (1, Outcome.STREAM_STOPPED, 0), (11, Outcome.STREAM_INTERRUPTED, 30),
-    (18, Outcome.RTMS_AUTH_FAILED, 31), (26, Outcome.RTMS_NOT_SUPPORTED, 32)])
+    (18, Outcome.RTMS_AUTH_FAILED, 31), (26, Outcome.RTMS_NOT_SUPPORTED, 32), (960, Outcome.STREAM_INTERRUPTED, 30)])
 def test_how_a_stream_ends_decides_the_exit_code(tmp_path, stop_reason, outcome, code):
     rate = 16000
     script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 6)},
@@ -119,10 +135,23 @@ def test_a_refused_signature_and_silently_refused_parameters(tmp_path):
                           client_secret="another-secret")
     _, lc, report = _run(script, tmp_path / "signature")
     assert lc.outcome is Outcome.RTMS_AUTH_FAILED and report is None
-    # audio parameters the stream cannot serve: the SDK says nothing at all; the watchdog ends it
+    # a rate the stream does not have: the server refuses the media handshake, which is the join's result
     script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)})
-    _, lc, report = _run(script, tmp_path / "params", config=RtmsConfig(rate_hz=48000, join_timeout_s=0.3))
-    assert lc.outcome is Outcome.CONNECTION_LOST and "no join confirmation" in lc.detail and report is None
+    _, lc, report = _run(script, tmp_path / "rate", config=RtmsConfig(rate_hz=48000))
+    assert lc.outcome is Outcome.RTMS_AUDIO_REFUSED and lc.exit_code == 33 and report is None
+    # parameters the SDK itself refuses (a frame size that does not fit): not a word; the watchdog ends it
+    fake = FakeRtms(script)
+    fake.AudioParams = _WrongFrame
+    lc = run_stream(fake, _spec(script), CREDENTIALS, tmp_path / "params", tick_s=0.005,
+                    config=RtmsConfig(rate_hz=rate, join_timeout_s=0.3))
+    assert lc.outcome is Outcome.CONNECTION_LOST and "no join confirmation" in lc.detail
+
+
+class _WrongFrame(AudioParams):
+    """Parameters whose frame size a setter of ours could get wrong: what the SDK fails silently on."""
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value + 1 if name == "frame_size" else value)
 
 
 def test_what_we_ask_for_is_checked_before_the_join():

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from analysis.contract import BotField, BotStatus
+from analysis.contract import NOT_OBSERVED_BY, BotField, BotStatus
 from analysis.live import LiveSnapshot
 from analysis.logs import configure
 from analysis.policy import TrainingPolicy
@@ -33,7 +33,7 @@ from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
 log = structlog.get_logger("rollcall.rtms")
 
 OBSERVER_NAME = "Rollcall (RTMS)"
-NOT_OBSERVED = ["hands", "reactions", "chat", "camera", "mute"]  # what RTMS 1.1.0 does not report
+NOT_OBSERVED = NOT_OBSERVED_BY["rtms"]  # what RTMS 1.1.0 does not report
 
 
 def check_policy(policy: TrainingPolicy | None) -> None:

@@ -30,9 +30,11 @@ from bot.zoom.lifecycle import Lifecycle, Outcome, Phase
 log = structlog.get_logger("rollcall.rtms")
 
 JOINED = 0  # on_join_confirm's reason when the stream is open
-EVENT_ACTIVE_SPEAKER, EVENT_PARTICIPANT_JOIN, EVENT_PARTICIPANT_LEAVE = 2, 3, 4  # EventType members
-SUBSCRIBED_EVENTS = [EVENT_ACTIVE_SPEAKER, EVENT_PARTICIPANT_JOIN, EVENT_PARTICIPANT_LEAVE]
-SOCKET_CLOSED = 960  # on_leave's reason when a connection dropped (an SDK code, not a stop reason)
+EVENT_PARTICIPANT_JOIN, EVENT_PARTICIPANT_LEAVE = 3, 4  # EventType members (on_user_update subscribes 2, 3, 4)
+# on_join_confirm's other reasons: the handshake's status codes (Zoom's data types) or the SDK's own
+UNSEEN_SLACK_S = 1.0  # clocks and connection time: less than this before the connection is not a gap
+BAD_SIGNATURE = 15
+AUDIO_REFUSED = (37, 39, 41, 43, 45)  # content type, sample rate, channel, codec, data option
 
 _STOP_OUTCOMES = {
     6: Outcome.MEETING_ENDED,
@@ -55,21 +57,24 @@ class RtmsConfig:
     quiet_s: float = 2.0  # no packet for this long (everyone silent): media time follows the wall clock
     wall_margin_s: float = 0.5  # ... this far behind it, for packets still in flight
     media_step_s: float = 0.5  # within a burst of packets, media time is handed on at least this often
+    # what Zoom sends of the time before the connection: up to 60 s on a stream's first connection; nothing
+    # is assumed for a replacement's reconnection (0): before it, the stream was not observed (a gap)
+    backlog_s: float = 60.0
 
 
 class RtmsSession:
     def __init__(self, rtms: Any, spec: StreamSpec, credentials: tuple[str, str], handler: MeetingHandler,
-                 config: RtmsConfig | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 config: RtmsConfig | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.rtms, self.spec, self.handler = rtms, spec, handler
         self.config = config or RtmsConfig()
         self._credentials = credentials
-        self._clock = clock
+        self._clock, self._wall = clock, wall
         self.inbox = Inbox()
         self.lifecycle = Lifecycle()
         self.client: Any = None
         self._loop: Any = None
         self._join_by = 0.0
-        self._subscribed = False
         self.t0_ms: int | None = spec.started_ms  # media time 0 on Zoom's clock
         self._now_s = 0.0  # media time delivered so far
         self._lag_s: float | None = None  # smallest (arrival - media time) of a packet: Zoom's clock vs ours
@@ -88,7 +93,7 @@ class RtmsSession:
         cb = self.inbox.callback
         c.on_join_confirm(cb("join_confirm"))
         c.on_leave(cb("leave"))
-        # registering on_user_update is what makes the SDK send the event subscription with the join
+        # registering on_user_update is what makes the SDK subscribe to the roster events with the join
         c.on_user_update(cb("user_update", lambda op, p: (int(op), int(p.id), str(p.name or ""))))
         c.on_event_ex(cb("event"))
         c.on_audio_data(cb("audio", lambda data, size, ts, md: (bytes(data), int(ts), int(md.userId),
@@ -109,19 +114,19 @@ class RtmsSession:
         return self.lifecycle.outcome is not None
 
     def leave(self) -> None:
-        """What was observed ends here; close the stream and stop the loop, from the main thread only (from a
-        callback it would freeze the process). Never ``uninitialize`` (it hangs)."""
+        """What was observed ends here; stop the loop, then close the stream, from the main thread only (from
+        a callback it would freeze the process). Never ``uninitialize`` (it hangs)."""
         if self.left:
             return
         self.left = True
         if self.opened and self.t0_ms is not None:  # what was observed ends here
             self.handler.on_media_time(self._now_s)
             self.handler.on_meeting_event(MeetingEvent(t=self._now_s, type="end"))
-        if self.client is not None:
-            self.client.leave()
-        if self._loop is not None:
+        if self._loop is not None:  # no poll (and so no callback) may be running when leave() takes its lock
             self._loop.stop()
             self._loop.join(2.0)
+        if self.client is not None:
+            self.client.leave()
 
     # ------------------------------------------------------------------ main loop
     def tick(self) -> None:
@@ -167,15 +172,18 @@ class RtmsSession:
 
     def _joined(self, reason: int) -> None:
         if reason != JOINED:
-            self.lifecycle.finish(Outcome.RTMS_AUTH_FAILED if reason == 18 else Outcome.CONNECTION_LOST,
-                                  f"join refused ({reason})")
+            outcome = (Outcome.RTMS_AUTH_FAILED if reason == BAD_SIGNATURE else Outcome.RTMS_AUDIO_REFUSED
+                       if reason in AUDIO_REFUSED else Outcome.CONNECTION_LOST)
+            self.lifecycle.finish(outcome, f"join refused ({reason})")
             return
         self.lifecycle.to(Phase.IN_MEETING)
         self.opened = True
-        if not self._subscribed:  # from the main thread: a subscription made before the join was lost
-            self._subscribed = True
-            self.client.subscribe_event(SUBSCRIBED_EVENTS)
         log.info("rtms stream open", stream=self.spec.rtms_stream_id)
+        if self.t0_ms is not None:  # the stream ran before this connection: what Zoom does not resend is a gap
+            unseen = (self._wall() * 1000.0 - self.t0_ms) / 1000.0 - self.config.backlog_s
+            if unseen > UNSEEN_SLACK_S:
+                self.handler.on_meeting_event(MeetingEvent(t=0.0, type="gap_start", reason="reconnecting"))
+                self.handler.on_meeting_event(MeetingEvent(t=round(unseen, 3), type="gap_end", reason="reconnecting"))
 
     def _stream_ended(self, reason: int) -> None:
         self.lifecycle.finish(leave_outcome(reason), f"stop reason {reason}")

@@ -4,8 +4,11 @@
 - a call into the SDK from inside one of its callbacks (``leave``, ``uuid``, ``subscribe_event``, any
   ``on_*``) deadlocks the whole process: every callback goes through :class:`Inbox`, which only copies its
   arguments into a queue and never raises; the session calls the SDK from the main thread only;
-- event subscriptions made before ``join()`` are never sent: the session registers ``on_user_update``
-  (whose subscription the SDK does send) and subscribes again from the main thread once joined;
+- event subscriptions made before ``join()`` are never sent, and ``subscribe_event`` after it can deadlock
+  against a callback in flight (it takes the client's lock while holding the GIL; the callback holds the
+  lock and waits for the GIL): the session registers ``on_user_update`` before the join, which makes the
+  SDK send the subscription itself, and never calls ``subscribe_event``; ``on_user_update`` reports no
+  leaves, so the roster comes from the events (``on_event_ex``);
 - invalid audio parameters make the join fail silently (``join()`` still says True, no callback ever
   comes): :func:`audio_params` refuses them before the join, and the session's join watchdog turns a
   silence into an outcome;
@@ -13,8 +16,9 @@
 - after a dropped socket the SDK does not reconnect (``on_leave(960)``) and the client keeps being polled
   until ``leave()``: the session leaves from the main thread and the worker ends with a retryable exit
   code, so the orchestrator starts a replacement;
-- ``uninitialize()`` hangs and an interpreter exit with a live client aborts: the worker leaves, stops the
-  loop and ends with ``os._exit``, never ``uninitialize``;
+- ``leave()`` takes the poll lock while holding the GIL, so it can deadlock against a poll inside a
+  callback; ``uninitialize()`` hangs; an interpreter exit with a live client aborts: the worker stops and
+  joins the event loop first, then leaves, and ends with ``os._exit``, never ``uninitialize``;
 - the C SDK writes ``./logs/`` with the handshake's signature in it, the Python layer prints info lines to
   stdout, and ``ZM_RTMS_CLIENT``/``ZM_RTMS_SECRET`` override the credentials we pass:
   :func:`prepare_process`.

@@ -65,6 +65,7 @@ class Outcome(Enum):
     STREAM_INTERRUPTED = (30, "the RTMS stream was interrupted (a connection dropped): a new worker reconnects")
     RTMS_AUTH_FAILED = (31, "RTMS refused the handshake: check ZOOM_RTMS_CLIENT_ID / ZOOM_RTMS_CLIENT_SECRET")
     RTMS_NOT_SUPPORTED = (32, "this meeting cannot stream to RTMS (Zoom's stop reason 26)")
+    RTMS_AUDIO_REFUSED = (33, "RTMS refused the audio parameters asked for (check --audio-rate)")
 
     @property
     def exit_code(self) -> int:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 import redis
 import structlog
 
-from analysis.contract import LIVE, BotField, BotStatus, lua, observation_line, report_field, report_job
+from analysis.contract import LIVE, NOT_OBSERVED_BY, BotField, BotStatus, lua, observation_line, report_field, report_job
 from analysis.observations import BotLog, report_from_log, session_compliance
 from analysis.report import MeetingInfo
 from orchestrator import keys
@@ -49,7 +49,7 @@ log = structlog.get_logger(__name__)
 # approved or no OBF/ZAK (63, 504, 501), removed by the host, a webinar, another refusal (a bot without
 # audio, 23, is replaced: a fresh process may get it)
 EXIT_CONFIG = 2
-NOT_RETRYABLE = {EXIT_CONFIG, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21, 31, 32}  # 30 (a dropped stream) is retried
+NOT_RETRYABLE = {EXIT_CONFIG, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21, 31, 32, 33}  # 30 (a dropped stream) is retried
 
 # KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, take it over from the bot replaced,
 # or keep it (a redelivered job whose first handling was cut short already holds it).
@@ -364,8 +364,11 @@ class Dispatcher:
         lines = self._log_lines(job)
         joined = datetime.fromtimestamp(float(h[BotField.JOINED_AT]), UTC)
         flushed = float(h.get(BotField.FLUSHED_MEDIA_S, 0.0))
-        report = report_from_log(MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined), lines, flushed)
-        report.observer = report.observer.model_copy(update={"customer_key": h.get(BotField.CUSTOMER_KEY)})
+        transport = h.get(BotField.TRANSPORT) or "zoom_sdk"
+        info = MeetingInfo(id=s.meeting_id, topic=s.topic, start=joined, not_observed=NOT_OBSERVED_BY[transport])
+        report = report_from_log(info, lines, flushed)
+        report.observer = report.observer.model_copy(update={"customer_key": h.get(BotField.CUSTOMER_KEY),
+                                                             "transport": transport})
         data = report.model_dump(mode="json")
         data["partial"] = {"reason": h.get(BotField.REASON, ""), "flushed_media_s": flushed}
         self.r.hset(keys.bot_reports(s.meeting_id), report_field(data["meeting"]["started_at"], job),

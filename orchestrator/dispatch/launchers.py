@@ -46,6 +46,8 @@ def bot_command(job: BotJob, out_dir: str, python: str = sys.executable) -> list
         cmd = [python, "-m", "bot.cli", "rtms", "--job-id", job.job_id, "--out", out_dir, "--meeting-uuid",
                t.meeting_uuid, "--stream-id", t.stream_id, "--server-urls", t.server_urls, "--started-ms",
                str(t.started_ms), "--meeting-id", s.meeting_id]
+        if job.attempt > 1:
+            cmd.append("--replacement")
         return cmd if s.asr else [*cmd, "--no-asr"]
     cmd = [python, "-m", "bot.cli", "bot", "--job-id", job.job_id, "--out", out_dir]
     if s.kind == "scenario":
