@@ -307,6 +307,9 @@ def schedule_add(
     no_asr: Annotated[bool, typer.Option("--no-asr", help="The bot skips transcription.")] = False,
     policy: Annotated[str | None, typer.Option(
         help="A Zoom training: 'default' or a policy file on the bots' host (a scenario names its own).")] = None,
+    transport: Annotated[str, typer.Option(
+        help="How a Zoom meeting is observed: 'sdk' (a bot joins) or 'rtms' (no bot: the worker starts when the "
+             "host starts the meeting's RTMS stream, with this schedule's ASR and policy).")] = "sdk",
     data_dir: DataDir = None,
 ) -> None:
     """Schedule a bot for a meeting; the orchestrator sends it. The same meeting and start again changes
@@ -335,16 +338,20 @@ def schedule_add(
         assert meeting_id is not None
         if not meeting_id.isdigit():
             raise _fail(f"--meeting-id: {meeting_id!r} is not a Zoom meeting number")
+        if transport not in ("sdk", "rtms"):
+            raise _fail(f"--transport: 'sdk' or 'rtms', not {transport!r}")
         spec = Schedule(meeting_id=meeting_id, start_at=start, join_at=start - timedelta(seconds=60.0 if lead is None else lead),
                         end_at=start + timedelta(seconds=duration or 3600), passcode=passcode, topic=topic,
-                        asr=not no_asr, policy=policy)
+                        asr=not no_asr, policy=policy, transport="rtms" if transport == "rtms" else "zoom_sdk")
     settings = _settings(data_dir)
     try:
         with open_redis(settings.redis_url, settings.data_dir) as r:
             sid, new = ScheduleStore(r).add(spec)
     except RedisUnavailable as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"{'scheduled' if new else 'already scheduled'} {sid}: bot joins at {spec.join_at:%Y-%m-%d %H:%M:%S} UTC")
+    when = ("observed through RTMS once the host starts the stream" if spec.transport == "rtms"
+            else f"bot joins at {spec.join_at:%Y-%m-%d %H:%M:%S} UTC")
+    typer.echo(f"{'scheduled' if new else 'already scheduled'} {sid}: {when}")
 
 
 def schedule_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:

@@ -30,6 +30,11 @@ def meeting_webhook_log(uuid: str) -> str:
     return f"{PREFIX}:meeting:{uuid}:webhooks"
 
 
+def rtms_meeting(meeting_id: str) -> str:
+    """The schedule that chose RTMS for a meeting (its streams start workers whatever the account)."""
+    return f"{PREFIX}:rtms:meeting:{meeting_id}"
+
+
 def rtms_stream(stream_id: str) -> str:
     """One RTMS stream (hash): its meeting, server URLs, start and status (started | stopped)."""
     return f"{PREFIX}:rtms:{stream_id}"

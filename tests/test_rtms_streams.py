@@ -3,7 +3,7 @@ servers, a stop ends replacements (unless Zoom's rules say reconnect), and the w
 are `rollcall rtms` with nothing secret on them."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kubernetes.client import ApiClient
 
@@ -12,6 +12,7 @@ from orchestrator.dispatch.dispatcher import NOT_RETRYABLE, DispatchConfig, Disp
 from orchestrator.dispatch.k8s_launcher import K8sSettings, KubernetesLauncher
 from orchestrator.dispatch.launchers import BotJob, bot_command
 from orchestrator.dispatch.rtms_streams import RtmsStreams
+from orchestrator.dispatch.schedule_store import Schedule
 from test_dispatcher import Clock, FakeLauncher
 
 T0_MS = 1_796_400_000_000
@@ -107,3 +108,25 @@ def test_an_rtms_worker_is_its_own_kubernetes_command_and_its_refusals_are_final
     assert container.command == ["rollcall", "rtms"] and container.args[:2] == ["--job-id", job.job_id]
     assert not any("secret" in a.lower() for a in container.args)
     assert {31, 32} <= NOT_RETRYABLE and 30 not in NOT_RETRYABLE
+
+
+def test_a_schedule_can_choose_rtms_for_its_meeting(redis_client):
+    """A schedule with transport rtms sends no bot; the meeting's stream starts a worker whatever the account
+    (none is configured here), with the schedule's ASR choice and training policy."""
+    clock, streams, launcher, dispatcher = _setup(redis_client, accounts=())
+    start = datetime.fromtimestamp(T0_MS / 1000, UTC)
+    planned = Schedule(meeting_id="85020040750", start_at=start, join_at=start, end_at=start + timedelta(hours=1),
+                       transport="rtms", asr=False, policy="no-roll-call.yaml", topic="Safety training")
+    sid, _ = streams.schedules.add(planned)
+    clock.t += 120
+    dispatcher.tick()
+    assert launcher.launched == [] and streams.schedules.get(sid).status == "scheduled"
+    assert streams.on_webhook(started(account="acct-9")) == "started"
+    dispatcher.tick()
+    (job, _), = launcher.launched
+    cmd = bot_command(job, "/w", python="py")
+    assert cmd[3] == "rtms" and "--no-asr" in cmd and cmd[cmd.index("--policy") + 1] == "no-roll-call.yaml"
+    assert job.schedule.topic == "Safety training"
+    other = started("st2", account="acct-9")
+    other["payload"]["meeting_id"] = 85099999999
+    assert streams.on_webhook(other) == "ignored"  # a meeting no schedule chose, of an account not configured

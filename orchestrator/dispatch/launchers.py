@@ -48,6 +48,8 @@ def bot_command(job: BotJob, out_dir: str, python: str = sys.executable) -> list
                str(t.started_ms), "--meeting-id", s.meeting_id]
         if job.attempt > 1:
             cmd.append("--replacement")
+        if s.policy:  # a planned training's: refused by the worker (exit 2) if it needs roll calls
+            cmd += ["--policy", s.policy]
         return cmd if s.asr else [*cmd, "--no-asr"]
     cmd = [python, "-m", "bot.cli", "bot", "--job-id", job.job_id, "--out", out_dir]
     if s.kind == "scenario":

@@ -8,7 +8,8 @@ is Zoom's failover: the schedule takes the new URLs, and the replacement that th
 (30) brings connects to them. ``rtms_stopped`` ends the schedule: no replacement after it.
 
 Which meetings are observed this way is configuration: ``ROLLCALL_RTMS_ACCOUNTS`` (Zoom account ids, or
-``*``); a stream of any other account is logged and left alone.
+``*``), or a schedule with ``transport: rtms`` for the meeting (its worker takes that schedule's ASR and
+policy); a stream of any other meeting is logged and left alone.
 """
 from __future__ import annotations
 
@@ -68,15 +69,16 @@ class RtmsStreams:
             return "ignored"
         if event.event == "meeting.rtms_stopped":
             return self._stopped(p.rtms_stream_id, p.stop_reason)
-        if "*" not in self.accounts and p.account_id not in self.accounts:
-            log.info("rtms stream of an account not observed through RTMS (ROLLCALL_RTMS_ACCOUNTS); ignored",
-                     stream=p.rtms_stream_id)
+        meeting_id = p.meeting_id or f"uuid:{p.meeting_uuid}"  # payloads before 2026-05 carry no number
+        planned = self._planned(meeting_id)
+        if planned is None and "*" not in self.accounts and p.account_id not in self.accounts:
+            log.info("rtms stream of a meeting not observed through RTMS (no schedule chose it, the account is not "
+                     "in ROLLCALL_RTMS_ACCOUNTS); ignored", stream=p.rtms_stream_id)
             return "ignored"
         if not p.server_urls:
             log.warning("rtms_started without server_urls; ignored", stream=p.rtms_stream_id)
             return "ignored"
         started_ms = event.event_ts or round(self.clock() * 1000)
-        meeting_id = p.meeting_id or f"uuid:{p.meeting_uuid}"  # payloads before 2026-05 carry no number
         outcome = int(self._started(keys=[keys.rtms_stream(p.rtms_stream_id)],
                                     args=[p.server_urls, p.meeting_uuid, meeting_id, started_ms, STREAM_TTL_S]))
         if outcome == 1:
@@ -86,7 +88,9 @@ class RtmsStreams:
             now = datetime.fromtimestamp(self.clock(), UTC)
             sid, _ = self.schedules.add(Schedule(
                 meeting_id=meeting_id, start_at=start, join_at=now, end_at=start + timedelta(seconds=MAX_LENGTH_S),
-                kind="rtms", asr=self.asr, source="webhook", rtms=target))
+                kind="rtms", source="webhook", rtms=target, transport="rtms",
+                asr=planned.asr if planned else self.asr, policy=planned.policy if planned else None,
+                topic=planned.topic if planned else ""))
             log.info("rtms stream started: a worker is due", schedule=sid)
             return "started"
         if outcome == 2:  # the stream (and its media time 0) goes on, from other servers
@@ -96,6 +100,11 @@ class RtmsStreams:
             return "failover"
         log.info("rtms stream already known; nothing to do", stream=p.rtms_stream_id)
         return "duplicate"
+
+    def _planned(self, meeting_id: str) -> Schedule | None:
+        """The schedule that chose RTMS for this meeting, if one did."""
+        sid = self.r.get(keys.rtms_meeting(meeting_id))
+        return self.schedules.get(sid) if sid else None
 
     def _stopped(self, stream_id: str, reason: int | None) -> Outcome:
         if reason in RESTART_REASONS:  # the worker's own exit (30) brings a replacement that reconnects

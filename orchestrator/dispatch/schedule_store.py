@@ -94,6 +94,9 @@ class Schedule(BaseModel):
     owner: str | None = None  # the trainer (Zoom user) whose calendar it came from
     status: Status = "scheduled"
     rtms: RtmsTarget | None = None  # for kind "rtms": the stream its worker receives
+    # a Zoom meeting observed by a bot ("zoom_sdk") or through the RTMS stream its host starts ("rtms": no bot
+    # is sent; the stream's worker takes this schedule's ASR and policy)
+    transport: Literal["zoom_sdk", "rtms"] = "zoom_sdk"
 
     @field_validator("start_at", "join_at", "end_at")
     @classmethod
@@ -123,8 +126,12 @@ class ScheduleStore:
         times (a moved session); one already dispatched (or ended, or a duplicate) is left as it is. One
         Lua step, so a dispatch at the same moment cannot be undone by it."""
         sid = s.id
+        waits = s.transport == "rtms" and s.rtms is None  # never due: the stream's start sends its worker
         outcome = self._add(keys=[keys.schedule(sid), keys.schedule(sid) + ":spec", keys.SCHEDULES_DUE, keys.SCHEDULES],
-                            args=[sid, s.model_dump_json(), s.meeting_id, s.join_at.timestamp(), s.start_at.timestamp()])
+                            args=[sid, s.model_dump_json(), s.meeting_id, "+inf" if waits else s.join_at.timestamp(),
+                                  s.start_at.timestamp()])
+        if waits:
+            self.r.set(keys.rtms_meeting(s.meeting_id), sid, exat=int(s.end_at.timestamp()) + 1)
         return sid, outcome == 1
 
     def get(self, sid: str) -> Schedule | None:
