@@ -61,6 +61,8 @@ class ScheduleIn(BaseModel):
     passcode: str | None = Field(default=None, max_length=256)
     topic: str = Field(default="", max_length=500)
     asr: bool = True
+    transport: Literal["zoom_sdk", "rtms"] = Field(
+        default="zoom_sdk", description="A Zoom meeting: a bot joins (zoom_sdk), or its RTMS stream is received.")
 
     @field_validator("scenario")
     @classmethod
@@ -142,7 +144,7 @@ def create_schedule(body: ScheduleIn, request: Request) -> Created:
         s = Schedule(meeting_id=body.meeting_id, start_at=body.at,
                      join_at=body.at - timedelta(seconds=60.0 if body.lead_s is None else body.lead_s),
                      end_at=body.at + timedelta(seconds=body.duration_s or 3600), passcode=body.passcode,
-                     topic=body.topic, asr=body.asr)
+                     topic=body.topic, asr=body.asr, transport=body.transport)
     sid, new = ScheduleStore(request.app.state.redis).add(s)
     return Created(id=sid, new=new)
 
