@@ -73,6 +73,8 @@ class BotField(StrEnum):
     """How the bot observes the meeting: "zoom_sdk" (a participant) or "rtms" (a stream Zoom sends) (bot)."""
     RTMS_STREAM = "rtms_stream"
     """The RTMS stream an RTMS worker receives (bot)."""
+    STOP_REQUESTED = "stop_requested"
+    """Wall time the orchestrator asked the bot to leave (its RTMS stream was stopped and it stayed)."""
 
 
 # what each transport cannot observe (``MeetingInfo.not_observed``): the worker's own report says so, and

@@ -130,3 +130,22 @@ def test_a_schedule_can_choose_rtms_for_its_meeting(redis_client):
     other = started("st2", account="acct-9")
     other["payload"]["meeting_id"] = 85099999999
     assert streams.on_webhook(other) == "ignored"  # a meeting no schedule chose, of an account not configured
+
+
+def test_a_worker_still_receiving_after_its_stream_stopped_is_told_to_leave_once(redis_client):
+    clock, streams, launcher, dispatcher = _setup(redis_client)
+    stops: list[str] = []
+    launcher.stop = stops.append
+    streams.on_webhook(started())
+    dispatcher.tick()
+    job = launcher.launched[0][0].job_id
+    redis_client.hset(keys.bot(job), mapping={"status": "running", "rtms_stream": "st1"})  # as its heartbeat does
+    streams.on_webhook(stopped(reason=1))
+    for dt in (2, 10, 10):  # within the grace period: Zoom's servers end the stream themselves
+        clock.t += dt
+        dispatcher.tick()
+    assert stops == []
+    for dt in (10, 2, 2):
+        clock.t += dt
+        dispatcher.tick()
+    assert stops == [redis_client.hget(keys.bot(job), "handle")]

@@ -101,6 +101,7 @@ class DispatchConfig:
     claim_idle_s: float = 30.0  # a job read by an orchestrator that died is taken over after this
     retry_backoff_s: float = 2.0  # before the third attempt; doubles each time (the second goes at once)
     watch_every_s: float = 1.0  # how often bots are checked and ended meetings finished
+    stream_stop_grace_s: float = 30.0  # an RTMS worker still there this long after rtms_stopped is told to leave
 
 
 class Dispatcher:
@@ -232,6 +233,7 @@ class Dispatcher:
                 if self.r.srem(keys.BOTS_RUNNING, job_id):
                     log.info("bot %s %s: %s", job_id, status, h.get(BotField.REASON) or "-")
                 continue
+            self._leave_stopped_stream(job_id, h, now)
             code = self.launcher.poll(h[BotField.HANDLE]) if h.get(BotField.HANDLE) else None
             if code == 0:  # ended normally without a word (a bot without Redis, or a no-op launch)
                 self._end(job_id, h[BotField.MEETING_ID], BotStatus.FINISHED, "exited 0", 0, "free", now,
@@ -243,6 +245,17 @@ class Dispatcher:
                 self._died(job_id, h, f"exited with {code} without finishing", code, now)
             elif not self.r.exists(keys.bot_lease(job_id)):
                 self._died(job_id, h, "heartbeat lost", -1, now)
+
+    def _leave_stopped_stream(self, job_id: str, h: dict, now: float) -> None:
+        """An RTMS worker whose stream Zoom stopped a while ago: ask it to leave, once (it ends normally)."""
+        stream = h.get(BotField.RTMS_STREAM)
+        if not stream or not h.get(BotField.HANDLE) or h.get(BotField.STOP_REQUESTED):
+            return
+        status, stopped_at = self.r.hmget(keys.rtms_stream(stream), "status", "stopped_at")
+        if status == "stopped" and stopped_at and now - float(stopped_at) >= self.config.stream_stop_grace_s:
+            if self.r.hsetnx(keys.bot(job_id), BotField.STOP_REQUESTED, f"{now:.3f}"):
+                log.info("bot %s: its RTMS stream was stopped; asking it to leave", job_id)
+                self.launcher.stop(h[BotField.HANDLE])
 
     def _died(self, job_id: str, h: dict, reason: str, code: int, now: float) -> None:
         sid, attempt = h[BotField.SCHEDULE], int(h.get(BotField.ATTEMPT, 1))

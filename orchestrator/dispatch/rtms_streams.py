@@ -5,7 +5,9 @@ a Kubernetes Job; the same heartbeat, replacement and report path) whose schedul
 A repeated event (Zoom retries; the receiver deduplicates deliveries, not events) changes nothing, and with
 several orchestrators one Lua step decides. An ``rtms_started`` for a known stream with other server URLs
 is Zoom's failover: the schedule takes the new URLs, and the replacement that the dropped worker's exit
-(30) brings connects to them. ``rtms_stopped`` ends the schedule: no replacement after it.
+(30) brings connects to them. ``rtms_stopped`` ends the schedule: no replacement after it, and a worker
+still receiving after a grace period (Zoom's servers end the stream themselves) is told to leave by the
+dispatcher.
 
 Which meetings are observed this way is configuration: ``ROLLCALL_RTMS_ACCOUNTS`` (Zoom account ids, or
 ``*``), or a schedule with ``transport: rtms`` for the meeting (its worker takes that schedule's ASR and
@@ -110,7 +112,8 @@ class RtmsStreams:
         if reason in RESTART_REASONS:  # the worker's own exit (30) brings a replacement that reconnects
             log.warning("rtms stream interrupted; its worker is replaced", stream=stream_id, stop_reason=reason)
             return "ignored"
-        self.r.hset(keys.rtms_stream(stream_id), mapping={"status": "stopped", "stop_reason": reason or 0})
+        self.r.hset(keys.rtms_stream(stream_id), mapping={"status": "stopped", "stop_reason": reason or 0,
+                                                          "stopped_at": f"{self.clock():.3f}"})
         self.r.expire(keys.rtms_stream(stream_id), STREAM_TTL_S)
         self._update(f"rtms-{stream_id}", lambda s: {"end_at": datetime.fromtimestamp(self.clock(), UTC)})
         log.info("rtms stream stopped: no replacement after this", stream=stream_id, stop_reason=reason)
