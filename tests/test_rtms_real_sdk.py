@@ -17,7 +17,6 @@ from conftest import AMI_DIR, require_shared_data
 from orchestrator.emulator.rtms import RtmsEmulator, StreamScript
 
 CLIENT_ID, SECRET = "rtms-client-id", "rtms-signing-secret-5f1e"
-T0_MS = 1_796_400_000_000
 
 
 @pytest.fixture()
@@ -32,26 +31,26 @@ def worker_env(emu: RtmsEmulator) -> dict[str, str]:
                   "ZM_RTMS_CLIENT": "not-ours", "ZM_RTMS_SECRET": "would-override"}
 
 
-def ami_script(rate: int) -> tuple[StreamScript, dict[int, str]]:
+def ami_script(rate: int, t0_ms: int) -> StreamScript:
     ami = require_shared_data(AMI_DIR) / "scenario.yaml"
     scenario = load_scenario(ami)
     people = [(16_778_240 + i, p.name, 0.0, None) for i, p in enumerate(scenario.participants)]
     audio = {uid: Track(ami, i, p, rate, scenario.end_s).read(0, int(scenario.end_s * rate))
              for i, ((uid, *_), p) in enumerate(zip(people, scenario.participants))}
     # every speaker's every packet, silence too: the same samples the simulator delivers
-    script = StreamScript(meeting_uuid="ami-uuid==", stream_id="ami-stream", client_id=CLIENT_ID, client_secret=SECRET,
-                          t0_ms=T0_MS, rate=rate, participants=tuple(people), audio=audio, silence_dbfs=None,
-                          max_speakers=None)
-    return script, {uid: name for uid, name, _, _ in people}
+    return StreamScript(meeting_uuid="ami-uuid==", stream_id="ami-stream", client_id=CLIENT_ID, client_secret=SECRET,
+                        t0_ms=t0_ms, rate=rate, participants=tuple(people), audio=audio, silence_dbfs=None,
+                        max_speakers=None)
 
 
 def test_the_ami_minute_through_the_real_sdk_gives_replays_talk_time(emulator, tmp_path):
-    script, _ = ami_script(32000)
+    t0_ms = int(time.time()) * 1000  # the stream started now: Zoom's backlog covers all of it
+    script = ami_script(32000, t0_ms)
     urls = emulator.add_stream(script)
     out = tmp_path / "rtms"
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "bot.cli", "rtms", "--meeting-uuid", script.meeting_uuid,
-                           "--stream-id", script.stream_id, "--server-urls", urls, "--started-ms", str(T0_MS),
+                           "--stream-id", script.stream_id, "--server-urls", urls, "--started-ms", str(t0_ms),
                            "--meeting-id", "85020040750", "--audio-rate", "32000", "--no-asr", "--out", str(out)],
                           env=worker_env(emulator), capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -3,6 +3,7 @@ servers, a stop ends replacements (unless Zoom's rules say reconnect), and the w
 are `rollcall rtms` with nothing secret on them."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from kubernetes.client import ApiClient
@@ -15,7 +16,7 @@ from orchestrator.dispatch.rtms_streams import RtmsStreams
 from orchestrator.dispatch.schedule_store import Schedule
 from test_dispatcher import Clock, FakeLauncher
 
-T0_MS = 1_796_400_000_000
+T0_MS = int(time.time()) * 1000
 
 
 def started(stream: str = "st1", urls: str = "wss://rtms-1.zoom.example/s", account: str = "acct-1",

@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
+from analysis.report import iso_utc
 from bot.rtms.run import NOT_OBSERVED, run_stream
 from bot.rtms.session import RtmsConfig
 from bot.rtms.stream import StreamSpec, spec_from_webhook
@@ -24,7 +27,12 @@ from conftest import AMI_DIR, require_shared_data
 from fake_rtms import AudioParams, FakeRtms, Person, StreamScript
 from test_talk_detector import speech_like
 
-T0_MS = 1_796_400_000_000  # the stream's start on Zoom's clock
+EVENT_TS_MS = 1_796_400_000_000
+
+
+def now_ms() -> int:
+    """A stream that starts now on Zoom's clock (one that started long ago would be marked not observed)."""
+    return int(time.time()) * 1000
 CREDENTIALS = ("rtms-client", "rtms-secret")
 
 
@@ -57,14 +65,15 @@ def test_the_ami_minute_through_rtms_gives_the_simulators_talk_time_exactly(tmp_
     people = [Person(16_778_240 + i, p.name) for i, p in enumerate(scenario.participants)]
     audio = {person.user_id: Track(ami, i, p, rate, scenario.end_s).read(0, int(scenario.end_s * rate))
              for i, (person, p) in enumerate(zip(people, scenario.participants))}
-    fake, lc, report = _run(StreamScript("ami==", "ami-stream", T0_MS, rate, people, audio), tmp_path / "rtms")
+    t0 = now_ms()
+    fake, lc, report = _run(StreamScript("ami==", "ami-stream", t0, rate, people, audio), tmp_path / "rtms")
     assert lc.outcome is Outcome.MEETING_ENDED and fake.reentrant == [] and fake.hazards == []
     assert fake.calls.callback_errors == []
     got = {p["name"]: p["talk_time_s"] for p in report["participants"]}
     want = {p.name: p.talk_time_s for p in replay(ami, tmp_path / "replay").report.participants}
     assert got == want and min(want.values()) > 0.5
     assert report["observer"]["transport"] == "rtms" and report["observer"]["not_observed"] == NOT_OBSERVED
-    assert report["meeting"]["started_at"].startswith("2026-12-04")  # media time 0 is the stream's start
+    assert report["meeting"]["started_at"] == iso_utc(datetime.fromtimestamp(t0 / 1000, UTC))  # media time 0
     # what RTMS cannot see is null, never 0, and left out of the scores
     for p in report["participants"]:
         assert (p["hand_raises"], p["chat_messages"], p["reactions"], p["camera_on_s"], p["unmuted_s"]) == (None,) * 5
@@ -83,7 +92,7 @@ def test_roster_churn_rejoins_and_audio_without_a_roster_event(tmp_path):
               Person(104, "", 0.0, in_roster=False)]
     audio = {101: _voice(3.0, [(0.5, 2.5)], 1), 102: _voice(8.0, [(5.0, 7.0)], 2),
              103: _voice(8.0, [], 3), 104: _voice(8.0, [(2.0, 3.0)], 4)}
-    fake, lc, report = _run(StreamScript("m==", "s", T0_MS, rate, people, audio), tmp_path)
+    fake, lc, report = _run(StreamScript("m==", "s", now_ms(), rate, people, audio), tmp_path)
     rows = {p["key"]: p for p in report["participants"]}
     assert set(rows) == {"rtms:Ana", "rtms:Bo", "rtms-user-104"}
     ana = rows["rtms:Ana"]
@@ -97,7 +106,7 @@ def test_roster_churn_rejoins_and_audio_without_a_roster_event(tmp_path):
 
 def test_a_dropped_connection_is_retryable_and_keeps_what_was_measured(tmp_path):
     rate = 16000
-    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(10.0, [(1.0, 3.0)], 5)},
+    script = StreamScript("m==", "s", now_ms(), rate, [Person(7, "Cy")], {7: _voice(10.0, [(1.0, 3.0)], 5)},
                           drop_at_s=5.0)
     fake, lc, report = _run(script, tmp_path)
     assert lc.outcome is Outcome.STREAM_INTERRUPTED and lc.exit_code == 30
@@ -123,7 +132,7 @@ def test_what_zoom_does_not_resend_from_before_the_connection_is_not_observed(tm
     (18, Outcome.RTMS_AUTH_FAILED, 31), (26, Outcome.RTMS_NOT_SUPPORTED, 32), (960, Outcome.STREAM_INTERRUPTED, 30)])
 def test_how_a_stream_ends_decides_the_exit_code(tmp_path, stop_reason, outcome, code):
     rate = 16000
-    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 6)},
+    script = StreamScript("m==", "s", now_ms(), rate, [Person(7, "Cy")], {7: _voice(1.0, [], 6)},
                           end_reason=stop_reason)
     _, lc, _ = _run(script, tmp_path)
     assert lc.outcome is outcome and lc.exit_code == code
@@ -131,12 +140,12 @@ def test_how_a_stream_ends_decides_the_exit_code(tmp_path, stop_reason, outcome,
 
 def test_a_refused_signature_and_silently_refused_parameters(tmp_path):
     rate = 16000
-    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)},
+    script = StreamScript("m==", "s", now_ms(), rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)},
                           client_secret="another-secret")
     _, lc, report = _run(script, tmp_path / "signature")
     assert lc.outcome is Outcome.RTMS_AUTH_FAILED and report is None
     # a rate the stream does not have: the server refuses the media handshake, which is the join's result
-    script = StreamScript("m==", "s", T0_MS, rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)})
+    script = StreamScript("m==", "s", now_ms(), rate, [Person(7, "Cy")], {7: _voice(1.0, [], 7)})
     _, lc, report = _run(script, tmp_path / "rate", config=RtmsConfig(rate_hz=48000))
     assert lc.outcome is Outcome.RTMS_AUDIO_REFUSED and lc.exit_code == 33 and report is None
     # parameters the SDK itself refuses (a frame size that does not fit): not a word; the watchdog ends it
@@ -176,11 +185,11 @@ def test_a_callback_never_raises_into_the_sdk():
 
 
 def test_the_stream_named_by_a_webhook_flat_or_nested():
-    flat = {"event": "meeting.rtms_started", "event_ts": T0_MS,
+    flat = {"event": "meeting.rtms_started", "event_ts": EVENT_TS_MS,
             "payload": {"meeting_uuid": "u==", "rtms_stream_id": "st", "server_urls": "wss://a", "meeting_id": 85}}
-    nested = {"event": "meeting.rtms_started", "event_ts": T0_MS, "payload": {"object": flat["payload"]}}
+    nested = {"event": "meeting.rtms_started", "event_ts": EVENT_TS_MS, "payload": {"object": flat["payload"]}}
     assert spec_from_webhook(flat) == spec_from_webhook(nested) == StreamSpec(
-        meeting_uuid="u==", rtms_stream_id="st", server_urls="wss://a", meeting_id="85", started_ms=T0_MS)
+        meeting_uuid="u==", rtms_stream_id="st", server_urls="wss://a", meeting_id="85", started_ms=EVENT_TS_MS)
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -308,15 +308,20 @@ class RtmsEmulator:
         """KEEP_ALIVE_RESP messages received on the stream's sockets."""
         return self._streams[stream_id].keepalive_answers
 
-    # ---- the signalling socket ----------------------------------------------------------------------
-    async def _signal(self, request: web.Request) -> web.WebSocketResponse:
+    async def _handshake(self, request: web.Request, check, answer: int):
+        """A socket's first message, checked: the socket, its stream, the message, the status and the reply."""
         ws = web.WebSocketResponse(protocols=("websocket",))
         await ws.prepare(request)
         stream = self._streams.get(request.match_info["stream_id"])
         hello = _message(await ws.receive())
-        status = self._check_signal(stream, hello)
-        reply = {"msg_type": SIGNAL_HANDSHAKE_RESP, "protocol_version": 1, "status_code": status,
+        status = check(stream, hello)
+        reply = {"msg_type": answer, "protocol_version": 1, "status_code": status,
                  "sequence": (hello or {}).get("sequence", 0)}
+        return ws, stream, hello, status, reply
+
+    # ---- the signalling socket ----------------------------------------------------------------------
+    async def _signal(self, request: web.Request) -> web.WebSocketResponse:
+        ws, stream, hello, status, reply = await self._handshake(request, self._check_signal, SIGNAL_HANDSHAKE_RESP)
         if status != STATUS_OK:
             await self._refuse(stream, ws, reply)
             return ws
@@ -398,14 +403,8 @@ class RtmsEmulator:
 
     # ---- the media socket ---------------------------------------------------------------------------
     async def _media(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(protocols=("websocket",))
-        await ws.prepare(request)
-        stream = self._streams.get(request.match_info["stream_id"])
-        hello = _message(await ws.receive())
-        status = self._check_media(stream, hello)
-        reply = {"msg_type": MEDIA_HANDSHAKE_RESP, "protocol_version": 1, "status_code": status,
-                 "sequence": (hello or {}).get("sequence", 0), "payload_encrypted": False,
-                 "media_params": (hello or {}).get("media_params")}
+        ws, stream, hello, status, reply = await self._handshake(request, self._check_media, MEDIA_HANDSHAKE_RESP)
+        reply |= {"payload_encrypted": False, "media_params": (hello or {}).get("media_params")}
         if status != STATUS_OK:
             await self._refuse(stream, ws, reply)
             return ws
