@@ -201,3 +201,28 @@ def test_the_bots_own_gaps_narrow_what_it_observed_and_heard(zoom_and_bot):
     eve = person(rec, "Eve")  # present 30–1650
     assert (eve["observed_s"], eve["heard_s"]) == (1280.0, 1220.0)
     assert eve["speaking_pct"] == pytest.approx(100 * eve["talk_time_s"] / 1220.0, abs=0.01)
+
+
+def test_an_rtms_report_is_on_the_streams_clock_and_two_namesakes_are_told_apart_by_join_time():
+    """An RTMS worker has no row of its own and knows people by name and per-join id: its report sits on
+    Zoom's clock by the stream's start, and of two people called Bo the one who joined when it saw Bo
+    join is the one it measured."""
+    rows = [ReportParticipant.model_validate(r) for r in (
+        {"id": "u2", "user_id": "100", "name": "Bo", "join_time": iso(START + timedelta(seconds=10)),
+         "leave_time": iso(START + timedelta(seconds=600)), "duration": 590},
+        {"id": "u3", "user_id": "200", "name": "Bo", "join_time": iso(START + timedelta(seconds=300)),
+         "leave_time": iso(START + timedelta(seconds=600)), "duration": 300})]
+    stream_start = START + timedelta(seconds=60)
+    report = {"meeting": {"started_at": iso(stream_start), "duration_s": 540.0},
+              "observer": {"name": "Rollcall (RTMS)", "transport": "rtms", "not_observed": ["hands"]},
+              "participants": [{"key": "rtms:Bo", "name": "Bo", "first_join_s": 240.5, "talk_time_s": 42.0,
+                                "turns": 5, "hand_raises": None,
+                                "presence": [{"join_s": 240.5, "leave_s": 540.0}]}]}
+    win = MeetingWindow(uuid="u==", meeting_id="85000000001", topic="", start=START,
+                        end=START + timedelta(seconds=600))
+    record = reconcile(win, rows, [report])
+    assert record["observer"]["clock"] == ["rtms_stream"] and record["observer"]["transports"] == ["rtms"]
+    assert record["observer"]["observed"] == [{"start_s": 60.0, "end_s": 600.0}]
+    measured = [p for p in record["participants"] if p["talk_time_s"] is not None]
+    assert [(p["identity"]["matched_by"], p["first_join_s"]) for p in measured] == [("name+join_time", 300.0)]
+    assert measured[0]["hand_raises"] is None

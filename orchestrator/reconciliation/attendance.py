@@ -39,6 +39,8 @@ RECORD_VERSION = 1
 
 # bot figures copied per person (summed over the bot participants matched to them)
 _SUMMED = ("talk_time_s", "camera_on_s", "overlap_s")
+JOIN_MATCH_S = 5.0  # a bot's first sight of someone and Zoom's join time of their row: clocks and delays
+
 _COUNTED = ("turns", "interruptions_made", "interrupted_by_others", "chat_messages", "reactions", "hand_raises")
 _MAXED = ("longest_monologue_s",)
 
@@ -222,7 +224,8 @@ def reconcile(window: MeetingWindow, rows: Sequence[ReportParticipant], bot_repo
     for b in bot_reports:
         offset = _bot_start_s(b, bot_rows, start)[0]
         for p in b.get("participants", []):
-            person, how = _match(people, p, bound)
+            joined = start + timedelta(seconds=offset + p["first_join_s"]) if p.get("first_join_s") is not None else None
+            person, how = _match(people, p, bound, joined)
             if person is None:
                 person = _Person()
                 people.append(person)
@@ -312,7 +315,11 @@ def _bot_start_s(report: Mapping[str, Any], bot_rows: Sequence[ReportParticipant
     return (_aware(started) - start).total_seconds(), "bot_wall_clock"
 
 
-def _match(people: list[_Person], p: Mapping[str, Any], bound: Mapping[str, str]) -> tuple[_Person | None, str | None]:
+def _match(people: list[_Person], p: Mapping[str, Any], bound: Mapping[str, str],
+           joined: datetime | None = None) -> tuple[_Person | None, str | None]:
+    """The one person of Zoom's rows a bot's participant is, by the strongest key that names exactly one; two
+    people of one name (an RTMS stream knows no more than names and per-join ids) are told apart by the
+    join time the bot saw, when exactly one of them joined then (``JOIN_MATCH_S``)."""
     ck, pid = p.get("customer_key"), p.get("persistent_id")
     tries = []
     if ck:
@@ -329,6 +336,10 @@ def _match(people: list[_Person], p: Mapping[str, Any], bound: Mapping[str, str]
     tries.append(("name", lambda x: bool(names & x.names())))
     for how, test in tries:
         found = [x for x in people if x.rows and test(x)]
+        if len(found) > 1 and joined is not None:
+            found = [x for x in found if any(r.join_time and abs((_aware(r.join_time) - joined).total_seconds())
+                                             <= JOIN_MATCH_S for r in x.rows)]
+            how = f"{how}+join_time"
         if len(found) == 1:
             return found[0], how
     # a person only the bots saw: another bot (a replacement after a crash) saw them under the same key
