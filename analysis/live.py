@@ -48,15 +48,15 @@ class LiveParticipant(BaseModel):
 class LiveTotals(BaseModel):
     present: int
     talking: int
-    camera_on: int
-    hands_up: int
+    camera_on: int | None  # None: not observed by this transport (RTMS)
+    hands_up: int | None
     total_talk_s: float
     talk_balance: float | None
     overlap_s: float  # final segments only
     silence_s: float  # final segments only, from the first join to t
-    chat_messages: int
-    reactions: int
-    hand_raises: int
+    chat_messages: int | None
+    reactions: int | None
+    hand_raises: int | None
 
 
 class ComplianceAlert(BaseModel):
@@ -94,7 +94,9 @@ class _Running:
 class LiveTracker:
     """Incremental live statistics. Feed final segments as the detector emits them; snapshot at will."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_observed: Iterable[str] = ()) -> None:
+        """``not_observed``: what the transport cannot see (``MeetingInfo.not_observed``): shown as null."""
+        self._blind = frozenset(not_observed)
         self._run: dict[str, _Running] = {}
         self._dirty = True
         self._excluded: frozenset[str] = frozenset()
@@ -151,7 +153,8 @@ class LiveTracker:
                     talking_now=bool(talking_now.get(key, False)) and present, talk_time_s=round(s, 3),
                     share_pct=round(100.0 * s / total, 2) if total > 0 else 0.0,
                     turns=(r.turns if r else 0) + (1 if get_open(key) is not None else 0),
-                    camera_on=p.camera.at(t), hand_up=p.hand.at(t)))
+                    camera_on=None if "camera" in self._blind else p.camera.at(t),
+                    hand_up=None if "hands" in self._blind else p.hand.at(t)))
             else:
                 rows.append(LiveParticipant(
                     key=key, name=p.name, role=p.role, consent=False, present=present, talking_now=False,
@@ -159,15 +162,18 @@ class LiveTracker:
         lo = state.first_join_s if state.first_join_s is not None else 0.0
         speech_s = iv.total(iv.clip(self._speech, lo, t)) if t > lo else 0.0
         cons = [p for p in state.participants.values() if p.consent]
+        blind = self._blind
         totals = LiveTotals(
             present=sum(1 for r in rows if r.present), talking=sum(1 for r in rows if r.talking_now),
-            camera_on=sum(1 for r in rows if r.camera_on), hands_up=sum(1 for r in rows if r.hand_up),
+            camera_on=None if "camera" in blind else sum(1 for r in rows if r.camera_on),
+            hands_up=None if "hands" in blind else sum(1 for r in rows if r.hand_up),
             total_talk_s=round(total, 3), talk_balance=_round(talk_balance([talk[k] for k in eligible]), 4),
             overlap_s=round(iv.total(iv.clip(self._overlap, lo, t)), 3),
             silence_s=round(max(0.0, (t - lo) - speech_s), 3) if t > lo else 0.0,
-            chat_messages=sum(bisect.bisect_right(p.chat_times, t) for p in cons),
-            reactions=sum(bisect.bisect_right(p.reactions, (t, "\U0010ffff")) for p in cons),
-            hand_raises=sum(bisect.bisect_right(p.hand_raise_times, t) for p in cons))
+            chat_messages=None if "chat" in blind else sum(bisect.bisect_right(p.chat_times, t) for p in cons),
+            reactions=None if "reactions" in blind else sum(bisect.bisect_right(p.reactions, (t, "\U0010ffff"))
+                                                            for p in cons),
+            hand_raises=None if "hands" in blind else sum(bisect.bisect_right(p.hand_raise_times, t) for p in cons))
         return LiveSnapshot(t=float(t), participants=rows, totals=totals, not_observed=state.open_gaps())
 
 

@@ -37,13 +37,17 @@ class LiveView:
         return Group(table, self.caption) if self.caption is not None else Group(table)
 
 
+def _count(n: int | None) -> str:
+    return "–" if n is None else str(n)  # None: not observed by this transport
+
+
 def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
     tot = snap.totals
     balance = "—" if tot.talk_balance is None else f"{tot.talk_balance:.2f}"
     table = Table(title=f"{title}  ·  {_clock(snap.t)}{'  ·  ended' if snap.ended else ''}",
                   caption=f"{tot.present} here · {tot.talking} talking · balance {balance} · overlap "
-                          f"{tot.overlap_s:.0f}s · silence {tot.silence_s:.0f}s · {tot.chat_messages} chat · "
-                          f"{tot.hand_raises} hands"
+                          f"{tot.overlap_s:.0f}s · silence {tot.silence_s:.0f}s · "
+                          f"{_count(tot.chat_messages)} chat · {_count(tot.hand_raises)} hands"
                           + (f" · NOT OBSERVED: {', '.join(r.replace('_', ' ') for r in snap.not_observed)}"
                              if snap.not_observed else ""),
                   box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
@@ -74,7 +78,7 @@ def render_snapshot(snap: LiveSnapshot, title: str) -> Table:
             Text(f"{p.talk_time_s or 0:.1f}s") + (Text(" ⚠", style="yellow") if p.talk_doubts else Text("")),
             _bar(p.share_pct),
             str(p.turns or 0),
-            "on" if p.camera_on else Text("off", style="dim"),
+            Text("–", style="dim") if p.camera_on is None else "on" if p.camera_on else Text("off", style="dim"),
             "✋" if p.hand_up else "",
             *status,
         )

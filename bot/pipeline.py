@@ -52,7 +52,7 @@ class MeetingPipeline:
         self.ingest = Ingest(self.frame_ms, self.config.ring_capacity_s, self.config.idle_ms)
         self.detector = TalkDetector(self.config.talk, gate=EnergyGate)
         self.state = MeetingState()
-        self.live = LiveTracker()
+        self.live = LiveTracker(info.not_observed)
         self.segments: list[SpeechSegment] = []
         self._on_snapshot = on_snapshot or (lambda s: None)
         self._log = on_log or (lambda d: None)

@@ -80,6 +80,9 @@ def test_the_ami_minute_through_rtms_gives_the_simulators_talk_time_exactly(tmp_
         assert set(p["attention"]["weights"]) == {"presence", "speaking"}
         assert p["attention"]["camera_share"] is None and p["engagement"]["nonverbal_component"] is None
     assert report["meeting_metrics"]["hand_raises"] is None
+    last = json.loads((tmp_path / "rtms" / "live.jsonl").read_text().splitlines()[-1])
+    assert (last["totals"]["hand_raises"], last["totals"]["camera_on"]) == (None, None)
+    assert all(p["hand_up"] is None and p["camera_on"] is None for p in last["participants"])
     html = (tmp_path / "rtms" / "report.html").read_text()
     assert "None" not in html and "camera not observed" in html
 
