@@ -131,7 +131,7 @@ def test_what_zoom_does_not_resend_from_before_the_connection_is_not_observed(tm
 
 
 @pytest.mark.parametrize("stop_reason, outcome, code", [
-    (6, Outcome.MEETING_ENDED, 0), (1, Outcome.STREAM_STOPPED, 0), (11, Outcome.STREAM_INTERRUPTED, 30),
+    (6, Outcome.MEETING_ENDED, 0), (1, Outcome.STREAM_STOPPED, 6), (11, Outcome.STREAM_INTERRUPTED, 30),
     (18, Outcome.RTMS_AUTH_FAILED, 31), (26, Outcome.RTMS_NOT_SUPPORTED, 32), (960, Outcome.STREAM_INTERRUPTED, 30)])
 def test_how_a_stream_ends_decides_the_exit_code(tmp_path, stop_reason, outcome, code):
     rate = 16000

@@ -61,7 +61,7 @@ class Outcome(Enum):
     SDK_FAILURE = (22, "the Zoom SDK could not be started")
     NO_AUDIO = (23, "recording was allowed but Zoom delivered no audio while people talked")
     # an RTMS worker (bot/rtms): Zoom starts and stops the stream, the worker only receives
-    STREAM_STOPPED = (0, "the RTMS stream was stopped (by the host, a participant or Zoom)")
+    STREAM_STOPPED = (6, "left: the RTMS stream was stopped (by the host, a participant or Zoom)")
     STREAM_INTERRUPTED = (30, "the RTMS stream was interrupted (a connection dropped): a new worker reconnects")
     RTMS_AUTH_FAILED = (31, "RTMS refused the handshake: check ZOOM_RTMS_CLIENT_ID / ZOOM_RTMS_CLIENT_SECRET")
     RTMS_NOT_SUPPORTED = (32, "this meeting cannot stream to RTMS (Zoom's stop reason 26)")
