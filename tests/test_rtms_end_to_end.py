@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from analysis.scenario import Scenario
 from conftest import AMI_DIR, require_shared_data
-from orchestrator import keys
 from orchestrator.dispatch.rtms_streams import RtmsStreams
 from orchestrator.emulator.data import meeting_from_scenario
 from orchestrator.emulator.rtms import RtmsEmulator, StreamScript, rtms_started

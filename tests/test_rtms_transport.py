@@ -22,7 +22,7 @@ from bot.rtms.stream import StreamSpec, spec_from_webhook
 from bot.rtms.traps import Inbox, RtmsConfigError, audio_params
 from bot.scenario import Track, load_scenario
 from bot.simulator.replay import replay
-from bot.zoom.lifecycle import Outcome
+from bot.lifecycle import Outcome
 from conftest import AMI_DIR, require_shared_data
 from fake_rtms import AudioParams, FakeRtms, Person, StreamScript
 from test_talk_detector import speech_like

@@ -11,7 +11,7 @@ from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.simulator.replay import replay
 from bot.scenario import load_scenario, load_track
 from bot.zoom.credentials import ZoomCredentials
-from bot.zoom.lifecycle import Phase
+from bot.lifecycle import Phase
 from bot.zoom.session import JoinSpec, ZoomSession
 
 

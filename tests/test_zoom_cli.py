@@ -14,7 +14,7 @@ from pathlib import Path
 from fake_zoom_sdk import FakeUser, FakeZoom
 
 from bot.zoom.credentials import ZoomCredentials
-from bot.zoom.lifecycle import Outcome, Phase
+from bot.lifecycle import Outcome, Phase
 from bot.zoom.run import run_meeting
 from bot.zoom.session import JoinSpec
 

@@ -18,7 +18,7 @@ from bot.zoom.guard import private_home, isolate_stdout
 private_home(Path(sys.argv[1]))
 out = isolate_stdout() if sys.argv[2] == "isolate" else sys.stdout
 import zoom_meeting_sdk as zoom
-from bot.zoom import lifecycle as L
+from bot.zoom import outcomes as L
 missing = [f"{enum}.{name}" for enum, names in (
     ("AuthResult", [L.AUTH_SUCCESS, *L.AUTH_OUTCOMES]), ("MeetingFailCode", list(L.FAIL_OUTCOMES)),
     ("MeetingEndReason", list(L.END_OUTCOMES))) for name in names if not hasattr(getattr(zoom, enum), name)]

@@ -11,7 +11,7 @@ from pathlib import Path
 from fake_zoom_sdk import FakeUser, FakeZoom
 
 from bot.zoom.credentials import ZoomCredentials
-from bot.zoom.lifecycle import Outcome, Phase
+from bot.lifecycle import Outcome, Phase
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 
 SECRET = "c" * 32

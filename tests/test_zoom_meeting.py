@@ -6,7 +6,7 @@ from fake_zoom_sdk import FakeUser, FakeZoom
 
 from analysis.meeting_state import MeetingState
 from bot.zoom.credentials import ZoomCredentials
-from bot.zoom.lifecycle import Outcome, Phase
+from bot.lifecycle import Outcome, Phase
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 
 SPEC = JoinSpec(85012345678, "pass", "Rollcall", "rollcall-job-1")

@@ -11,7 +11,8 @@ import pytest
 from bot.zoom.credentials import (CUSTOMER_KEY_MAX, MissingCredentials, ZoomCredentials, customer_key_for,
                                   make_jwt, meeting_from_url, redact)
 from bot.zoom.guard import SdkGuard
-from bot.zoom.lifecycle import (Lifecycle, Outcome, Phase, auth_outcome, end_outcome, fail_outcome)
+from bot.lifecycle import Lifecycle, Outcome, Phase
+from bot.zoom.outcomes import auth_outcome, end_outcome, fail_outcome
 
 SECRET = "s" * 32
 

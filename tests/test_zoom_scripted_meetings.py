@@ -16,7 +16,7 @@ from analysis.report import MeetingInfo
 from bot.pipeline import MeetingPipeline, PipelineConfig
 from bot.scenario import load_scenario, load_track
 from bot.zoom.credentials import ZoomCredentials
-from bot.zoom.lifecycle import Outcome, Phase
+from bot.lifecycle import Outcome, Phase
 from bot.zoom.session import JoinSpec, ZoomSession
 
 SECRET = "c" * 32

@@ -7,7 +7,7 @@ import pytest
 from fake_zoom_sdk import FakeZoom
 
 from bot.zoom.credentials import ZoomCredentials
-from bot.zoom.lifecycle import Outcome, Phase
+from bot.lifecycle import Outcome, Phase
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 
 SECRET = "c" * 32

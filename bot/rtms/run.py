@@ -28,7 +28,7 @@ from bot.rtms.session import RtmsConfig, RtmsSession
 from bot.rtms.stream import StreamSpec
 from bot.rtms.traps import RtmsConfigError, prepare_process
 from bot.transcriber import AsrConfig
-from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
+from bot.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
 
 log = structlog.get_logger("rollcall.rtms")
 

@@ -25,7 +25,7 @@ from analysis.events import MeetingEvent
 from bot.rtms.stream import StreamSpec, signature
 from bot.rtms.traps import Delivery, Inbox, audio_params
 from bot.transport import AudioChunk, MeetingHandler
-from bot.zoom.lifecycle import Lifecycle, Outcome, Phase
+from bot.lifecycle import Lifecycle, Outcome, Phase
 
 log = structlog.get_logger("rollcall.rtms")
 

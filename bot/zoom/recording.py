@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from bot.zoom.guard import SdkGuard
-from bot.zoom.lifecycle import Outcome
+from bot.lifecycle import Outcome
 
 log = structlog.get_logger("rollcall.zoom")
 

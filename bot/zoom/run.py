@@ -32,7 +32,7 @@ from bot.settings import BotSettings
 from bot.transcriber import AsrConfig
 from bot.zoom.credentials import ZoomCredentials
 from bot.zoom.guard import ExitGuard, isolate_stdout, private_home
-from bot.zoom.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
+from bot.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
 from bot.zoom.loop import GLibLoop
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 

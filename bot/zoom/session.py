@@ -27,8 +27,8 @@ from analysis.events import MeetingEvent
 from bot.transport import AudioChunk, MeetingHandler
 from bot.zoom.credentials import ZoomCredentials, make_jwt
 from bot.zoom.guard import SdkGuard
-from bot.zoom.lifecycle import (AUTHORIZED_USER_NOT_IN_MEETING, NORMAL_ENDINGS, Lifecycle, Outcome, Phase,
-                                auth_outcome, end_outcome, fail_outcome)
+from bot.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome, Phase
+from bot.zoom.outcomes import AUTHORIZED_USER_NOT_IN_MEETING, auth_outcome, end_outcome, fail_outcome
 from bot.zoom.recording import Recording, RecordingConfig
 from bot.zoom.roster import Roster, UserState
 
