@@ -92,6 +92,7 @@ def test_a_stop_before_its_start_and_streams_of_other_accounts(redis_client):
     assert streams.on_webhook(started("early")) == "duplicate"
     assert streams.on_webhook(started("other", account="acct-2")) == "ignored"
     assert streams.on_webhook({"event": "meeting.rtms_started", "payload": {"rtms_stream_id": "x"}}) == "ignored"
+    assert streams.on_webhook(started("../../etc", account="acct-1")) == "ignored"  # it would name a folder
     dispatcher.tick()
     assert launcher.launched == []
     everyone = RtmsStreams(redis_client, accounts=["*"], clock=clock)

@@ -24,6 +24,7 @@ import redis
 import structlog
 
 from orchestrator import keys
+from orchestrator.paths import InvalidIdentifier, check_id
 from orchestrator.dispatch.schedule_store import MAX_LENGTH_S, RtmsTarget, Schedule, ScheduleStore
 from orchestrator.webhooks.events import RtmsEvent, parse_event
 
@@ -68,6 +69,13 @@ class RtmsStreams:
         p = event.payload
         if not (p.meeting_uuid and p.rtms_stream_id):
             log.warning("rtms webhook without a meeting uuid or stream id; ignored", webhook=event.event)
+            return "ignored"
+        try:  # the stream names its schedule, its worker's job and its folder
+            check_id(p.rtms_stream_id, "rtms_stream_id")
+            if p.meeting_id is not None:
+                check_id(p.meeting_id, "meeting_id")
+        except InvalidIdentifier as exc:
+            log.warning("rtms webhook refused: %s", exc)
             return "ignored"
         if event.event == "meeting.rtms_stopped":
             return self._stopped(p.rtms_stream_id, p.stop_reason)
