@@ -44,7 +44,7 @@ BUILD_CA ?= /etc/ssl/certs/ca-certificates.crt
 CONTAINER_TOOLS := /usr/bin/podman /usr/sbin/runc /usr/bin/catatonit /usr/lib/cni/dnsname /usr/sbin/debootstrap \
 	/usr/bin/podman-compose
 comma := ,
-PODMAN_BUILD = podman build --pull=never --layers $(if $(wildcard $(BUILD_CA)),--secret id=ca$(comma)src=$(BUILD_CA))
+PODMAN_BUILD = podman build --pull=never --layers --jobs=2 $(if $(wildcard $(BUILD_CA)),--secret id=ca$(comma)src=$(BUILD_CA))
 
 containers: $(STAMP) $(CONTAINER_TOOLS)
 	containers/podman/base-images.sh
