@@ -113,11 +113,13 @@ compose down -v >/dev/null 2>&1 || true
 compose up -d >"$WORK/compose.log" 2>&1 || { cat "$WORK/compose.log" >&2; fail "c) podman-compose up failed"; }
 api="${PROJECT}_api_1" redis="${PROJECT}_redis_1" orch="${PROJECT}_orchestrator_1"
 for _ in $(seq 60); do
+    # the API answers with Redis behind it, and the orchestrator has connected (it restarts until it can)
     if podman exec "$api" rollcall status --json >/dev/null 2>&1 \
-        && curl -sf -o /dev/null -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$API_PORT/bots"; then ready=1; break; fi
+        && curl -sf -o /dev/null -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$API_PORT/bots" \
+        && podman logs "$orch" 2>&1 | grep -q 'local bots, capacity'; then ready=1; break; fi
     sleep 1
 done
-[ "${ready:-}" = 1 ] || { podman logs --tail 20 "$api" >&2; fail "c) the API did not answer with Redis behind it within 60 s"; }
+[ "${ready:-}" = 1 ] || { podman logs --tail 20 "$api" >&2; podman logs --tail 20 "$orch" >&2; fail "c) the API and the orchestrator were not up with Redis within 60 s"; }
 podman exec "$api" rollcall schedule add --scenario /scenarios/ami-es2004a-750s/scenario.yaml --at +5 >&2 \
     || fail "c) rollcall schedule add (orchestrator image) failed"
 step "c) scheduled the AMI meeting (60 s, real time) through the orchestrator image; waiting for its record"
