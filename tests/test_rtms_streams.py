@@ -107,7 +107,8 @@ def test_an_rtms_worker_is_its_own_kubernetes_command_and_its_refusals_are_final
     k8s = KubernetesLauncher(K8sSettings(redis_url="redis://rollcall-redis:6379/0"), api_client=ApiClient(),
                              status_cache_s=0)
     container = k8s.build_job(job).spec.template.spec.containers[0]
-    assert container.command == ["rollcall", "rtms"] and container.args[:2] == ["--job-id", job.job_id]
+    assert container.command == ["/usr/bin/tini", "--", "rollcall", "rtms"]  # tini forwards SIGTERM to Python
+    assert container.args[:2] == ["--job-id", job.job_id]
     assert not any("secret" in a.lower() for a in container.args)
     assert {31, 32} <= NOT_RETRYABLE and 30 not in NOT_RETRYABLE
 

@@ -159,8 +159,8 @@ class KubernetesLauncher:
         s, name, labels = self.settings, job_name(job.job_id), self.labels(job)
         cmd = bot_command(job, f"{WORK_DIR}/out", python="python")
         command = None
-        if cmd[:len(_RTMS_PREFIX)] == _RTMS_PREFIX:  # a stream worker needs no PulseAudio: not the entrypoint
-            command, args = ["rollcall", "rtms"], cmd[len(_RTMS_PREFIX):]
+        if cmd[:len(_RTMS_PREFIX)] == _RTMS_PREFIX:  # a stream worker needs no PulseAudio: tini, not the entrypoint
+            command, args = ["/usr/bin/tini", "--", "rollcall", "rtms"], cmd[len(_RTMS_PREFIX):]
         elif cmd[:len(_BOT_PREFIX)] == _BOT_PREFIX:
             args = cmd[len(_BOT_PREFIX):]
         else:
