@@ -5,6 +5,7 @@ import json
 import math
 import os
 import sys
+import time
 from importlib.metadata import entry_points, version
 from pathlib import Path
 from typing import Annotated
@@ -339,7 +340,7 @@ def rtms(
     from bot.outputs import private_dir
     from bot.rtms.run import check_policy, rtms_main
     from bot.rtms.session import RtmsConfig
-    from bot.rtms.stream import StreamSpec, spec_from_webhook
+    from bot.rtms.stream import MAX_STREAM_AGE_S, StreamSpec, spec_from_webhook
     from bot.rtms.traps import RATES_HZ, RtmsConfigError
     from bot.scenario import read_policy
     from bot.settings import BotSettings
@@ -351,6 +352,8 @@ def rtms(
         raise _fail(f"--policy: {exc}") from None
     if audio_rate not in RATES_HZ:
         raise _fail(f"--audio-rate: RTMS sends {', '.join(map(str, RATES_HZ))} Hz, not {audio_rate}")
+    if webhook is not None and (meeting_uuid or stream_id or server_urls or started_ms is not None):
+        raise _fail("--webhook names the stream: give it or --meeting-uuid/--stream-id/--server-urls, not both")
     try:
         if webhook is not None:
             spec = spec_from_webhook(json.loads(webhook.read_text(encoding="utf-8")))
@@ -359,15 +362,21 @@ def rtms(
                               server_urls=server_urls or "", started_ms=started_ms, meeting_id=meeting_id)
     except OSError as exc:
         raise _fail(f"--webhook: {webhook}: {exc.strerror}") from None
-    except ValueError as exc:  # JSON or a missing field (ValidationError is a ValueError)
+    except (ValueError, RecursionError) as exc:  # JSON, its shape, a field (ValidationError is a ValueError)
         what = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
-            if isinstance(exc, ValidationError) else str(exc)
+            if isinstance(exc, ValidationError) else "nested too deeply" if isinstance(exc, RecursionError) \
+            else str(exc)
         source = f"--webhook {webhook}" if webhook is not None else "--meeting-uuid/--stream-id/--server-urls"
         raise _fail(f"{source}: {what}") from None
+    if spec.started_ms is not None and abs(spec.started_ms / 1000 - time.time()) > MAX_STREAM_AGE_S:
+        raise _fail(f"--started-ms: {spec.started_ms} is more than a day from now: not this stream's start")
     settings = BotSettings()
     if not settings.rtms_client_id or settings.rtms_client_secret is None:
         raise _fail("set ZOOM_RTMS_CLIENT_ID and ZOOM_RTMS_CLIENT_SECRET (the RTMS app's credentials)")
-    private_dir(out)
+    try:
+        private_dir(out)
+    except OSError as exc:
+        raise _fail(f"--out: {out}: {exc.strerror or exc}") from None
     credentials = (settings.rtms_client_id, settings.rtms_client_secret.get_secret_value())
     os._exit(rtms_main(spec, credentials, out, asr=None if no_asr else AsrConfig(),
                        config=RtmsConfig(rate_hz=audio_rate, backlog_s=0.0 if replacement else 60.0), job_id=job_id,

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.rtms.stream import StreamSpec, signature
+
 TESTS = str(Path(__file__).parent)
 
 FAITHFUL = r"""
@@ -75,7 +77,8 @@ class Handler:
     def on_meeting_event(self, ev): self.calls.append(ev.type)
     def on_one_way_audio(self, data, node): self.calls.append("audio")
     def on_media_time(self, t): pass
-spec = StreamSpec(meeting_uuid="u==", rtms_stream_id="s1", server_urls="wss://localhost:9/signal", started_ms=1)
+spec = StreamSpec(meeting_uuid="u==", rtms_stream_id="s1", server_urls="wss://localhost:9/signal",
+                  started_ms=int(time.time() * 1000))
 h = Handler()
 s = RtmsSession(rtms, spec, ("client-id", "SIGNING-SECRET-d41d"), h, RtmsConfig(join_timeout_s=3.0))
 t0 = time.monotonic()
@@ -120,7 +123,10 @@ def test_the_session_against_the_real_module_offline(tmp_path):
     assert result["unknown_stop_reasons"] == [] and result["events"]
     assert result["outcome"] == "CONNECTION_LOST" and result["seconds"] < 15
     assert result["calls"] == [] and result["errors"] == {}
-    assert "SIGNING-SECRET-d41d" not in output
+    signed = signature("client-id", "SIGNING-SECRET-d41d", StreamSpec(
+        meeting_uuid="u==", rtms_stream_id="s1", server_urls="wss://localhost:9/signal"))
+    assert "SIGNING-SECRET-d41d" not in output and signed not in output  # the SDK holds the signature
+    assert "failed to open file" not in output  # its logs directory exists
     logs = tmp_path / "rtms-sdk"
     assert logs.is_dir() and (logs.stat().st_mode & 0o777) == 0o700
     assert not (tmp_path / "logs").exists()  # nothing written where the worker was started

@@ -44,7 +44,7 @@ def ami_script(rate: int, t0_ms: int) -> StreamScript:
 
 
 def test_the_ami_minute_through_the_real_sdk_gives_replays_talk_time(emulator, tmp_path):
-    t0_ms = int(time.time()) * 1000  # the stream started now: Zoom's backlog covers all of it
+    t0_ms = int((time.time() - 60) * 1000)  # a minute ago: all in Zoom's backlog, none of it in the future
     script = ami_script(32000, t0_ms)
     urls = emulator.add_stream(script)
     out = tmp_path / "rtms"

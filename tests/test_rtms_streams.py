@@ -66,7 +66,9 @@ def test_failover_takes_the_new_servers_and_a_stop_ends_replacements(redis_clien
     assert streams.on_webhook(started(urls="wss://rtms-2.zoom.example/s", event_ts=T0_MS + 30_000)) == "failover"
     spec = streams.schedules.get("rtms-st1")
     assert spec.rtms.server_urls == "wss://rtms-2.zoom.example/s" and spec.rtms.started_ms == T0_MS
-    # the first worker's connection dropped (exit 30): the replacement connects to the new servers
+    # the first worker received the stream (its heartbeat noted when), then its connection dropped (exit 30):
+    # the replacement connects to the new servers, and counts on no backlog from before its connection
+    redis_client.hset(keys.bot(launcher.launched[0][0].job_id), "joined_at", f"{T0_MS / 1000:.3f}")
     launcher.exits[redis_client.hget(keys.bot(launcher.launched[0][0].job_id), "handle")] = 30
     clock.t += 2  # the monitor's next look
     dispatcher.tick()
@@ -129,6 +131,7 @@ def test_a_schedule_can_choose_rtms_for_its_meeting(redis_client):
     (job, _), = launcher.launched
     cmd = bot_command(job, "/w", python="py")
     assert cmd[3] == "rtms" and "--no-asr" in cmd and cmd[cmd.index("--policy") + 1] == "no-roll-call.yaml"
+    assert cmd[cmd.index("--duration") + 1] == "3600"  # the training is judged over its planned hour
     assert job.schedule.topic == "Safety training"
     other = started("st2", account="acct-9")
     other["payload"]["meeting_id"] = 85099999999
@@ -152,3 +155,32 @@ def test_a_worker_still_receiving_after_its_stream_stopped_is_told_to_leave_once
         clock.t += dt
         dispatcher.tick()
     assert stops == [redis_client.hget(keys.bot(job), "handle")]
+
+
+def test_a_restarted_stream_waits_for_its_predecessor_and_a_cancelled_plan_chooses_nothing(redis_client):
+    clock, streams, launcher, dispatcher = _setup(redis_client)
+    streams.on_webhook(started())
+    dispatcher.tick()
+    # the host stops RTMS and starts it again at once: the new stream's worker waits for the old one to leave
+    streams.on_webhook(stopped(reason=1))
+    assert streams.on_webhook(started("st2")) == "started"
+    dispatcher.tick()
+    assert len(launcher.launched) == 1 and streams.schedules.get("rtms-st2").status == "scheduled"
+    redis_client.delete(keys.meeting_lock("85020040750"))  # the first worker left
+    clock.t += 3
+    dispatcher.tick()
+    assert [j.schedule_id for j, _ in launcher.launched] == ["rtms-st1", "rtms-st2"]
+    # a known stream id announced for another meeting changes nothing (its servers are its meeting's)
+    other = started("st2", urls="wss://elsewhere.example/s")
+    other["payload"]["meeting_uuid"] = "another=="
+    assert streams.on_webhook(other) == "ignored"
+    assert streams.schedules.get("rtms-st2").rtms.server_urls == "wss://rtms-1.zoom.example/s"
+    # a plan that chose RTMS and was cancelled chooses nothing any more
+    start = datetime.fromtimestamp(T0_MS / 1000, UTC)
+    plan = Schedule(meeting_id="85011111111", start_at=start, join_at=start, end_at=start + timedelta(hours=2),
+                    transport="rtms", policy="p.yaml")
+    sid, _ = streams.schedules.add(plan)
+    assert streams.schedules.cancel(sid)
+    planned = started("st3", account="acct-9")
+    planned["payload"]["meeting_id"] = 85011111111
+    assert streams.on_webhook(planned) == "ignored"

@@ -14,7 +14,9 @@ has no persistent id), or by user id while no name is known.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +33,10 @@ log = structlog.get_logger("rollcall.rtms")
 
 JOINED = 0  # on_join_confirm's reason when the stream is open
 EVENT_PARTICIPANT_JOIN, EVENT_PARTICIPANT_LEAVE = 3, 4  # EventType members (on_user_update subscribes 2, 3, 4)
-# on_join_confirm's other reasons: the handshake's status codes (Zoom's data types) or the SDK's own
 UNSEEN_SLACK_S = 1.0  # clocks and connection time: less than this before the connection is not a gap
+NAME_MAX = 256  # characters of a display name kept
+LOOP_THREAD = "rtms-loop"
+# on_join_confirm's other reasons: the handshake's status codes (Zoom's data types) or the SDK's own
 BAD_SIGNATURE = 15
 AUDIO_REFUSED = (37, 39, 41, 43, 45)  # content type, sample rate, channel, codec, data option
 
@@ -60,6 +64,9 @@ class RtmsConfig:
     # what Zoom sends of the time before the connection: up to 60 s on a stream's first connection; nothing
     # is assumed for a replacement's reconnection (0): before it, the stream was not observed (a gap)
     backlog_s: float = 60.0
+    # Zoom's timestamps are its servers' clock, ours is NTP's: a packet or event stamped before the stream's
+    # start, or later than now, by more than this is not believed (one bad stamp would move the media clock)
+    max_clock_skew_s: float = 5.0
 
 
 class RtmsSession:
@@ -81,6 +88,8 @@ class RtmsSession:
         self._last_packet = 0.0
         self._names: dict[int, str] = {}  # user id -> name, from the roster
         self._present: dict[int, str] = {}  # user id -> key, for users in the meeting now
+        self._key_of_name: dict[str, str] = {}  # name -> the key a person of that name was given (rejoins)
+        self.dropped: Counter[str] = Counter()  # deliveries not believed or not understood, by why
         self.opened = False  # the stream was confirmed: from here on, what is measured is reported
         self.left = False
 
@@ -99,7 +108,7 @@ class RtmsSession:
         c.on_audio_data(cb("audio", lambda data, size, ts, md: (bytes(data), int(ts), int(md.userId),
                                                                 str(md.userName or ""))))
         client_id, secret = self._credentials
-        self._loop = self.rtms.EventLoop(name="rtms-loop")
+        self._loop = self.rtms.EventLoop(name=LOOP_THREAD)
         self._loop.add(c)
         self.lifecycle.to(Phase.AUTHENTICATING)  # the handshake's signature is the authentication
         self.lifecycle.to(Phase.JOINING)
@@ -114,17 +123,28 @@ class RtmsSession:
         return self.lifecycle.outcome is not None
 
     def leave(self) -> None:
-        """What was observed ends here; stop the loop, then close the stream, from the main thread only (from
-        a callback it would freeze the process). Never ``uninitialize`` (it hangs)."""
+        """Stop the loop, then close the stream, from the main thread only (from a callback it would freeze
+        the process), whatever the handler does; then what was observed ends. Never ``uninitialize`` (it
+        hangs)."""
         if self.left:
             return
         self.left = True
-        if self.opened and self.t0_ms is not None:  # what was observed ends here
-            self.handler.on_media_time(self._now_s)
-            self.handler.on_meeting_event(MeetingEvent(t=self._now_s, type="end"))
+        try:
+            self._close_sdk()
+        finally:
+            if self.opened and self.t0_ms is not None:
+                self.handler.on_media_time(self._now_s)
+                self.handler.on_meeting_event(MeetingEvent(t=self._now_s, type="end"))
+            if self.dropped:
+                log.warning("rtms deliveries dropped", **self.dropped)
+
+    def _close_sdk(self) -> None:
         if self._loop is not None:  # no poll (and so no callback) may be running when leave() takes its lock
             self._loop.stop()
             self._loop.join(2.0)
+            if any(t.name == LOOP_THREAD and t.is_alive() for t in threading.enumerate()):
+                log.error("the rtms loop did not stop: the client is left to the process's end")
+                return
         if self.client is not None:
             self.client.leave()
 
@@ -134,7 +154,10 @@ class RtmsSession:
         got_packet = False
         told = self._now_s
         for d in self.inbox.drain():
-            got_packet |= self._deliver(d)
+            try:
+                got_packet |= self._deliver(d)
+            except Exception as exc:  # noqa: BLE001 - what Zoom sends must not end the measurement
+                self._drop(f"{d.kind}: {type(exc).__name__}")
             if self._now_s - told >= self.config.media_step_s:  # a backlog burst: decide as it goes, so the
                 told = self._now_s  # ingest's bounded buffers never overflow
                 self.handler.on_media_time(told)
@@ -143,18 +166,37 @@ class RtmsSession:
             self._last_packet = now
         if self.lifecycle.phase is Phase.JOINING and not self.done and now >= self._join_by:
             self.lifecycle.finish(Outcome.CONNECTION_LOST, "no join confirmation (check the audio parameters)")
-        if self._lag_s is not None and now - self._last_packet >= self.config.quiet_s:
-            self._now_s = max(self._now_s, now - self._lag_s - self.config.wall_margin_s)
+        if self.opened and self.t0_ms is not None and now - self._last_packet >= self.config.quiet_s:
+            # nobody talks (Zoom sends nothing for silence): media time follows the clock, a little behind it
+            live = now - self._lag_s if self._lag_s is not None else self._wall() - self.t0_ms / 1000.0
+            self._now_s = max(self._now_s, live - self.config.wall_margin_s)
         if self.opened and self.t0_ms is not None:
             self.handler.on_media_time(self._now_s)
+
+    def _drop(self, why: str) -> None:
+        self.dropped[why] += 1
+        if self.dropped[why] == 1:
+            log.warning("rtms delivery dropped", why=why)
+
+    def _believed(self, ts_ms: object) -> bool:
+        """A timestamp on Zoom's clock between the stream's start and now, give or take the clocks' skew."""
+        if type(ts_ms) is not int:
+            return False
+        skew = self.config.max_clock_skew_s * 1000.0
+        start = self.t0_ms if self.t0_ms is not None else ts_ms
+        return start - skew <= ts_ms <= self._wall() * 1000.0 + skew
 
     def _deliver(self, d: Delivery) -> bool:
         if d.kind == "audio":
             data, ts, user_id, name = d.args
+            if user_id <= 0 or not self._believed(ts):  # -1: a mixed stream's "nobody" (rtms issues 75, 88)
+                self._drop("audio: user id or timestamp")
+                return False
             t = self._media_s(ts)
             self._lag_s = d.at - t if self._lag_s is None else min(self._lag_s, d.at - t)
             if user_id not in self._present:  # audio before its join: the join it implies comes first
-                self._join(t, user_id, name)
+                self._named(user_id, name)
+                self._join(t, user_id, self._names.get(user_id, ""))
             self.handler.on_one_way_audio(AudioChunk(data, self.config.rate_hz, t * 1000.0), user_id)
             self._now_s = max(self._now_s, t + len(data) / 2 / self.config.rate_hz)
             return True
@@ -164,8 +206,7 @@ class RtmsSession:
             self._stream_ended(int(d.args[0]))
         elif d.kind == "user_update":  # names only: the same change comes as a timestamped event, and
             _, user_id, name = d.args  # during a backlog burst the time of arrival is not the time it happened
-            if name:
-                self._names[user_id] = name
+            self._named(user_id, name)
         elif d.kind == "event":
             self._event(d.args[0])
         return False
@@ -189,24 +230,25 @@ class RtmsSession:
         self.lifecycle.finish(leave_outcome(reason), f"stop reason {reason}")
 
     def _event(self, raw: str) -> None:
-        """A roster event as JSON (``on_event_ex``): joins and leaves with their time on Zoom's clock."""
-        try:
-            ev = json.loads(raw)
-            kind, ts = int(ev.get("event_type", 0)), ev.get("timestamp")
-            people = ev.get("participants") or []
-        except (ValueError, TypeError, AttributeError):
-            log.warning("rtms event not understood")
+        """A roster event as JSON (``on_event_ex``): joins and leaves with their time on Zoom's clock. Anything
+        else, or anything malformed, is dropped and counted."""
+        ev = json.loads(raw)
+        kind, ts, people = (ev.get("event_type"), ev.get("timestamp"), ev.get("participants")) \
+            if isinstance(ev, dict) else (None, None, None)
+        if kind not in (EVENT_PARTICIPANT_JOIN, EVENT_PARTICIPANT_LEAVE) or not isinstance(people, list):
+            self._drop("event: not a roster change")
             return
-        t = self._media_s(int(ts)) if isinstance(ts, int) else self._now_s
+        t = self._media_s(ts) if self._believed(ts) else self._now_s
         for p in people:
-            if not isinstance(p, dict) or not isinstance(p.get("user_id"), int):
+            user_id = p.get("user_id") if isinstance(p, dict) else None
+            if type(user_id) is not int or user_id <= 0:
+                self._drop("event: participant")
                 continue
-            user_id, name = p["user_id"], p.get("user_name") or ""
-            if name:
-                self._names[user_id] = name
+            name = p.get("user_name")
+            self._named(user_id, name)
             if kind == EVENT_PARTICIPANT_JOIN:
-                self._join(t, user_id, name)
-            elif kind == EVENT_PARTICIPANT_LEAVE:
+                self._join(t, user_id, self._names.get(user_id, ""))
+            else:
                 self._leave(t, user_id)
 
     # ------------------------------------------------------------------ roster
@@ -215,11 +257,33 @@ class RtmsSession:
             self.t0_ms = ts_ms
         return max(0.0, (ts_ms - self.t0_ms) / 1000.0)
 
+    def _named(self, user_id: int, name: object) -> None:
+        """A user id's display name, from the roster. Someone whose audio came first (and so was keyed by user
+        id) is renamed, and keeps that key when they rejoin under the name."""
+        if not isinstance(name, str) or not name.strip() or type(user_id) is not int:
+            return
+        name = name.strip()[:NAME_MAX]
+        if self._names.get(user_id) == name:
+            return
+        self._names[user_id] = name
+        key = self._present.get(user_id)
+        if key is not None and key == f"rtms-user-{user_id}":
+            self._key_of_name.setdefault(name, key)
+            self.handler.on_meeting_event(MeetingEvent(t=self._now_s, type="rename", key=key, user_id=user_id,
+                                                       name=name))
+
+    def _key(self, user_id: int, name: str) -> str:
+        """A person is keyed by name (a rejoin gets a new user id), unless someone of that name is here now."""
+        if not name:
+            return f"rtms-user-{user_id}"
+        key = self._key_of_name.setdefault(name, f"rtms:{name}")
+        return key if key not in self._present.values() else f"rtms:{name}#{user_id}"
+
     def _join(self, t: float, user_id: int, name: str) -> None:
         if user_id in self._present:
             return
         name = name or self._names.get(user_id, "")
-        key = f"rtms:{name}" if name else f"rtms-user-{user_id}"
+        key = self._key(user_id, name)
         self._present[user_id] = key
         self.handler.on_meeting_event(MeetingEvent(t=t, type="join", key=key, user_id=user_id,
                                                    name=name or f"user {user_id}", role="attendee"))

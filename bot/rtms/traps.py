@@ -18,16 +18,19 @@
   code, so the orchestrator starts a replacement;
 - ``leave()`` takes the poll lock while holding the GIL, so it can deadlock against a poll inside a
   callback; ``uninitialize()`` hangs; an interpreter exit with a live client aborts: the worker stops and
-  joins the event loop first, then leaves, and ends with ``os._exit``, never ``uninitialize``;
-- the C SDK writes ``./logs/`` with the handshake's signature in it, the Python layer prints info lines to
-  stdout, and ``ZM_RTMS_CLIENT``/``ZM_RTMS_SECRET`` override the credentials we pass:
-  :func:`prepare_process`.
+  joins the event loop first, then leaves (not at all if the loop would not stop), and ends with
+  ``os._exit``, never ``uninitialize``;
+- after a TCP reset the SDK reconnects by itself, without ``on_join_confirm`` and without its event
+  subscription: audio goes on, roster events stop (leaves after it are not seen). Not handled: it shows
+  only as a second of missing audio;
+- the C SDK writes ``./logs/`` with the handshake's signature in it (and floods stderr if it is
+  missing), the Python layer prints info lines to stdout, and ``ZM_RTMS_CLIENT``/``ZM_RTMS_SECRET``
+  override the credentials we pass: :func:`prepare_process`.
 """
 from __future__ import annotations
 
 import os
 import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -82,12 +85,10 @@ class Inbox:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self.errors: Counter[str] = Counter()  # callback kind -> exceptions contained
-        self._sdk_threads: set[int] = set()
 
     def callback(self, kind: str, copy: Callable[..., tuple[Any, ...]] = lambda *a: a) -> Callable[..., None]:
         def deliver(*args: Any) -> None:
             try:
-                self._sdk_threads.add(threading.get_ident())
                 self._queue.put(Delivery(kind, time.monotonic(), copy(*args)))
             except BaseException as exc:  # noqa: BLE001 - nothing may escape into the SDK
                 self.errors[kind] += 1
@@ -108,17 +109,13 @@ class Inbox:
                 break
         return out
 
-    def on_sdk_thread(self) -> bool:
-        """Whether the caller runs on a thread the SDK called back on (calling into the SDK there freezes)."""
-        return threading.get_ident() in self._sdk_threads
-
 
 def prepare_process(work_dir: Path) -> TextIO:
     """Before ``import rtms``: the SDK's ``./logs`` (they hold the signature) in a private directory, its
     credential overrides gone from the environment, its Python log lines to errors only, and fd 1 away
     from its prints (our own output on the returned stream)."""
     private = work_dir / "rtms-sdk"
-    private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (private / "logs").mkdir(mode=0o700, parents=True, exist_ok=True)  # missing, the SDK floods stderr
     os.chmod(private, 0o700)
     os.chdir(private)
     for name in SDK_ENVIRONMENT:

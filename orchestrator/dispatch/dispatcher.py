@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 import redis
 import structlog
 
-from analysis.contract import LIVE, NOT_OBSERVED_BY, BotField, BotStatus, lua, observation_line, report_field, report_job
+from analysis.contract import (LIVE, NOT_OBSERVED_BY, BotField, BotStatus, lua, observation_line, report_field,
+                               report_job)
 from analysis.observations import BotLog, report_from_log, session_compliance
 from analysis.report import MeetingInfo
 from orchestrator import keys
@@ -49,6 +50,7 @@ log = structlog.get_logger(__name__)
 # approved or no OBF/ZAK (63, 504, 501), removed by the host, a webinar, another refusal (a bot without
 # audio, 23, is replaced: a fresh process may get it)
 EXIT_CONFIG = 2
+RTMS_LOCK_WAIT_S = 120.0  # how long a new stream's worker waits for the meeting's previous one to leave
 NOT_RETRYABLE = {EXIT_CONFIG, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21, 31, 32, 33}  # 30 (a dropped stream) is retried
 
 # KEYS: lock. ARGV: job, ttl, replaces ("" = none). Take a free lock, take it over from the bot replaced,
@@ -184,6 +186,11 @@ class Dispatcher:
         lock = keys.meeting_lock(s.meeting_id)
         if not self._take_lock(keys=[lock], args=[job_id, round(self.config.launch_grace_s), replaces]):
             owner = self.r.get(lock)
+            if s.rtms is not None and not replaces and self.clock() < s.join_at.timestamp() + RTMS_LOCK_WAIT_S:
+                # a restarted stream of the meeting: its predecessor's worker leaves within seconds
+                self.r.zadd(keys.SCHEDULES_DUE, {sid: self.clock() + 2.0})
+                self.schedules.mark(sid, "scheduled")
+                return
             self.r.hset(keys.bot(job_id), mapping={
                 BotField.STATUS: BotStatus.DUPLICATE, BotField.SCHEDULE: sid, BotField.MEETING_ID: s.meeting_id,
                 BotField.REASON: f"bot {owner} is already in meeting {s.meeting_id}"})
@@ -199,6 +206,8 @@ class Dispatcher:
             log.warning("at capacity (%d bots): schedule %s waits", self.config.capacity, sid)
             return
         now = self.clock()
+        resumes = bool(replaces) and any(self.r.hget(keys.bot(j), BotField.JOINED_AT)
+                                         for j in self.r.lrange(keys.schedule_jobs(sid), 0, -1))
         pipe = self.r.pipeline()
         pipe.hset(keys.bot(job_id), mapping={
             BotField.STATUS: BotStatus.LAUNCHING, BotField.SCHEDULE: sid, BotField.MEETING_ID: s.meeting_id,
@@ -209,7 +218,7 @@ class Dispatcher:
         pipe.rpush(keys.schedule_jobs(sid), job_id)
         pipe.execute()
         try:
-            handle = self.launcher.launch(BotJob(job_id, sid, s, attempt))
+            handle = self.launcher.launch(BotJob(job_id, sid, s, attempt, resumes=resumes))
         except Exception as exc:  # the launcher's own failure: record it, free the meeting, alert
             why = f"launch failed: {exc!r}"[:300]
             self._end(job_id, s.meeting_id, BotStatus.FAILED, repr(exc)[:300], -1, "alert", now, {"schedule": sid}, why)

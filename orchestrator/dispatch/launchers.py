@@ -35,6 +35,7 @@ class BotJob:
     schedule_id: str
     schedule: Schedule
     attempt: int
+    resumes: bool = False  # an earlier bot of the schedule was in the meeting (an RTMS stream was received)
 
 
 def bot_command(job: BotJob, out_dir: str, python: str = sys.executable) -> list[str]:
@@ -46,10 +47,10 @@ def bot_command(job: BotJob, out_dir: str, python: str = sys.executable) -> list
         cmd = [python, "-m", "bot.cli", "rtms", "--job-id", job.job_id, "--out", out_dir, "--meeting-uuid",
                t.meeting_uuid, "--stream-id", t.stream_id, "--server-urls", t.server_urls, "--started-ms",
                str(t.started_ms), "--meeting-id", s.meeting_id]
-        if job.attempt > 1:
+        if job.resumes:
             cmd.append("--replacement")
         if s.policy:  # a planned training's: refused by the worker (exit 2) if it needs roll calls
-            cmd += ["--policy", s.policy]
+            cmd += ["--policy", s.policy, "--duration", f"{(s.end_at - s.start_at).total_seconds():.0f}"]
         return cmd if s.asr else [*cmd, "--no-asr"]
     cmd = [python, "-m", "bot.cli", "bot", "--job-id", job.job_id, "--out", out_dir]
     if s.kind == "scenario":

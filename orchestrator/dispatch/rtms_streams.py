@@ -34,11 +34,14 @@ STREAM_TTL_S = 7 * 86400
 
 Outcome = Literal["started", "duplicate", "failover", "stopped", "ignored"]
 
-RESTART_REASONS = {*range(10, 20), 24}  # a stream stopped by these is to be reconnected (Zoom's failover rules)
+RESTART_REASONS = {*range(10, 18), 19, 24}  # a stream stopped by these is to be reconnected (Zoom's rules; not
+#   18, a refused handshake, which another connection cannot fix)
+MAX_UUID, MAX_URLS = 256, 2048
+MAX_STREAM_AGE_S = 86_400.0  # an event_ts further than this from now is not the stream's start
 
 # KEYS: stream hash. ARGV: server URLs, meeting uuid, meeting id, started (ms), TTL.
 # Returns 1 new, 0 already known with these URLs or stopped (a stop may arrive first), 2 known with other
-# URLs (failover).
+# URLs (failover), 3 known for another meeting (refused: a stream's servers change only with its meeting).
 _STARTED = """
 if redis.call('HGET', KEYS[1], 'status') == 'stopped' then return 0 end
 local urls = redis.call('HGET', KEYS[1], 'server_urls')
@@ -48,6 +51,7 @@ if not urls then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
   return 1
 end
+if redis.call('HGET', KEYS[1], 'meeting_uuid') ~= ARGV[2] then return 3 end
 if urls == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'server_urls', ARGV[1])
 return 2
@@ -85,10 +89,13 @@ class RtmsStreams:
             log.info("rtms stream of a meeting not observed through RTMS (no schedule chose it, the account is not "
                      "in ROLLCALL_RTMS_ACCOUNTS); ignored", stream=p.rtms_stream_id)
             return "ignored"
-        if not p.server_urls:
-            log.warning("rtms_started without server_urls; ignored", stream=p.rtms_stream_id)
+        if not p.server_urls or not p.server_urls.startswith("wss://") or len(p.server_urls) > MAX_URLS \
+                or len(p.meeting_uuid) > MAX_UUID:
+            log.warning("rtms_started without usable server_urls or meeting uuid; ignored", stream=p.rtms_stream_id)
             return "ignored"
-        started_ms = event.event_ts or round(self.clock() * 1000)
+        now_ms = round(self.clock() * 1000)
+        started_ms = event.event_ts if event.event_ts and abs(event.event_ts - now_ms) <= MAX_STREAM_AGE_S * 1000 \
+            else now_ms
         outcome = int(self._started(keys=[keys.rtms_stream(p.rtms_stream_id)],
                                     args=[p.server_urls, p.meeting_uuid, meeting_id, started_ms, STREAM_TTL_S]))
         if outcome == 1:
@@ -96,8 +103,9 @@ class RtmsStreams:
                                 started_ms=started_ms)
             start = datetime.fromtimestamp(started_ms / 1000, UTC)
             now = datetime.fromtimestamp(self.clock(), UTC)
+            end = planned.end_at if planned and planned.end_at > now else start + timedelta(seconds=MAX_LENGTH_S)
             sid, _ = self.schedules.add(Schedule(
-                meeting_id=meeting_id, start_at=start, join_at=now, end_at=start + timedelta(seconds=MAX_LENGTH_S),
+                meeting_id=meeting_id, start_at=start, join_at=now, end_at=end,
                 kind="rtms", source="webhook", rtms=target, transport="rtms",
                 asr=planned.asr if planned else self.asr, policy=planned.policy if planned else None,
                 topic=planned.topic if planned else ""))
@@ -108,13 +116,17 @@ class RtmsStreams:
                 update={"server_urls": p.server_urls})} if s.rtms is not None else {})
             log.warning("rtms stream announced again with new servers (failover)", stream=p.rtms_stream_id)
             return "failover"
+        if outcome == 3:
+            log.warning("rtms_started names a known stream of another meeting; ignored", stream=p.rtms_stream_id)
+            return "ignored"
         log.info("rtms stream already known; nothing to do", stream=p.rtms_stream_id)
         return "duplicate"
 
     def _planned(self, meeting_id: str) -> Schedule | None:
         """The schedule that chose RTMS for this meeting, if one did."""
         sid = self.r.get(keys.rtms_meeting(meeting_id))
-        return self.schedules.get(sid) if sid else None
+        s = self.schedules.get(sid) if sid else None
+        return s if s is not None and s.status == "scheduled" else None
 
     def _stopped(self, stream_id: str, reason: int | None) -> Outcome:
         if reason in RESTART_REASONS:  # the worker's own exit (30) brings a replacement that reconnects

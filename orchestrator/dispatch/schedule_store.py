@@ -141,12 +141,16 @@ class ScheduleStore:
         return Schedule.model_validate({**json.loads(raw), "status": status or "scheduled"})
 
     def cancel(self, sid: str) -> bool:
-        """Cancel a schedule; a bot already sent is not recalled (stop it with its job)."""
-        if self.get(sid) is None:
+        """Cancel a schedule; a bot already sent is not recalled (stop it with its job). A schedule that
+        chose RTMS for its meeting no longer does."""
+        s = self.get(sid)
+        if s is None:
             return False
         pipe = self.r.pipeline()
         pipe.zrem(keys.SCHEDULES_DUE, sid)
         pipe.hset(keys.schedule(sid), "status", "cancelled")
+        if s.transport == "rtms" and s.rtms is None and self.r.get(keys.rtms_meeting(s.meeting_id)) == sid:
+            pipe.delete(keys.rtms_meeting(s.meeting_id))
         pipe.execute()
         return True
 
