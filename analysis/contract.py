@@ -79,7 +79,8 @@ class BotField(StrEnum):
 
 # what each transport cannot observe (``MeetingInfo.not_observed``): the worker's own report says so, and
 # so must a report the orchestrator rebuilds from a dead worker's log
-NOT_OBSERVED_BY: dict[str, list[str]] = {"zoom_sdk": [], "rtms": ["hands", "reactions", "chat", "camera", "mute"]}
+NOT_OBSERVED_BY: dict[str, list[str]] = {
+    "zoom_sdk": [], "rtms": ["hands", "reactions", "chat", "camera", "mute", "share", "roles"]}
 
 
 def lua(script: str) -> str:

@@ -40,7 +40,8 @@ _r = rounded  # every figure below goes through it
 
 
 # ---------------------------------------------------------------------------------------------- input
-Unobserved = Literal["hands", "reactions", "chat", "camera", "mute"]
+# shares and roles are listed, not nulled: no share is reported, and everyone's role is "attendee"
+Unobserved = Literal["hands", "reactions", "chat", "camera", "mute", "share", "roles"]
 
 
 class MeetingInfo(BaseModel):
