@@ -33,7 +33,6 @@ log = structlog.get_logger("rollcall.rtms")
 
 JOINED = 0  # on_join_confirm's reason when the stream is open
 EVENT_PARTICIPANT_JOIN, EVENT_PARTICIPANT_LEAVE = 3, 4  # EventType members (on_user_update subscribes 2, 3, 4)
-UNSEEN_SLACK_S = 1.0  # clocks and connection time: less than this before the connection is not a gap
 NAME_MAX = 256  # characters of a display name kept
 LOOP_THREAD = "rtms-loop"
 # on_join_confirm's other reasons: the handshake's status codes (Zoom's data types) or the SDK's own
@@ -219,10 +218,11 @@ class RtmsSession:
             return
         self.lifecycle.to(Phase.IN_MEETING)
         self.opened = True
+        self._last_packet = self._clock()  # quiet is counted from here: Zoom's backlog may be on its way
         log.info("rtms stream open", stream=self.spec.rtms_stream_id)
         if self.t0_ms is not None:  # the stream ran before this connection: what Zoom does not resend is a gap
             unseen = (self._wall() * 1000.0 - self.t0_ms) / 1000.0 - self.config.backlog_s
-            if unseen > UNSEEN_SLACK_S:
+            if unseen > self.config.max_clock_skew_s:  # within the clocks' skew, not a gap
                 self.handler.on_meeting_event(MeetingEvent(t=0.0, type="gap_start", reason="reconnecting"))
                 self.handler.on_meeting_event(MeetingEvent(t=round(unseen, 3), type="gap_end", reason="reconnecting"))
 
