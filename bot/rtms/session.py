@@ -134,8 +134,9 @@ class RtmsSession:
             if self.opened and self.t0_ms is not None:
                 self.handler.on_media_time(self._now_s)
                 self.handler.on_meeting_event(MeetingEvent(t=self._now_s, type="end"))
-            if self.dropped:
-                log.warning("rtms deliveries dropped", **self.dropped)
+            if self.dropped or self.inbox.errors:  # what was not believed, and callbacks that could not be copied
+                log.warning("rtms deliveries dropped", **self.dropped, **{f"callback {k}": n
+                                                                           for k, n in self.inbox.errors.items()})
 
     def _close_sdk(self) -> None:
         if self._loop is not None:  # no poll (and so no callback) may be running when leave() takes its lock
