@@ -11,6 +11,9 @@
 #      (read back through the API)
 #   d) the Job KubernetesLauncher builds, as a Pod (podman plays no Jobs) with `podman kube play`: the bot
 #      image starts under the Job's security context, reaches c's Redis, and ends with its exit code
+#   e) the bot image's RTMS worker (`rollcall rtms`, the real rtms SDK) receives a 15 s stream of the AMI
+#      meeting from the host's loopback emulator of Zoom's RTMS servers (TLS with the emulator's CA), on a
+#      read-only root, and reports it: exit 0, talk for the speakers, hands not observed, no secret shown
 # Exits non-zero at the first failure, saying which test and why.
 #   containers/smoke.sh            # env: ROLLCALL (host rollcall), SHARED_DATA, BOT_IMAGE, ORCH_IMAGE
 set -euo pipefail
@@ -188,4 +191,35 @@ no_secrets "d) the bot pod" "$WORK/pod.log"
 reported="$(podman exec "$redis" redis-cli hget "rollcall:bot:$(cat "$WORK/job-id")" exit_code)"
 [ "$reported" = "$code" ] || fail "d) the bot did not report its exit to Redis (got '$reported')"
 step "d) passed in $((SECONDS - t0)) s (the bot reported exit $code to Redis)"
+# ---- e) an RTMS worker in the bot image ----------------------------------------------------------------------
+t0=$SECONDS
+RTMS_SECONDS=15
+step "e) rollcall rtms in $BOT_IMAGE (the real rtms SDK) against the host's emulator of Zoom's RTMS servers"
+"$(dirname "$ROLLCALL")/python" podman/rtms_stream.py "$AMI/scenario.yaml" "$WORK/rtms" "$RTMS_SECONDS" \
+    >"$WORK/rtms-emulator.log" 2>&1 &
+emulator=$!
+for _ in $(seq 100); do [ -s "$WORK/rtms/stream.env" ] && break; sleep 0.2; done
+[ -s "$WORK/rtms/stream.env" ] || { cat "$WORK/rtms-emulator.log" >&2; fail "e) the RTMS emulator did not start"; }
+# shellcheck disable=SC1091
+. "$WORK/rtms/stream.env"
+rtms_secret="$(cat "$WORK/rtms/secret")"
+(umask 077; printf 'ZOOM_RTMS_CLIENT_ID=%s\nZOOM_RTMS_CLIENT_SECRET=%s\nZM_RTMS_CA=/run/rtms-ca.pem\n' \
+    "$RTMS_CLIENT" "$rtms_secret" >"$WORK/rtms.env")
+code=0
+timeout 180 podman run --rm --network=host --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,nosuid,nodev,size=256m \
+        --cap-drop=ALL --security-opt=no-new-privileges --env-file "$WORK/rtms.env" -v "$RTMS_CA:/run/rtms-ca.pem:ro" \
+        --entrypoint /usr/bin/tini "$BOT_IMAGE" -- sh -c "rollcall rtms --meeting-uuid '$RTMS_UUID' \
+            --stream-id '$RTMS_STREAM' --server-urls '$RTMS_URLS' --started-ms $RTMS_T0_MS --meeting-id $AMI_ID \
+            --no-asr --out /tmp/out >&2 && cat /tmp/out/report.json" >"$WORK/rtms.json" 2>"$WORK/rtms.log" || code=$?
+wait "$emulator" || true
+[ "$code" = 0 ] || { tail -20 "$WORK/rtms.log" >&2; fail "e) rollcall rtms in the bot image exited $code"; }
+if grep -q -F -- "$rtms_secret" "$WORK/rtms.log" "$WORK/rtms.json"; then fail "e) the RTMS secret appears in its output"; fi
+got="$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["observer"]["transport"], r["meeting"]["duration_s"], sum(1 for p in r["participants"] if (p["talk_time_s"] or 0) > 1), max((p["hand_raises"] is None for p in r["participants"]), default=False))' "$WORK/rtms.json")" \
+    || fail "e) the RTMS worker wrote no report"
+step "e) report: transport, duration, participants who talked over 1 s, hands not observed: $got"
+read -r transport duration talked unobserved <<<"$got"
+[ "$transport" = rtms ] && [ "$unobserved" = True ] && [ "$talked" -ge 2 ] \
+    && python3 -c "import sys; sys.exit(not $RTMS_SECONDS - 1 <= $duration <= $RTMS_SECONDS + 5)" \
+    || fail "e) the RTMS worker's report is not what the stream held"
+step "e) passed in $((SECONDS - t0)) s"
 step "all passed"
