@@ -215,6 +215,15 @@ def test_the_command_refuses_what_rtms_cannot_do_with_exit_2(tmp_path):
     assert proc.returncode == 2 and "ZOOM_RTMS_CLIENT_SECRET" in proc.stderr
     proc = _cli("--audio-rate", "22050", env=creds)
     assert proc.returncode == 2 and "22050" in proc.stderr
+    hook.write_text("[1, 2]")
+    proc = _cli("--webhook", str(hook), env=creds)
+    assert proc.returncode == 2 and "not a JSON object" in proc.stderr and "Traceback" not in proc.stderr
+    target = ("--meeting-uuid", "u", "--stream-id", "s", "--server-urls", "wss://a")
+    proc = _cli(*target, "--started-ms", "1700000000000", env=creds)  # 2023: not this stream's start
+    assert proc.returncode == 2 and "--started-ms" in proc.stderr
+    (tmp_path / "a-file").write_text("")
+    proc = _cli(*target, "--out", str(tmp_path / "a-file"), env=creds)
+    assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr
 
 
 class _Seen:
