@@ -5,6 +5,9 @@ package (``bot/zoom/outcomes.py``, ``bot/rtms/session.py``).
 """
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
@@ -117,7 +120,26 @@ class Lifecycle:
     def exit_code(self) -> int:
         return (self.outcome or Outcome.MEETING_ENDED).exit_code
 
+    @property
+    def normal(self) -> bool:
+        """It ended as a bot is meant to end (no replacement is worth sending)."""
+        return self.outcome in NORMAL_ENDINGS
+
     def summary(self) -> str:
         """One human-readable line: how the run ended."""
         outcome = self.outcome or Outcome.MEETING_ENDED
         return outcome.reason + (f" ({self.detail})" if self.detail else "")
+
+
+@contextmanager
+def leave_signals() -> Iterator[list[int]]:
+    """SIGTERM and SIGINT ask the run to leave (the list collects them) instead of killing it, while the
+    block runs; the previous handlers come back after it."""
+    asked: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: asked.append(signum))
+                for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield asked
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -24,6 +24,8 @@ from analysis import contract as c
 from analysis.contract import BotField, BotStatus
 from analysis.live import LiveSnapshot
 from analysis.observations import Decided, Observation, encode
+from analysis.report import Report
+from bot.lifecycle import Lifecycle
 from bot.settings import BotSettings
 
 log = structlog.get_logger(__name__)
@@ -155,6 +157,12 @@ class BotLink:
             return False
 
     # ---- the end -------------------------------------------------------------------------------------
+    def finish_run(self, report: Report | None, lifecycle: Lifecycle) -> bool:
+        """:meth:`finish` for a run in a meeting: FINISHED after one of its normal endings, else EXITED."""
+        return self.finish(report.model_dump(mode="json") if report is not None else None,
+                           status=BotStatus.FINISHED if lifecycle.normal else BotStatus.EXITED,
+                           exit_code=lifecycle.exit_code, reason=lifecycle.summary())
+
     def finish(self, report: dict | None, *, status: BotStatus, exit_code: int, reason: str = "",
                give_up_after_s: float = 60.0) -> bool:
         """Stop the heartbeat, send the rest (retrying while Redis is away, up to ``give_up_after_s``),

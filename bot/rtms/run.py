@@ -7,7 +7,6 @@ caller ends the process with ``os._exit`` (an interpreter exit with the SDK load
 """
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from analysis.contract import NOT_OBSERVED_BY, BotField, BotStatus
+from analysis.contract import NOT_OBSERVED_BY, BotField
 from analysis.live import LiveSnapshot
 from analysis.logs import configure
 from analysis.policy import TrainingPolicy
@@ -28,7 +27,7 @@ from bot.rtms.session import RtmsConfig, RtmsSession
 from bot.rtms.stream import StreamSpec
 from bot.rtms.traps import RtmsConfigError, prepare_process
 from bot.transcriber import AsrConfig
-from bot.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
+from bot.lifecycle import Lifecycle, Outcome, leave_signals
 
 log = structlog.get_logger("rollcall.rtms")
 
@@ -64,28 +63,24 @@ def run_stream(rtms: Any, spec: StreamSpec, credentials: tuple[str, str], out_di
     pipeline, outputs, _ = assemble(info, out_dir, chat=_no_chat_out, config=pipeline_config, asr=asr,
                                     on_snapshot=[on_snapshot] if on_snapshot else [], link=link, training=training)
     session = RtmsSession(rtms, spec, credentials, pipeline, config=config)
-    signals: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _frame: signals.append(signum))
-                for s in (signal.SIGTERM, signal.SIGINT)}
     superseded = (lambda: link.superseded) if link is not None else (lambda: False)
     noted = False
-    try:
-        if link is not None:
-            link.start({BotField.TRANSPORT: "rtms", BotField.RTMS_STREAM: spec.rtms_stream_id})
-        session.start()
-        while not (session.done or signals or stop() or superseded()):
-            session.tick()
-            if link is not None and session.opened and session.t0_ms is not None and not noted:
-                noted = True  # media time 0 on the wall clock, for a rebuild from the log
-                link.note({BotField.JOINED_AT: f"{session.t0_ms / 1000:.3f}", BotField.JOIN_S: "0"})
-            time.sleep(tick_s)
-        if not session.done:
-            session.lifecycle.finish(Outcome.LEFT_ON_SIGNAL)
-        session.tick()  # what arrived with the ending
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        session.leave()
+    with leave_signals() as signals:
+        try:
+            if link is not None:
+                link.start({BotField.TRANSPORT: "rtms", BotField.RTMS_STREAM: spec.rtms_stream_id})
+            session.start()
+            while not (session.done or signals or stop() or superseded()):
+                session.tick()
+                if link is not None and session.opened and session.t0_ms is not None and not noted:
+                    noted = True  # media time 0 on the wall clock, for a rebuild from the log
+                    link.note({BotField.JOINED_AT: f"{session.t0_ms / 1000:.3f}", BotField.JOIN_S: "0"})
+                time.sleep(tick_s)
+            if not session.done:
+                session.lifecycle.finish(Outcome.LEFT_ON_SIGNAL)
+            session.tick()  # what arrived with the ending
+        finally:
+            session.leave()
     report = None
     if session.opened and session.t0_ms is not None:
         pipeline.info = info.model_copy(update={"start": datetime.fromtimestamp(session.t0_ms / 1000, UTC)})
@@ -96,9 +91,7 @@ def run_stream(rtms: Any, spec: StreamSpec, credentials: tuple[str, str], out_di
         outputs.discard()
     lc = session.lifecycle
     if link is not None:
-        link.finish(report.model_dump(mode="json") if report is not None else None,
-                    status=BotStatus.FINISHED if lc.outcome in NORMAL_ENDINGS else BotStatus.EXITED,
-                    exit_code=lc.exit_code, reason=lc.summary())
+        link.finish_run(report, lc)
     return lc
 
 
@@ -120,6 +113,6 @@ def rtms_main(spec: StreamSpec, credentials: tuple[str, str], out_dir: Path, *, 
         lifecycle = run_stream(rtms, spec, credentials, out_dir, config=config, asr=asr, link=link, policy=policy,
                                duration_s=duration_s)
     log.info("rollcall rtms: %s (exit %d)", lifecycle.summary(), lifecycle.exit_code)
-    if lifecycle.outcome in NORMAL_ENDINGS and (out_dir / "report.json").exists():
+    if lifecycle.normal and (out_dir / "report.json").exists():
         print(f"Report: {out_dir / 'report.html'}  (data: {out_dir / 'report.json'})", file=ours, flush=True)
     return lifecycle.exit_code

@@ -135,8 +135,8 @@ class RtmsSession:
                 self.handler.on_media_time(self._now_s)
                 self.handler.on_meeting_event(MeetingEvent(t=self._now_s, type="end"))
             if self.dropped or self.inbox.errors:  # what was not believed, and callbacks that could not be copied
-                log.warning("rtms deliveries dropped", **self.dropped, **{f"callback {k}": n
-                                                                           for k, n in self.inbox.errors.items()})
+                errors = {f"callback {k}": n for k, n in self.inbox.errors.items()}
+                log.warning("rtms deliveries dropped", **self.dropped, **errors)
 
     def _close_sdk(self) -> None:
         if self._loop is not None:  # no poll (and so no callback) may be running when leave() takes its lock
@@ -196,7 +196,7 @@ class RtmsSession:
             self._lag_s = d.at - t if self._lag_s is None else min(self._lag_s, d.at - t)
             if user_id not in self._present:  # audio before its join: the join it implies comes first
                 self._named(user_id, name)
-                self._join(t, user_id, self._names.get(user_id, ""))
+                self._join(t, user_id)
             self.handler.on_one_way_audio(AudioChunk(data, self.config.rate_hz, t * 1000.0), user_id)
             self._now_s = max(self._now_s, t + len(data) / 2 / self.config.rate_hz)
             return True
@@ -225,7 +225,8 @@ class RtmsSession:
             unseen = (self._wall() * 1000.0 - self.t0_ms) / 1000.0 - self.config.backlog_s
             if unseen > self.config.max_clock_skew_s:  # within the clocks' skew, not a gap
                 self.handler.on_meeting_event(MeetingEvent(t=0.0, type="gap_start", reason="reconnecting"))
-                self.handler.on_meeting_event(MeetingEvent(t=round(unseen, 3), type="gap_end", reason="reconnecting"))
+                self.handler.on_meeting_event(MeetingEvent(t=round(unseen, 3), type="gap_end",
+                                                           reason="reconnecting"))
 
     def _stream_ended(self, reason: int) -> None:
         self.lifecycle.finish(leave_outcome(reason), f"stop reason {reason}")
@@ -248,7 +249,7 @@ class RtmsSession:
             name = p.get("user_name")
             self._named(user_id, name)
             if kind == EVENT_PARTICIPANT_JOIN:
-                self._join(t, user_id, self._names.get(user_id, ""))
+                self._join(t, user_id)
             else:
                 self._leave(t, user_id)
 
@@ -280,10 +281,11 @@ class RtmsSession:
         key = self._key_of_name.setdefault(name, f"rtms:{name}")
         return key if key not in self._present.values() else f"rtms:{name}#{user_id}"
 
-    def _join(self, t: float, user_id: int, name: str) -> None:
+    def _join(self, t: float, user_id: int) -> None:
+        """A user joins under the name the roster (or their audio's metadata) gave, else their user id."""
         if user_id in self._present:
             return
-        name = name or self._names.get(user_id, "")
+        name = self._names.get(user_id, "")
         key = self._key(user_id, name)
         self._present[user_id] = key
         self.handler.on_meeting_event(MeetingEvent(t=t, type="join", key=key, user_id=user_id,

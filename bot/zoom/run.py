@@ -8,7 +8,6 @@ from the SDK's prints, log lines on stderr with every secret redacted).
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ import structlog
 from rich.console import Console
 from rich.live import Live
 
-from analysis.contract import BotField, BotStatus
+from analysis.contract import BotField
 from analysis.logs import configure
 from analysis.live import LiveSnapshot
 from analysis.policy import TrainingPolicy
@@ -32,7 +31,7 @@ from bot.settings import BotSettings
 from bot.transcriber import AsrConfig
 from bot.zoom.credentials import ZoomCredentials
 from bot.zoom.guard import ExitGuard, isolate_stdout, private_home
-from bot.lifecycle import NORMAL_ENDINGS, Lifecycle, Outcome
+from bot.lifecycle import Lifecycle, Outcome, leave_signals
 from bot.zoom.loop import GLibLoop
 from bot.zoom.session import JoinSpec, ZoomConfig, ZoomSession
 
@@ -73,8 +72,6 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
                                     on_snapshot=[on_snapshot] if on_snapshot else [], link=link, training=training)
     session = ZoomSession(sdk, credentials, spec, pipeline, config=config)
     chat.send = session.send_chat
-    stop: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _frame: stop.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
     joined = []
 
     def tick() -> None:
@@ -83,7 +80,7 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
             joined.append(session.t0_wall)
             link.note({BotField.JOINED_AT: f"{session.t0_wall.timestamp():.3f}", BotField.JOIN_S: "0"})
 
-    try:
+    with leave_signals() as stop:
         if link is not None:
             link.start({BotField.CUSTOMER_KEY: spec.customer_key})
         session.start()
@@ -93,9 +90,6 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         session.leave()
         leave_by = time.monotonic() + session.config.leave_timeout_s  # Leave, then the loop turns until ENDED
         loop.run(lambda: session.left or time.monotonic() >= leave_by, session.tick)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     report = None
     if session.t0 is not None:
         pipeline.info = info.model_copy(update={"start": session.t0_wall})  # media time 0 is the bot's join
@@ -106,10 +100,7 @@ def run_meeting(sdk: Any, loop: Any, spec: JoinSpec, credentials: ZoomCredential
         outputs.discard()
     lc = session.lifecycle
     if link is not None:
-        normal = lc.outcome in NORMAL_ENDINGS
-        link.finish(report.model_dump(mode="json") if report is not None else None,
-                    status=BotStatus.FINISHED if normal else BotStatus.EXITED, exit_code=lc.exit_code,
-                    reason=lc.summary())
+        link.finish_run(report, lc)
     with ExitGuard(cleanup_kill_s, lc.exit_code):  # everything is saved: a cleanup that hangs is cut short
         session.cleanup()
     return session.lifecycle
@@ -139,6 +130,6 @@ def bot_main(spec: JoinSpec, credentials: ZoomCredentials, out_dir: Path, *, asr
                                     on_snapshot=on_snapshot, link=link, policy=policy, duration_s=duration_s)
     # the last line says how it ended, redacted like every log line (a summary may quote the SDK)
     log.info("rollcall bot: %s (exit %d)", lifecycle.summary(), lifecycle.exit_code)
-    if lifecycle.outcome in NORMAL_ENDINGS and (out_dir / "report.json").exists():
+    if lifecycle.normal and (out_dir / "report.json").exists():
         print(f"Report: {out_dir / 'report.html'}  (data: {out_dir / 'report.json'})", file=ours, flush=True)
     return lifecycle.exit_code
